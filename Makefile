@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` runs the engine on a local stack,
+# `make test` runs the whole test suite against the same real stack.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test unit install stack stack-down schemas bench
+
+demo: install stack
+	$(BIN)/pulse demo
+
+test: install stack
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest -m "not integration"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Pulse needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+stack:
+	scripts/stack up
+
+stack-down:
+	scripts/stack down
+
+schemas: install
+	$(BIN)/pulse schemas

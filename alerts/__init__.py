@@ -1,0 +1,1 @@
+"""Alerting on KPI thresholds and drift (filled by the alerting issue)."""

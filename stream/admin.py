@@ -1,0 +1,73 @@
+"""Creates Pulse's topics with the partition counts it needs (auto-creation is off)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from stream.settings import PulseSettings
+from stream.topics import DEADLETTER, SOURCE_TOPICS
+
+__all__ = ["BrokerUnreachable", "ensure_topics", "pulse_topics"]
+
+
+class BrokerUnreachable(Exception):
+    pass
+
+
+def pulse_topics(settings: PulseSettings) -> dict[str, dict[str, str]]:
+    """Every topic a worker needs, with its configs: sources, dead letters, state changelogs."""
+    from stream.engine import changelog_topic
+
+    topics: dict[str, dict[str, str]] = {settings.topic(n): {} for n in (*SOURCE_TOPICS, DEADLETTER)}
+    for name in SOURCE_TOPICS:
+        # Compacted, with a lag so a batch's tail beyond its checkpoint is never compacted
+        # over the committed values it would shadow.
+        topics[changelog_topic(settings, name)] = {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": str(3600 * 1000),
+        }
+    return topics
+
+
+def unreachable(settings: PulseSettings) -> BrokerUnreachable:
+    return BrokerUnreachable(
+        f"broker {settings.kafka_broker} is not reachable: start it with `scripts/stack up` "
+        "or point PULSE_KAFKA_BROKER at your Kafka"
+    )
+
+
+async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left alone."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_broker, request_timeout_ms=int(timeout * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (KafkaConnectionError, asyncio.TimeoutError, OSError):
+        await admin.close()
+        raise unreachable(settings) from None
+    try:
+        existing = set(await admin.list_topics())
+        topics = pulse_topics(settings)
+        wanted = [t for t in topics if t not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            t,
+                            settings.topic_partitions,
+                            settings.topic_replication,
+                            topic_configs=topics[t],
+                        )
+                        for t in wanted
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # a second worker won the race
+        return wanted
+    finally:
+        await admin.close()

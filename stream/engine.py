@@ -1,0 +1,205 @@
+"""The batched consumer service inside the Faust app that drives every topic's pipeline.
+
+One aiokafka consumer (group = the app id) reads the source topics in batches; after each
+batch the changed state of every partition it touched, its checkpoint (the next source offset)
+and any dead-letter records are written and acknowledged before the next batch is read.
+On assignment a partition's state is rebuilt from its changelog and the consumer seeks to the
+checkpoint; on revocation the state is dropped. See stream/state.py for why this gives each
+record exactly one effect on the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+from mode import Service
+
+from stream.deadletter import deadletter_record
+from stream.exporter import IngestMetrics
+from stream.pipeline import Pipeline
+from stream.settings import PulseSettings
+from stream.state import PartitionState, load_partition_states
+
+__all__ = ["IngestEngine", "changelog_topic"]
+
+log = logging.getLogger("pulse.engine")
+
+
+def changelog_topic(settings: PulseSettings, source: str) -> str:
+    """Changelog of the state derived from ``source``; one per app id, same partition count."""
+    return f"{settings.topic_prefix}{settings.app_id}.state.{source}"
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, engine: "IngestEngine") -> None:
+        self.engine = engine
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.engine.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.engine.on_assigned(assigned)
+
+
+class IngestEngine(Service):
+    """Consumes every source topic; one :class:`Pipeline` per topic does the work."""
+
+    def __init__(
+        self,
+        settings: PulseSettings,
+        pipelines: dict[str, Pipeline],
+        metrics: IngestMetrics,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.pipelines = pipelines  # by unprefixed topic name
+        self.metrics = metrics
+        self.by_topic = {settings.topic(name): name for name in pipelines}
+        self.states: dict[TopicPartition, PartitionState] = {}
+        self.assigned_once = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.max_records = 5000
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_broker,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=512 * 1024,
+            max_request_size=8 * 1024 * 1024,
+        )
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_broker,
+            # Not the app id: Faust's own (idle) consumer already sits in that group.
+            group_id=f"{self.settings.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
+            max_poll_interval_ms=300_000,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe(topics=sorted(self.by_topic), listener=_Rebalance(self))
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.assigned_once.is_set() and self.consumer is not None
+
+    # --- rebalancing -----------------------------------------------------------------------
+
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        # The loop only reaches getmany() (where rebalances run) after its last batch was
+        # written and acknowledged, so nothing of these partitions is pending here.
+        for tp in revoked:
+            if self.states.pop(tp, None) is not None:
+                self.pipelines[self.by_topic[tp.topic]].processor.dropped(tp.partition)
+        if revoked:
+            log.info("partitions revoked: %s", _fmt(revoked))
+
+    async def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        log.info("recovering state of %d assigned partitions", len(assigned))
+        changelogs = {
+            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition)
+            for tp in assigned
+        }
+        loaded = await load_partition_states(
+            self.settings.kafka_broker,
+            {
+                changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].processor.codecs
+                for tp in assigned
+            },
+        )
+        for tp in sorted(assigned):
+            state = loaded[changelogs[tp]]
+            self.states[tp] = state
+            self.pipelines[self.by_topic[tp.topic]].processor.loaded(state)
+            # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
+            # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
+            self.consumer.seek(tp, state.next_offset or 0)
+        log.info(
+            "partitions assigned and recovered: %s",
+            _fmt(assigned) or "none (more workers than partitions?)",
+        )
+        self.assigned_once.set()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    @Service.task
+    async def _consume(self) -> None:
+        assert self.consumer is not None
+        while not self.should_stop:
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            if batch:
+                await self.process_batch(batch)
+
+    async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        assert self.producer is not None and self.consumer is not None
+        pending: list[asyncio.Future[Any]] = []
+        deadletter = self.settings.topic("deadletter")
+        for tp, records in batch.items():
+            state = self.states.get(tp)
+            if state is None or not records:
+                continue  # revoked while the batch was in flight: its next owner reads it
+            name = self.by_topic[tp.topic]
+            pipeline = self.pipelines[name]
+            processed = duplicates = 0
+            for record in records:
+                outcome = pipeline.handle(state, record.value)
+                processed += outcome.processed
+                duplicates += outcome.duplicates
+                for rejected in outcome.rejected:
+                    self.metrics.count_rejected(name, rejected.reason)
+                    log.warning(
+                        "rejected topic=%s partition=%d offset=%d reason=%s error=%s",
+                        tp.topic, tp.partition, record.offset, rejected.reason, rejected.error,
+                    )
+                    pending.append(
+                        await self.producer.send(
+                            deadletter,
+                            key=record.key,
+                            value=deadletter_record(
+                                rejected, tp.topic, tp.partition, record.offset, record.key
+                            ),
+                        )
+                    )
+            state.next_offset = records[-1].offset + 1
+            changelog = changelog_topic(self.settings, name)
+            for key, value in (*state.drain_changes(), state.checkpoint_record()):
+                pending.append(
+                    await self.producer.send(changelog, key=key, value=value, partition=tp.partition)
+                )
+            self.metrics.processed.labels(topic=name).inc(processed)
+            self.metrics.duplicate.labels(topic=name).inc(duplicates)
+        await asyncio.gather(*pending)
+        # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
+        offsets = {tp: self.states[tp].next_offset for tp in batch if tp in self.states}
+        if offsets:
+            try:
+                await self.consumer.commit(offsets)  # type: ignore[arg-type]
+            except CommitFailedError as exc:
+                # We were dropped from the group (e.g. a long pause): the partitions may have
+                # a new owner already. Our state is stale; the rejoin reloads what we own.
+                log.warning("group offset commit failed (%s); state will be reloaded", exc)
+
+
+def _fmt(tps: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(tps))

@@ -1,0 +1,251 @@
+"""Event contracts v1: the pydantic models are the single source of truth.
+
+JSON Schema files under ``schemas/`` are generated from these models (``pulse schemas``)
+and a test fails when they drift. Unknown extra fields are kept but ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+
+__all__ = [
+    "Event",
+    "EventBase",
+    "TrialStarted",
+    "TrialExpired",
+    "SubscriptionStarted",
+    "SubscriptionChanged",
+    "SubscriptionCancelled",
+    "SubscriptionRenewed",
+    "SubscriptionEvent",
+    "ProductEvent",
+    "TicketEvent",
+    "SurveyResponse",
+    "SpendRecorded",
+    "LeadCreated",
+    "LeadQualified",
+    "LeadEvent",
+    "SCORE_RANGES",
+]
+
+# RFC 3339 date-time: date, 'T' (or space), time, optional fraction, and a mandatory offset.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339_string(value: Any) -> Any:
+    """Accept only RFC 3339 strings with an offset: epoch numbers and naive times are refused."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("occurred_at must be an RFC 3339 string")
+    if not _RFC3339.match(value):
+        raise ValueError("occurred_at must be RFC 3339 with an offset, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=24, decimal_places=8)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+class EventBase(BaseModel):
+    """Fields every event has; ``event_id`` makes a resend harmless."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=False)
+
+    event_id: str = Field(min_length=1, max_length=128)
+    occurred_at: Timestamp
+
+
+# --- subscriptions [key: customer_id] ----------------------------------------------------------
+
+
+class _SubscriptionBase(EventBase):
+    customer_id: Id
+    subscription_id: Id
+    plan: Id
+    acquisition_channel: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class TrialStarted(_SubscriptionBase):
+    type: Literal["trial_started"]
+
+
+class TrialExpired(_SubscriptionBase):
+    type: Literal["trial_expired"]
+
+
+class _Priced(_SubscriptionBase):
+    amount: Money = Field(description="Price per billing period")
+    currency: Currency
+    interval: Literal["day", "week", "month", "quarter", "year"]
+    interval_count: int = Field(1, ge=1, le=1000)
+    quantity: int = Field(1, ge=1)
+    discount_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
+
+
+class SubscriptionStarted(_Priced):
+    type: Literal["subscription_started"]
+
+
+class SubscriptionChanged(_Priced):
+    type: Literal["subscription_changed"]
+
+
+class SubscriptionCancelled(_SubscriptionBase):
+    """Sent when the cancellation takes effect, not when it is requested."""
+
+    type: Literal["subscription_cancelled"]
+
+
+class SubscriptionRenewed(_SubscriptionBase):
+    type: Literal["subscription_renewed"]
+
+
+SubscriptionEvent = Annotated[
+    Union[
+        TrialStarted,
+        TrialExpired,
+        SubscriptionStarted,
+        SubscriptionChanged,
+        SubscriptionCancelled,
+        SubscriptionRenewed,
+    ],
+    Field(discriminator="type"),
+]
+
+
+# --- product-events [key: account_id, else anonymous_id] ---------------------------------------
+
+
+class ProductEvent(EventBase):
+    type: Literal["track"]
+    name: Id
+    user_id: str | None = Field(None, min_length=1, max_length=256)
+    account_id: str | None = Field(None, min_length=1, max_length=256)
+    anonymous_id: str | None = Field(None, min_length=1, max_length=256)
+    feature: str | None = Field(None, min_length=1, max_length=256)
+    session_id: str | None = Field(None, min_length=1, max_length=256)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _someone(self) -> "ProductEvent":
+        if self.user_id is None and self.anonymous_id is None:
+            raise ValueError("a product event needs user_id or anonymous_id")
+        return self
+
+
+# --- support-tickets [key: ticket_id] -----------------------------------------------------------
+
+TicketChannel = Literal["email", "chat", "phone", "web", "other"]
+TicketCategory = Literal["bug", "feature_request", "question", "suggestion", "complaint", "other"]
+TicketPriority = Literal["low", "normal", "high", "urgent"]
+
+
+class TicketEvent(EventBase):
+    type: Literal[
+        "ticket_opened", "agent_replied", "customer_replied", "ticket_resolved", "ticket_reopened"
+    ]
+    ticket_id: Id
+    account_id: Id
+    channel: TicketChannel | None = None
+    category: TicketCategory | None = None
+    priority: TicketPriority | None = None
+
+    @model_validator(mode="after")
+    def _opened_is_complete(self) -> "TicketEvent":
+        if self.type == "ticket_opened":
+            missing = [f for f in ("channel", "category", "priority") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"ticket_opened needs {', '.join(missing)}")
+        return self
+
+
+# --- surveys [key: account_id] -----------------------------------------------------------------
+
+SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
+class SurveyResponse(EventBase):
+    type: Literal["survey_response"]
+    account_id: Id
+    user_id: str | None = None
+    kind: Literal["nps", "csat", "ces"]
+    score: int
+    touchpoint: Literal["onboarding", "support", "feature_launch", "other"] | None = None
+    ticket_id: str | None = None
+    comment: str | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _score_in_range(self) -> "SurveyResponse":
+        low, high = SCORE_RANGES[self.kind]
+        if not low <= self.score <= high:
+            raise ValueError(f"score {self.score} out of range {low}..{high} for {self.kind}")
+        return self
+
+
+# --- marketing-spend [key: channel] ------------------------------------------------------------
+
+
+class SpendRecorded(EventBase):
+    """Spend belongs to the UTC day of ``occurred_at``."""
+
+    type: Literal["spend_recorded"]
+    channel: Id
+    amount: Money
+    currency: Currency
+
+
+# --- leads [key: lead_id] ----------------------------------------------------------------------
+
+
+class LeadCreated(EventBase):
+    type: Literal["lead_created"]
+    lead_id: Id
+    channel: Id
+
+
+class LeadQualified(EventBase):
+    type: Literal["lead_qualified"]
+    lead_id: Id
+    channel: Id
+    stage: Literal["mql", "sql", "pql"]
+
+
+LeadEvent = Annotated[Union[LeadCreated, LeadQualified], Field(discriminator="type")]
+
+Event = Union[
+    TrialStarted,
+    TrialExpired,
+    SubscriptionStarted,
+    SubscriptionChanged,
+    SubscriptionCancelled,
+    SubscriptionRenewed,
+    ProductEvent,
+    TicketEvent,
+    SurveyResponse,
+    SpendRecorded,
+    LeadCreated,
+    LeadQualified,
+]
+
+#: Adapter per topic's contract; built once because TypeAdapter construction is not free.
+SubscriptionAdapter: TypeAdapter[Any] = TypeAdapter(SubscriptionEvent)
+LeadAdapter: TypeAdapter[Any] = TypeAdapter(LeadEvent)

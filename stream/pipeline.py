@@ -1,0 +1,106 @@
+"""What happens to one source record, shared by the streaming engine and by replay.
+
+decode -> validate -> dedupe -> the topic's processor, or a rejection for the dead-letter
+topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it file lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stream.decoding import Accepted, Rejected, decode_record
+from stream.dedupe import Deduper
+from stream.state import Codec, PartitionState
+from stream.topics import TopicSpec
+
+__all__ = ["Processor", "CountOnly", "Pipeline", "RecordOutcome", "DEDUPE_STORE"]
+
+DEDUPE_STORE = "dedupe"
+
+
+class Processor(Protocol):
+    """A topic's metric logic over one partition's state. Deterministic: same input, same state."""
+
+    codecs: dict[str, Codec]
+
+    def apply(self, state: PartitionState, event: Any) -> str | None:
+        """Apply a valid first-seen event; return a rejection reason (e.g. "late") or None."""
+
+    def loaded(self, state: PartitionState) -> None:
+        """The partition's state was recovered (or created): rebuild anything derived from it."""
+
+    def dropped(self, partition: int) -> None:
+        """The partition moved to another worker: forget anything derived from it."""
+
+
+class CountOnly:
+    """For topics whose metrics are not built yet: ingestion and its counters only."""
+
+    codecs: dict[str, Codec] = {}
+
+    def apply(self, state: PartitionState, event: Any) -> str | None:
+        return None
+
+    def loaded(self, state: PartitionState) -> None:
+        pass
+
+    def dropped(self, partition: int) -> None:
+        pass
+
+
+@dataclass
+class RecordOutcome:
+    processed: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        spec: TopicSpec,
+        processor: Processor,
+        retention_days: int,
+        currencies: frozenset[str] = frozenset(),
+    ) -> None:
+        self.spec = spec
+        self.processor = processor
+        self.deduper = Deduper(retention_days)
+        self.currencies = currencies
+
+    def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
+        outcome = RecordOutcome()
+        dedupe = state.store(DEDUPE_STORE)
+        for result in decode_record(self.spec, raw, self.currencies):
+            if isinstance(result, Rejected):
+                outcome.rejected.append(result)
+                continue
+            assert isinstance(result, Accepted)
+            event = result.event
+            if self.deduper.seen(dedupe, event.event_id, event.occurred_at):
+                outcome.duplicates += 1
+                continue
+            reason = self.processor.apply(state, event)
+            if reason is not None:
+                outcome.rejected.append(
+                    Rejected(
+                        reason,
+                        f"{reason}: occurred_at {event.occurred_at.isoformat()} is outside the grace period",
+                        _element(raw, result.index),
+                        result.index,
+                    )
+                )
+                continue
+            outcome.processed += 1
+        return outcome
+
+
+def _element(raw: bytes | None, index: int | None) -> bytes:
+    if raw is None:
+        return b""
+    if index is None:
+        return raw
+    import orjson
+
+    return orjson.dumps(orjson.loads(raw)[index])

@@ -1,0 +1,178 @@
+"""Per-partition state with its own changelog, committed together with the input offset.
+
+Each source partition owns a :class:`PartitionState`: named key-value stores plus the offset
+of the next source record to read. After each batch the engine writes the changed keys and
+then a *checkpoint* record (the next source offset) to the same changelog partition, in order,
+with an idempotent producer. Recovery replays the changelog and applies only what precedes the
+last checkpoint; records after it belong to a batch that never finished, whose source records
+will be read again. State and input position therefore always agree: each source record
+changes the state exactly once, whatever crashes in between.
+
+This replaces Faust tables for Pulse's state: with faust-streaming 0.15.3 a restarted worker
+recovered nothing from its table changelogs (see docs/architecture.md, "Why not Faust tables").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+__all__ = [
+    "Codec",
+    "JSON",
+    "RAW",
+    "PartitionState",
+    "StoreView",
+    "CHECKPOINT_KEY",
+    "load_partition_states",
+]
+
+CHECKPOINT_KEY = b"\x00checkpoint"
+_SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class Codec:
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+
+
+JSON = Codec(orjson.dumps, orjson.loads)
+RAW = Codec(bytes, bytes)
+
+
+class StoreView(MutableMapping[str, Any]):
+    """One named store of a partition; every write is remembered for the next checkpoint.
+
+    Values are mutable objects: after mutating a value in place, call :meth:`touch`.
+    """
+
+    def __init__(self, owner: "PartitionState", name: str) -> None:
+        self._owner = owner
+        self._name = name
+        self._data: dict[str, Any] = owner.data.setdefault(name, {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._owner.dirty.add((self._name, key))
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._owner.dirty.add((self._name, key))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def touch(self, key: str) -> None:
+        self._owner.dirty.add((self._name, key))
+
+
+@dataclass
+class PartitionState:
+    """All state derived from one source partition up to ``next_offset`` (exclusive)."""
+
+    partition: int
+    codecs: dict[str, Codec] = field(default_factory=dict)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dirty: set[tuple[str, str]] = field(default_factory=set)
+    next_offset: int | None = None
+
+    def store(self, name: str) -> StoreView:
+        return StoreView(self, name)
+
+    def codec(self, name: str) -> Codec:
+        return self.codecs.get(name, JSON)
+
+    def drain_changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Changelog records for every key written since the last call (None = deleted)."""
+        out: list[tuple[bytes, bytes | None]] = []
+        for name, key in sorted(self.dirty):
+            values = self.data.get(name, {})
+            encoded = self.codec(name).encode(values[key]) if key in values else None
+            out.append((f"{name}{_SEP}{key}".encode(), encoded))
+        self.dirty.clear()
+        return out
+
+    def checkpoint_record(self) -> tuple[bytes, bytes]:
+        return CHECKPOINT_KEY, orjson.dumps({"next_offset": self.next_offset})
+
+    def apply_record(self, key: bytes, value: bytes | None) -> None:
+        """Apply one committed changelog record during recovery."""
+        if key == CHECKPOINT_KEY:
+            assert value is not None
+            self.next_offset = orjson.loads(value)["next_offset"]
+            return
+        name, _, item = key.decode().partition(_SEP)
+        values = self.data.setdefault(name, {})
+        if value is None:
+            values.pop(item, None)
+        else:
+            values[item] = self.codec(name).decode(value)
+
+
+async def load_partition_states(
+    bootstrap: str,
+    wanted: dict[TopicPartition, dict[str, Codec]],
+    timeout: float = 300.0,
+) -> dict[TopicPartition, PartitionState]:
+    """Rebuild the state of changelog partitions (with their stores' codecs), each up to its
+    last checkpoint, with one consumer for all of them."""
+    states = {tp: PartitionState(tp.partition, codecs=codecs) for tp, codecs in wanted.items()}
+    if not wanted:
+        return states
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = list(wanted)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        pending: dict[TopicPartition, list[tuple[bytes, bytes | None]]] = {tp: [] for tp in tps}
+
+        async def unfinished() -> list[TopicPartition]:
+            return [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+
+        async def drain() -> None:
+            todo = await unfinished()
+            while todo:
+                batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=50_000)
+                for tp, records in batch.items():
+                    state, buffer = states[tp], pending[tp]
+                    for record in records:
+                        if record.offset >= ends[tp]:
+                            break
+                        key = record.key or b""
+                        if key == CHECKPOINT_KEY:
+                            for k, v in buffer:
+                                state.apply_record(k, v)
+                            buffer.clear()
+                            state.apply_record(key, record.value)
+                        else:
+                            buffer.append((key, record.value))
+                todo = await unfinished()
+
+        await asyncio.wait_for(drain(), timeout)
+        # What is left in `pending` was written by a batch that never reached its checkpoint.
+    finally:
+        await consumer.stop()
+    return states

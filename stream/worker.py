@@ -1,0 +1,22 @@
+"""Runs one worker for the settings: the long-running job behind `pulse worker`."""
+
+from __future__ import annotations
+
+import faust
+
+from stream.app import create_app
+from stream.settings import PulseSettings
+
+__all__ = ["run_worker"]
+
+
+def run_worker(settings: PulseSettings) -> None:
+    runtime = create_app(settings)
+    worker = faust.Worker(
+        runtime.app,
+        runtime.engine,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,33 @@
+"""Event factories for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+
+def make_subscription(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": "e-1",
+        "type": "subscription_started",
+        "occurred_at": "2026-01-15T10:00:00Z",
+        "customer_id": "c-1",
+        "subscription_id": "s-1",
+        "plan": "team",
+        "amount": "99.00",
+        "currency": "USD",
+        "interval": "month",
+    }
+    event.update(overrides)
+    return {k: v for k, v in event.items() if v is not None}
+
+
+@pytest.fixture
+def subscription_event() -> Any:
+    return make_subscription
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)

@@ -1,0 +1,213 @@
+"""The real stack for integration tests: a Kafka broker and Redis started by scripts/stack,
+and `pulse worker` processes run as a user would run them.
+
+Nothing here is a fake: a test that cannot reach the stack fails, it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("PULSE_TEST_BROKER", "127.0.0.1:9092")
+REDIS_URL = os.environ.get("PULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_stack() -> None:
+    """Start Kafka and Redis with the project's script unless they already answer."""
+    host, port = BROKER.split(":")
+    if port_open(host, int(port)) and port_open("127.0.0.1", 6379):
+        return
+    result = subprocess.run([str(REPO / "scripts" / "stack"), "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/stack up failed:\n{result.stdout}\n{result.stderr}")
+
+
+@dataclass
+class Worker:
+    """One `pulse worker` process with its own web port."""
+
+    env: dict[str, str]
+    name: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> "Worker":
+        env = {**self.env, "PULSE_WEB_PORT": str(self.port)}
+        self.log_path = Path(self.env["PULSE_DATA_DIR"]) / f"{self.name}-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                    if orjson.loads(r.read())["status"] == "ready":
+                        return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready after {timeout}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def health(self) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
+                return orjson.loads(r.read())  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as exc:
+            return orjson.loads(exc.read())  # type: ignore[no-any-return]
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:
+            return orjson.loads(r.read())
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return samples
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush — a crash."""
+        self.stop(signal.SIGKILL)
+
+
+def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.3, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Deployment:
+    """An isolated Pulse deployment on the shared broker: its own topic prefix and app id."""
+
+    tmp: Path
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
+    partitions: int = 6
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update(
+            PULSE_KAFKA_BROKER=BROKER,
+            PULSE_REDIS_URL=REDIS_URL,
+            PULSE_TOPIC_PREFIX=self.prefix,
+            PULSE_TOPIC_PARTITIONS=str(self.partitions),
+            PULSE_APP_ID=f"pulse-{self.prefix.rstrip('.')}",
+            PULSE_DATA_DIR=str(self.tmp),
+            PULSE_SESSION_TIMEOUT_SECONDS="8",
+            PULSE_LOG_LEVEL="info",
+        )
+        return env
+
+    def worker(self, name: str = "w") -> Worker:
+        return Worker(self.env, name)
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def publish(self, records: list[tuple[str, bytes | None, bytes]]) -> None:
+        """Publish with a plain aiokafka producer, as an upstream service would."""
+
+        async def run() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=BROKER, acks="all", enable_idempotence=True)
+            await producer.start()
+            try:
+                futures = [await producer.send(self.topic(t), value=v, key=k) for t, k, v in records]
+                await asyncio.gather(*futures)
+            finally:
+                await producer.stop()
+
+        asyncio.run(run())
+
+    def read_topic(self, name: str, expect: int, timeout: float = 30) -> list[Any]:
+        """Read at least `expect` records of a topic from the beginning."""
+
+        async def run() -> list[Any]:
+            consumer = AIOKafkaConsumer(
+                self.topic(name), bootstrap_servers=BROKER, auto_offset_reset="earliest",
+                enable_auto_commit=False, group_id=None,
+            )
+            await consumer.start()
+            out: list[Any] = []
+            try:
+                deadline = time.monotonic() + timeout
+                while len(out) < expect and time.monotonic() < deadline:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        out.extend(records)
+            finally:
+                await consumer.stop()
+            return out
+
+        return asyncio.run(run())

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+
+from stream.deadletter import deadletter_record, read_deadletter_record
+from stream.decoding import Rejected
+from stream.settings import PulseSettings, SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    s = PulseSettings()
+    assert s.kafka_broker == "127.0.0.1:9092"
+    assert s.topic("subscriptions") == "pulse.subscriptions"
+    assert s.broker_url == "kafka://127.0.0.1:9092"
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_WEB_PORT", "seventy")
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="PULSE_WEB_PORT"):
+            load_settings()
+    finally:
+        load_settings.cache_clear()
+
+
+def test_broker_scheme_is_accepted_and_garbage_refused() -> None:
+    assert PulseSettings(kafka_broker="kafka://h:1").kafka_broker == "h:1"
+    with pytest.raises(Exception, match="host:port"):
+        PulseSettings(kafka_broker="nohost")
+
+
+def test_currencies_and_fx_rates_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_CURRENCIES", "usd, EUR")
+    monkeypatch.setenv("PULSE_FX_RATES", '{"USD": 1, "EUR": "1.08"}')
+    s = PulseSettings()
+    assert s.currencies == frozenset({"USD", "EUR"})
+    assert str(s.fx_rates["EUR"]) == "1.08"
+    monkeypatch.setenv("PULSE_FX_RATES", '{"EUR": 0}')
+    with pytest.raises(Exception, match="must be > 0"):
+        PulseSettings()
+
+
+def test_deadletter_record_keeps_original_bytes_and_coordinates() -> None:
+    raw = b"\xff not json"
+    record = deadletter_record(
+        Rejected("invalid_json", "boom", raw, None), "pulse.surveys", 3, 42, b"acct",
+        now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
+    parsed = read_deadletter_record(record)
+    assert parsed["original"] == raw
+    assert parsed["reason"] == "invalid_json" and parsed["error"] == "boom"
+    assert (parsed["source_topic"], parsed["partition"], parsed["offset"]) == ("pulse.surveys", 3, 42)
+    assert base64.b64decode(str(parsed["key_base64"])) == b"acct"
+    assert orjson.loads(record)["rejected_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_non_json_mapping_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_FX_RATES", "EUR=1.08")
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
+            load_settings()
+    finally:
+        load_settings.cache_clear()
