@@ -13,8 +13,17 @@ from stream.topics import SOURCE_TOPICS
 
 __all__ = ["build_processors", "PROCESSOR_FACTORIES"]
 
+def _revenue(settings: PulseSettings, metrics: IngestMetrics) -> Processor:
+    from consumers.revenue.ledger import RevenueConfig
+    from consumers.subscriptions import RevenueProcessor
+
+    return RevenueProcessor(RevenueConfig.from_settings(settings))
+
+
 #: topic -> builds that topic's processor.
-PROCESSOR_FACTORIES: dict[str, Callable[[PulseSettings, IngestMetrics], Processor]] = {}
+PROCESSOR_FACTORIES: dict[str, Callable[[PulseSettings, IngestMetrics], Processor]] = {
+    "subscriptions": _revenue,
+}
 
 
 def build_processors(settings: PulseSettings, metrics: IngestMetrics) -> dict[str, Processor]:

@@ -227,6 +227,58 @@ def produce(
     _send(_settings(), records, f"publishing {file.name}")
 
 
+# --- report -------------------------------------------------------------------------------
+
+
+def _bare_topic(file: Path) -> str | None:
+    """Files of bare events (no {"topic", "event"} wrapper) are subscription events."""
+    from stream.jsonl import iter_lines
+
+    for _, line in iter_lines(file):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return "subscriptions"
+        return None if isinstance(obj, dict) and "topic" in obj and "event" in obj else "subscriptions"
+    return None
+
+
+@report_app.command("monthly-mrr")
+def monthly_mrr(
+    events: Path = typer.Option(..., "--events", exists=True, dir_okay=False, help="JSON-lines file"),
+    format: str = typer.Option("csv", "--format", help="csv or json"),
+) -> None:
+    """MRR, active customers and movements per UTC calendar month, by the workers' code."""
+    import csv
+
+    from consumers.revenue.report import MONTHLY_COLUMNS, monthly_rows
+    from stream.replay import replay_file
+
+    if format not in ("csv", "json"):
+        raise _fail(f"--format: expected csv or json, got {format!r}")
+    settings = _settings()
+    with _progress() as progress:
+        task = progress.add_task(f"replaying {events.name}", total=None)
+        result = _guard(
+            lambda: replay_file(
+                events, settings, ("subscriptions",), _bare_topic(events),
+                on_record=lambda: progress.advance(task),
+            )
+        )
+    ledger = result.pipelines["subscriptions"].processor.ledgers[0]  # type: ignore[attr-defined]
+    firsts = [c["e"][0]["t"] for c in ledger.customers.values()]
+    lasts = [c["e"][-1]["t"] for c in ledger.customers.values()]
+    rows = monthly_rows(ledger.buckets, min(firsts)[:7], max(lasts)[:7]) if firsts else []
+    for (topic, reason), n in sorted(result.rejected.items()):
+        err.print(f"{n} {topic} events rejected ({reason})")
+    if format == "json":
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=MONTHLY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
 # --- schemas --------------------------------------------------------------------------------
 
 

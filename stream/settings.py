@@ -61,6 +61,11 @@ class PulseSettings(BaseSettings):
     )
     movement_grouping_seconds: int = Field(0, ge=0, le=86400)
     gross_margin: Decimal = Field(Decimal(1), gt=0, le=1)
+    segment_attributes: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("country", "acquisition_channel", "segment"),
+        description="Customer attributes that label MRR by segment (comma-separated)",
+    )
+    segment_top_n: int = Field(10, ge=1, le=100, description="Label values kept per attribute")
 
     @field_validator("kafka_broker")
     @classmethod
@@ -77,6 +82,13 @@ class PulseSettings(BaseSettings):
     def _split_currencies(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(c.strip().upper() for c in value.split(",") if c.strip())
+        return value
+
+    @field_validator("segment_attributes", mode="before")
+    @classmethod
+    def _split_attributes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
         return value
 
     @field_validator("fx_rates")

@@ -1,0 +1,1 @@
+"""Revenue metrics from the subscriptions topic: MRR, movements, churn, NRR, LTV."""

@@ -1,0 +1,92 @@
+"""Additive revenue figures per UTC day and calendar month.
+
+A customer's timeline becomes *contributions*: for each bucket (``m:YYYY-MM``, ``d:YYYY-MM-DD``)
+a map of field -> number. A partition's aggregate is the sum of its customers' contributions,
+and the deployment's is the sum over partitions, so figures are exact however partitions are
+spread over workers. Ratios are computed only after summing (stream.revenue.report).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+from consumers.revenue.timeline import Timeline
+
+__all__ = ["KINDS", "Buckets", "contributions", "add_into", "month_key", "day_key"]
+
+KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
+#: movement kind -> change of the active-customer count
+ACTIVE_DELTA = {"new": 1, "reactivation": 1, "churn": -1, "expansion": 0, "contraction": 0}
+
+Buckets = dict[str, dict[str, Decimal]]
+
+
+def month_key(at: datetime) -> str:
+    return f"m:{at.year:04d}-{at.month:02d}"
+
+
+def day_key(at: datetime) -> str:
+    return f"d:{at.year:04d}-{at.month:02d}-{at.day:02d}"
+
+
+def contributions(tl: Timeline) -> Buckets:
+    out: Buckets = defaultdict(lambda: defaultdict(Decimal))  # type: ignore[arg-type]
+    kinds_seen: dict[str, set[str]] = defaultdict(set)
+    by_month: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+    for mv in tl.movements:
+        for bucket in (month_key(mv.at), day_key(mv.at)):
+            c = out[bucket]
+            c[f"{mv.kind}_mrr"] += mv.amount
+            c["net_mrr"] += mv.after - mv.before
+            c["active_delta"] += ACTIVE_DELTA[mv.kind]
+            if mv.kind not in kinds_seen[bucket]:
+                kinds_seen[bucket].add(mv.kind)
+                c[f"{mv.kind}_customers"] += 1
+        by_month[month_key(mv.at)].append(mv)
+
+    # Figures of the customers who were paying when the month began (churn rate, NRR, GRR).
+    for month, moves in by_month.items():
+        start = moves[0].before  # MRR when the month began: movements are in time order
+        if start <= 0:
+            continue
+        c = out[month]
+        for mv in moves:
+            if mv.kind in ("expansion", "contraction", "churn"):
+                c[f"cohort_{mv.kind}_mrr"] += mv.amount
+        if any(mv.kind == "churn" for mv in moves):
+            c["cohort_churned_customers"] += 1
+        if moves[-1].after == 0:
+            c["cohort_lost_customers"] += 1
+
+    for at, what in tl.trials:
+        for bucket in (month_key(at), day_key(at)):
+            out[bucket][f"trials_{what}"] += 1
+    for at, what, amount in tl.terms:
+        for bucket in (month_key(at), day_key(at)):
+            out[bucket][f"terms_{what}"] += 1
+            out[bucket][f"terms_{what}_mrr"] += amount
+    return {b: dict(fields) for b, fields in out.items()}
+
+
+def add_into(total: Buckets, part: Mapping[str, Mapping[str, Decimal]], sign: int = 1) -> None:
+    """total += sign × part, dropping fields that return to zero."""
+    for bucket, fields in part.items():
+        target = total.setdefault(bucket, {})
+        for name, value in fields.items():
+            new = target.get(name, Decimal(0)) + sign * value
+            if new == 0:
+                target.pop(name, None)
+            else:
+                target[name] = new
+        if not target:
+            del total[bucket]
+
+
+def merge(parts: Iterable[Mapping[str, Mapping[str, Decimal]]]) -> Buckets:
+    total: Buckets = {}
+    for part in parts:
+        add_into(total, part)
+    return total

@@ -1,0 +1,161 @@
+"""Revenue state of a set of customers: one partition in a worker, everything in a replay.
+
+``apply`` is the reducer (state + event -> new state) that both the streaming processor and
+``pulse report monthly-mrr`` call. Durable state is only each customer's compact event list;
+timelines, contributions and aggregates are derived and rebuilt on recovery.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import timezone
+from decimal import Decimal
+from typing import Any, Mapping
+
+from consumers.revenue.buckets import Buckets, add_into, contributions
+from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
+from consumers.revenue.timeline import Timeline, build_timeline, sort_key
+from stream.events import SubscriptionChanged, SubscriptionStarted
+
+__all__ = ["RevenueConfig", "RevenueLedger", "compact"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RevenueConfig:
+    fx_rates: Mapping[str, Decimal]
+    grace_seconds: int = 2 * 86400
+    grouping_seconds: int = 0
+    segment_attributes: tuple[str, ...] = ("country", "acquisition_channel", "segment")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "RevenueConfig":
+        return cls(
+            fx_rates=dict(settings.fx_rates),
+            grace_seconds=settings.grace_period_seconds,
+            grouping_seconds=settings.movement_grouping_seconds,
+            segment_attributes=tuple(settings.segment_attributes),
+        )
+
+
+def compact(event: Any, rates: Mapping[str, Decimal]) -> dict[str, Any]:
+    """The few fields revenue needs, JSON-ready; MRR already normalized and converted."""
+    at = event.occurred_at.astimezone(timezone.utc)
+    out: dict[str, Any] = {
+        "t": at.isoformat(timespec="microseconds"),
+        "ty": event.type,
+        "s": event.subscription_id,
+        "p": event.plan,
+        "id": event.event_id,
+    }
+    if isinstance(event, (SubscriptionStarted, SubscriptionChanged)):
+        mrr = normalized_mrr(
+            event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
+        )
+        out["m"] = str(convert(mrr, event.currency, rates))
+    attributes = dict(event.attributes)
+    if event.acquisition_channel:
+        attributes["acquisition_channel"] = event.acquisition_channel
+    if attributes:
+        out["a"] = attributes
+    return out
+
+
+class RevenueLedger:
+    def __init__(self, config: RevenueConfig, customers: MutableMapping[str, Any] | None = None) -> None:
+        self.config = config
+        self.customers: MutableMapping[str, Any] = customers if customers is not None else {}
+        self.timelines: dict[str, Timeline] = {}
+        self._contrib: dict[str, Buckets] = {}
+        self.buckets: Buckets = {}  # sum of every customer's contributions
+        self.watermark: str | None = None  # latest occurred_at applied (compact form)
+        self.rebuild()
+
+    # --- the reducer ----------------------------------------------------------------------
+
+    def apply(self, event: Any) -> str | None:
+        """Apply one validated subscription event; a rejection reason, or None."""
+        try:
+            record = compact(event, self.config.fx_rates)
+        except MissingRate as exc:
+            return "currency"
+        cid = event.customer_id
+        state = self.customers.get(cid)
+        events: list[dict[str, Any]] = state["e"] if state else []
+        if events and self._too_late(record["t"], events[-1]["t"]):
+            return "late"
+        bisect.insort(events, record, key=sort_key)
+        self.customers[cid] = {"e": events}  # (re)assign: marks the key for the changelog
+        self._refresh(cid)
+        if self.watermark is None or record["t"] > self.watermark:
+            self.watermark = record["t"]
+        return None
+
+    def _too_late(self, at: str, last: str) -> bool:
+        if at >= last:
+            return False
+        from datetime import datetime
+
+        gap = datetime.fromisoformat(last) - datetime.fromisoformat(at)
+        return gap.total_seconds() > self.config.grace_seconds
+
+    # --- derived state --------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        self.timelines.clear()
+        self._contrib.clear()
+        self.buckets = {}
+        self.watermark = None
+        for cid in list(self.customers):
+            self._refresh(cid)
+            last = self.customers[cid]["e"][-1]["t"]
+            if self.watermark is None or last > self.watermark:
+                self.watermark = last
+
+    def _refresh(self, cid: str) -> None:
+        old = self._contrib.get(cid)
+        if old:
+            add_into(self.buckets, old, -1)
+        tl = build_timeline(self.customers[cid]["e"], self.config.grouping_seconds)
+        new = contributions(tl)
+        new.update(self._current(tl))
+        self.timelines[cid] = tl
+        self._contrib[cid] = new
+        add_into(self.buckets, new)
+
+    def _current(self, tl: Timeline) -> Buckets:
+        """Snapshot contributions: MRR and active customers now, in total and by segment."""
+        if tl.mrr <= 0:
+            return {}
+        out: Buckets = {"now": {"mrr": tl.mrr, "customers": Decimal(1)}}
+        for plan, mrr in tl.plans.items():
+            out[f"plan:{plan}"] = {"mrr": mrr, "customers": Decimal(1)}
+        for name in self.config.segment_attributes:
+            value = tl.attributes.get(name, "unknown")
+            out[f"attr:{name}:{value}"] = {"mrr": tl.mrr, "customers": Decimal(1)}
+        return out
+
+    def customer_view(self, cid: str) -> dict[str, Any] | None:
+        tl = self.timelines.get(cid)
+        if tl is None:
+            return None
+        return {
+            "customer_id": cid,
+            "mrr": str(tl.mrr),
+            "status": tl.status,
+            "plans": {p: str(m) for p, m in sorted(tl.plans.items())},
+            "attributes": dict(sorted(tl.attributes.items())),
+            "movements": [
+                {
+                    "at": mv.at.isoformat().replace("+00:00", "Z"),
+                    "kind": mv.kind,
+                    "before": str(mv.before),
+                    "after": str(mv.after),
+                    "amount": str(mv.amount),
+                }
+                for mv in tl.movements
+            ],
+        }

@@ -1,0 +1,174 @@
+"""Revenue figures from summed buckets: the monthly table, window figures and ratios.
+
+Every formula of docs/metrics.md ("Revenue") lives here once; the exporter, the HTTP API and
+``pulse report monthly-mrr`` all call these functions.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Mapping
+
+from consumers.revenue.buckets import KINDS
+
+__all__ = [
+    "MONTHLY_COLUMNS",
+    "monthly_rows",
+    "month_row",
+    "month_ratios",
+    "window_sums",
+    "ltv",
+    "money",
+    "months_between",
+    "mrr_at_end",
+]
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+MONTHLY_COLUMNS = (
+    "month",
+    "mrr",
+    "active_customers",
+    "new_mrr",
+    "expansion_mrr",
+    "contraction_mrr",
+    "churned_mrr",
+    "reactivation_mrr",
+    "new_customers",
+    "churned_customers",
+    "reactivated_customers",
+)
+
+Buckets = Mapping[str, Mapping[str, Decimal]]
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _get(buckets: Buckets, bucket: str, name: str) -> Decimal:
+    return buckets.get(bucket, {}).get(name, ZERO)
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """Inclusive list of YYYY-MM from first to last."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{y:04d}-{m:02d}" <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _cumulative(buckets: Buckets, prefix: str, upto: str, name: str) -> Decimal:
+    return sum(
+        (f.get(name, ZERO) for b, f in buckets.items() if b.startswith(prefix) and b[2:] <= upto),
+        ZERO,
+    )
+
+
+def mrr_at_end(buckets: Buckets, month: str) -> tuple[Decimal, int]:
+    """MRR and active customers at the end of a month: the sum of all changes up to it."""
+    return (
+        _cumulative(buckets, "m:", month, "net_mrr"),
+        int(_cumulative(buckets, "m:", month, "active_delta")),
+    )
+
+
+def _previous(month: str) -> str:
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y - 1:04d}-12" if m == 1 else f"{y:04d}-{m - 1:02d}"
+
+
+def month_row(buckets: Buckets, month: str) -> dict[str, Any]:
+    b = f"m:{month}"
+    mrr, active = mrr_at_end(buckets, month)
+    return {
+        "month": month,
+        "mrr": money(mrr),
+        "active_customers": active,
+        "new_mrr": money(_get(buckets, b, "new_mrr")),
+        "expansion_mrr": money(_get(buckets, b, "expansion_mrr")),
+        "contraction_mrr": money(_get(buckets, b, "contraction_mrr")),
+        "churned_mrr": money(_get(buckets, b, "churn_mrr")),
+        "reactivation_mrr": money(_get(buckets, b, "reactivation_mrr")),
+        "new_customers": int(_get(buckets, b, "new_customers")),
+        "churned_customers": int(_get(buckets, b, "churn_customers")),
+        "reactivated_customers": int(_get(buckets, b, "reactivation_customers")),
+    }
+
+
+def monthly_rows(buckets: Buckets, first: str, last: str) -> list[dict[str, Any]]:
+    return [month_row(buckets, m) for m in months_between(first, last)]
+
+
+def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
+    return None if den == 0 else num / den
+
+
+def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1)) -> dict[str, Any]:
+    """Churn, retention, NRR/GRR, revenue churn, quick ratio, trials, renewals of a month.
+
+    A ratio whose denominator is zero is None (not 0, not infinity).
+    """
+    b = f"m:{month}"
+    start_mrr, start_customers = mrr_at_end(buckets, _previous(month))
+    end_mrr, end_customers = mrr_at_end(buckets, month)
+    g = lambda name: _get(buckets, b, name)  # noqa: E731
+    start_c = Decimal(start_customers)
+    cohort_kept = start_mrr + g("cohort_expansion_mrr") - g("cohort_contraction_mrr") - g("cohort_churn_mrr")
+    grr = _ratio(start_mrr - g("cohort_contraction_mrr") - g("cohort_churn_mrr"), start_mrr)
+    lost = g("churn_mrr") + g("contraction_mrr")
+    gained = g("new_mrr") + g("expansion_mrr") + g("reactivation_mrr")
+    churn_rate = _ratio(g("cohort_churned_customers"), start_c)
+    trials_ended = g("trials_converted") + g("trials_expired")
+    terms = g("terms_renewed") + g("terms_cancelled")
+    terms_mrr = g("terms_renewed_mrr") + g("terms_cancelled_mrr")
+    arpa = _ratio(end_mrr, Decimal(end_customers))
+    return {
+        "month": month,
+        "mrr_start": start_mrr,
+        "customers_start": start_customers,
+        "mrr_end": end_mrr,
+        "customers_end": end_customers,
+        "arr": end_mrr * 12,
+        "arpa": arpa,
+        "customer_churn_ratio": churn_rate,
+        "customer_retention_ratio": _ratio(start_c - g("cohort_lost_customers"), start_c),
+        "gross_revenue_churn_ratio": _ratio(lost, start_mrr),
+        "net_revenue_churn_ratio": _ratio(lost - g("expansion_mrr") - g("reactivation_mrr"), start_mrr),
+        "nrr_ratio": _ratio(cohort_kept, start_mrr),
+        "grr_ratio": None if grr is None else min(grr, Decimal(1)),
+        "quick_ratio": _ratio(gained, lost),
+        "trials_started": int(g("trials_started")),
+        "trial_conversion_ratio": _ratio(g("trials_converted"), trials_ended),
+        "renewal_ratio_count": _ratio(g("terms_renewed"), terms),
+        "renewal_ratio_amount": _ratio(g("terms_renewed_mrr"), terms_mrr),
+        "ltv": ltv(arpa, churn_rate, gross_margin),
+        "lifetime_months": None if not churn_rate else 1 / churn_rate,
+    }
+
+
+def ltv(arpa: Decimal | None, churn_rate: Decimal | None, gross_margin: Decimal) -> Decimal | None:
+    """ARPA × gross margin / churn rate; None when churn is zero or unknown (no infinity)."""
+    if arpa is None or not churn_rate:
+        return None
+    return arpa * gross_margin / churn_rate
+
+
+def window_sums(buckets: Buckets, end: date, days: int) -> dict[str, Decimal]:
+    """Sum of the daily buckets of the `days` UTC days ending with `end` (inclusive)."""
+    first = (end - timedelta(days=days - 1)).isoformat()
+    last = end.isoformat()
+    out: dict[str, Decimal] = {}
+    for bucket, fields in buckets.items():
+        if bucket.startswith("d:") and first <= bucket[2:] <= last:
+            for name, value in fields.items():
+                out[name] = out.get(name, ZERO) + value
+    return out
+
+
+def movement_sums(fields: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    return {kind: fields.get(f"{kind}_mrr", ZERO) for kind in KINDS}

@@ -1,0 +1,44 @@
+"""Processor of the `subscriptions` topic: revenue state per customer, per partition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from stream.state import Codec, PartitionState
+
+__all__ = ["RevenueProcessor", "CUSTOMERS_STORE"]
+
+CUSTOMERS_STORE = "customers"
+
+
+class RevenueProcessor:
+    """Keeps one :class:`RevenueLedger` per owned partition; the ledger is the reducer."""
+
+    codecs: dict[str, Codec] = {}
+
+    def __init__(self, config: RevenueConfig) -> None:
+        self.config = config
+        self.ledgers: dict[int, RevenueLedger] = {}
+        self.changed: dict[int, set[str]] = {}
+
+    def ledger(self, state: PartitionState) -> RevenueLedger:
+        ledger = self.ledgers.get(state.partition)
+        if ledger is None:
+            self.loaded(state)
+            ledger = self.ledgers[state.partition]
+        return ledger
+
+    def apply(self, state: PartitionState, event: Any) -> str | None:
+        reason = self.ledger(state).apply(event)
+        if reason is None:
+            self.changed.setdefault(state.partition, set()).add(event.customer_id)
+        return reason
+
+    def loaded(self, state: PartitionState) -> None:
+        self.ledgers[state.partition] = RevenueLedger(self.config, state.store(CUSTOMERS_STORE))
+        self.changed[state.partition] = set(self.ledgers[state.partition].customers)
+
+    def dropped(self, partition: int) -> None:
+        self.ledgers.pop(partition, None)
+        self.changed.pop(partition, None)
