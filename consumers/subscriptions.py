@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from stream.snapshots import SnapshotStore
 from stream.state import Codec, PartitionState
 
 __all__ = ["RevenueProcessor", "CUSTOMERS_STORE"]
@@ -42,3 +43,16 @@ class RevenueProcessor:
     def dropped(self, partition: int) -> None:
         self.ledgers.pop(partition, None)
         self.changed.pop(partition, None)
+
+    async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
+        """Share this partition's additive summary and its changed customers via Redis."""
+        ledger = self.ledger(state)
+        payload = {
+            "next_offset": state.next_offset,
+            "watermark": ledger.watermark,
+            "buckets": {b: {k: str(v) for k, v in f.items()} for b, f in ledger.buckets.items()},
+        }
+        await snapshots.put_partition("subscriptions", state.partition, payload)
+        changed = self.changed.pop(state.partition, set())
+        views = {cid: ledger.customer_view(cid) for cid in changed}
+        await snapshots.put_entities("customers", {k: v for k, v in views.items() if v})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import faust
 
+from consumers.revenue.view import RevenueCollector, RevenueView
 from stream.engine import IngestEngine
 from stream.exporter import IngestMetrics
 from stream.pipeline import Pipeline, Processor
@@ -24,6 +25,7 @@ class Runtime:
     metrics: IngestMetrics
     engine: IngestEngine
     processors: dict[str, Processor]
+    revenue: RevenueView
 
 
 def build_pipelines(
@@ -55,6 +57,10 @@ def create_app(settings: PulseSettings) -> Runtime:
     metrics = IngestMetrics()
     processors = build_processors(settings, metrics)
     engine = IngestEngine(settings, build_pipelines(settings, processors), metrics, loop=app.loop)
-    runtime = Runtime(settings, app, metrics, engine, processors)
+    revenue = RevenueView(
+        engine.snapshots, settings.reporting_currency, settings.gross_margin, settings.segment_top_n
+    )
+    metrics.registry.register(RevenueCollector(revenue))
+    runtime = Runtime(settings, app, metrics, engine, processors, revenue)
     register_views(runtime)
     return runtime

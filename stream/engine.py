@@ -22,6 +22,7 @@ from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics
 from stream.pipeline import Pipeline
 from stream.settings import PulseSettings
+from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
 
 __all__ = ["IngestEngine", "changelog_topic"]
@@ -65,6 +66,10 @@ class IngestEngine(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.max_records = 5000
+        self.snapshots = SnapshotStore(settings.redis_url, settings.app_id)
+        self.unpublished: set[TopicPartition] = set()
+        self.published_at: dict[TopicPartition, float] = {}
+        self.publish_interval = 1.0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -94,6 +99,7 @@ class IngestEngine(Service):
         self.consumer.subscribe(topics=sorted(self.by_topic), listener=_Rebalance(self))
 
     async def on_stop(self) -> None:
+        await self.snapshots.close()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
@@ -131,7 +137,10 @@ class IngestEngine(Service):
         for tp in sorted(assigned):
             state = loaded[changelogs[tp]]
             self.states[tp] = state
-            self.pipelines[self.by_topic[tp.topic]].processor.loaded(state)
+            processor = self.pipelines[self.by_topic[tp.topic]].processor
+            processor.loaded(state)
+            if hasattr(processor, "publish"):
+                self.unpublished.add(tp)
             # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
             # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
             self.consumer.seek(tp, state.next_offset or 0)
@@ -150,6 +159,26 @@ class IngestEngine(Service):
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
             if batch:
                 await self.process_batch(batch)
+            await self.publish_snapshots(force=not batch)
+
+    async def publish_snapshots(self, force: bool) -> None:
+        """Share committed state of partitions whose processor publishes (throttled)."""
+        now = asyncio.get_running_loop().time()
+        for tp in sorted(self.unpublished):
+            state = self.states.get(tp)
+            if state is None:
+                self.unpublished.discard(tp)
+                continue
+            if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
+                continue
+            processor = self.pipelines[self.by_topic[tp.topic]].processor
+            try:
+                await processor.publish(state, self.snapshots)  # type: ignore[attr-defined]
+            except Exception as exc:  # Redis down must not stop the stream: retry next time
+                log.warning("snapshot publish failed for %s:%d: %s", tp.topic, tp.partition, exc)
+                return
+            self.unpublished.discard(tp)
+            self.published_at[tp] = now
 
     async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
         assert self.producer is not None and self.consumer is not None
@@ -187,6 +216,8 @@ class IngestEngine(Service):
                 pending.append(
                     await self.producer.send(changelog, key=key, value=value, partition=tp.partition)
                 )
+            if hasattr(pipeline.processor, "publish"):
+                self.unpublished.add(tp)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
         await asyncio.gather(*pending)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -13,6 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["register_views", "is_ready"]
 
+log = logging.getLogger("pulse.web")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
 
 def is_ready(runtime: "Runtime") -> bool:
     """Ready once the engine holds an assignment whose partitions have recovered their state."""
@@ -21,10 +26,20 @@ def is_ready(runtime: "Runtime") -> bool:
 
 def register_views(runtime: "Runtime") -> None:
     app = runtime.app
+    view = runtime.revenue
+
+    async def refresh() -> str | None:
+        try:
+            await view.refresh()
+            return None
+        except Exception as exc:  # Redis unreachable: serve what we have, say so
+            log.warning("revenue snapshot refresh failed: %s", exc)
+            return str(exc)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         runtime.metrics.ready.set(1 if is_ready(runtime) else 0)
+        await refresh()
         return web.bytes(
             render(runtime.metrics.registry),
             # aiohttp refuses parameters in content_type; Prometheus reads plain text/plain.
@@ -40,3 +55,29 @@ def register_views(runtime: "Runtime") -> None:
             "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in runtime.engine.states),
         }
         return web.json(body, status=200 if ready else 503)
+
+    @app.page("/api/v1/revenue")
+    async def revenue(web: Any, request: Any) -> Any:
+        month = request.query.get("month", "")
+        if not MONTH.match(month):
+            return web.json({"error": "query parameter month=YYYY-MM is required"}, status=400)
+        problem = await refresh()
+        if problem is not None:
+            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
+        figures = view.month(month)
+        return web.json(
+            {
+                **figures["row"],
+                "currency": runtime.settings.reporting_currency,
+                "ratios": figures["ratios"],
+                "watermark": view.watermark,
+                "partitions_checkpoint": {str(k): v for k, v in sorted(view.partitions.items())},
+            }
+        )
+
+    @app.page("/api/v1/customers/{customer_id}")
+    async def customer(web: Any, request: Any, customer_id: str) -> Any:
+        found = await view.snapshots.entity("customers", customer_id)
+        if found is None:
+            return web.json({"error": f"no customer {customer_id}"}, status=404)
+        return web.json({**found, "currency": runtime.settings.reporting_currency})

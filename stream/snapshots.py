@@ -1,0 +1,45 @@
+"""Latest per-partition metric snapshots in Redis, shared by every worker and other services.
+
+A worker owns some partitions; the deployment's figures are the sum over all of them. After a
+batch, the owner of a partition writes that partition's additive summary (with the checkpoint
+it reflects) to one Redis hash per topic; any worker, and any other service, sums the hash to
+answer for the whole deployment, however the partitions are spread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+__all__ = ["SnapshotStore"]
+
+
+class SnapshotStore:
+    def __init__(self, url: str, app_id: str) -> None:
+        self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.prefix = f"pulse:{app_id}"
+
+    def _partitions_key(self, topic: str) -> str:
+        return f"{self.prefix}:{topic}:partitions"
+
+    async def put_partition(self, topic: str, partition: int, payload: dict[str, Any]) -> None:
+        await self.client.hset(self._partitions_key(topic), str(partition), orjson.dumps(payload))
+
+    async def partitions(self, topic: str) -> dict[int, dict[str, Any]]:
+        raw = await self.client.hgetall(self._partitions_key(topic))
+        return {int(k): orjson.loads(v) for k, v in raw.items()}
+
+    async def put_entities(self, kind: str, views: dict[str, Any]) -> None:
+        if views:
+            await self.client.hset(
+                f"{self.prefix}:{kind}", mapping={k: orjson.dumps(v) for k, v in views.items()}
+            )
+
+    async def entity(self, kind: str, key: str) -> Any | None:
+        raw = await self.client.hget(f"{self.prefix}:{kind}", key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def close(self) -> None:
+        await self.client.aclose()
