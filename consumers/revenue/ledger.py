@@ -22,6 +22,9 @@ from stream.events import SubscriptionChanged, SubscriptionStarted
 __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
 
 ZERO = Decimal(0)
+#: Normalized MRR is fixed-point with 10 decimals: sums and differences of such values are then
+#: exact (no 28-digit rounding), so aggregates do not depend on the order they were built in.
+MRR_QUANTUM = Decimal("1e-10")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> dict[str, Any]:
         mrr = normalized_mrr(
             event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
         )
-        out["m"] = str(convert(mrr, event.currency, rates))
+        out["m"] = str(convert(mrr, event.currency, rates).quantize(MRR_QUANTUM))
     attributes = dict(event.attributes)
     if event.acquisition_channel:
         attributes["acquisition_channel"] = event.acquisition_channel
