@@ -154,6 +154,7 @@ class Deployment:
     tmp: Path
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
     partitions: int = 6
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -168,6 +169,7 @@ class Deployment:
             PULSE_SESSION_TIMEOUT_SECONDS="8",
             PULSE_LOG_LEVEL="info",
         )
+        env.update(self.extra_env)
         return env
 
     def worker(self, name: str = "w") -> Worker:
