@@ -14,9 +14,12 @@ from stream.dedupe import Deduper
 from stream.state import Codec, PartitionState
 from stream.topics import TopicSpec
 
-__all__ = ["Processor", "CountOnly", "Pipeline", "RecordOutcome", "DEDUPE_STORE"]
+__all__ = ["Processor", "CountOnly", "Pipeline", "RecordOutcome", "DEDUPE_STORE", "DUPLICATE"]
 
 DEDUPE_STORE = "dedupe"
+#: What a processor returns for an event it has already applied (it keeps exact history
+#: longer than the dedupe window): counted as a duplicate, not dead-lettered.
+DUPLICATE = "duplicate"
 
 
 class Processor(Protocol):
@@ -82,6 +85,9 @@ class Pipeline:
                 outcome.duplicates += 1
                 continue
             reason = self.processor.apply(state, event)
+            if reason == DUPLICATE:
+                outcome.duplicates += 1
+                continue
             if reason is not None:
                 outcome.rejected.append(
                     Rejected(

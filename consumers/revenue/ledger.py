@@ -18,6 +18,7 @@ from consumers.revenue.buckets import Buckets, add_into, contributions
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.timeline import Timeline, build_timeline, sort_key
 from stream.events import SubscriptionChanged, SubscriptionStarted
+from stream.pipeline import DUPLICATE
 
 __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
 
@@ -83,11 +84,13 @@ class RevenueLedger:
         """Apply one validated subscription event; a rejection reason, or None."""
         try:
             record = compact(event, self.config.fx_rates)
-        except MissingRate as exc:
+        except MissingRate:
             return "currency"
         cid = event.customer_id
         state = self.customers.get(cid)
         events: list[dict[str, Any]] = state["e"] if state else []
+        if any(e["id"] == record["id"] for e in events):
+            return DUPLICATE  # a resend older than the dedupe window: still exactly once
         if events and self._too_late(record["t"], events[-1]["t"]):
             return "late"
         bisect.insort(events, record, key=sort_key)

@@ -257,3 +257,12 @@ def test_rebuild_from_stored_customers_gives_the_same_aggregates() -> None:
     lg.apply(ev("subscription_cancelled", "2026-02-10T00:00:00Z", "c0", "c0-s"))
     again = RevenueLedger(lg.config, dict(lg.customers))
     assert again.buckets == lg.buckets
+
+
+def test_a_resend_beyond_any_window_is_still_a_duplicate() -> None:
+    lg = ledger()
+    first = ev("subscription_renewed", "2026-01-31T00:00:00Z", "c1", "c1-s")
+    lg.apply(start("2026-01-01T00:00:00Z", "c1", "100"))
+    assert lg.apply(first) is None
+    assert lg.apply(first) == "duplicate"
+    assert month_ratios(lg.buckets, "2026-01")["renewal_ratio_count"] == 1

@@ -155,6 +155,7 @@ class Deployment:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
     partitions: int = 6
     extra_env: dict[str, str] = field(default_factory=dict)
+    _created: bool = False
 
     @property
     def env(self) -> dict[str, str]:
@@ -178,8 +179,23 @@ class Deployment:
     def topic(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
+    def create_topics(self) -> None:
+        """What `pulse worker` does at start; lets a test publish before any worker runs."""
+        from stream.admin import ensure_topics
+        from stream.settings import PulseSettings
+
+        env = self.env
+        settings = PulseSettings(
+            kafka_broker=env["PULSE_KAFKA_BROKER"], topic_prefix=env["PULSE_TOPIC_PREFIX"],
+            topic_partitions=int(env["PULSE_TOPIC_PARTITIONS"]), app_id=env["PULSE_APP_ID"],
+        )
+        asyncio.run(ensure_topics(settings))
+
     def publish(self, records: list[tuple[str, bytes | None, bytes]]) -> None:
         """Publish with a plain aiokafka producer, as an upstream service would."""
+        if not self._created:
+            self.create_topics()
+            self._created = True
 
         async def run() -> None:
             producer = AIOKafkaProducer(bootstrap_servers=BROKER, acks="all", enable_idempotence=True)
