@@ -72,12 +72,18 @@ def validate_event(
     currencies: frozenset[str] = frozenset(),
 ) -> Accepted | Rejected:
     """Validate one decoded JSON value against the topic's contract."""
+    if spec.fast is not None:
+        facts = spec.fast(obj)
+        if facts is not None:
+            return Accepted(facts, index)
     if not isinstance(obj, dict):
         return Rejected("not_object", f"expected a JSON object, got {type(obj).__name__}", raw, index)
     try:
         event = spec.adapter.validate_python(obj)
     except ValidationError as exc:
         return Rejected(_reason(exc, spec, obj), _short(exc, obj.get("type")), raw, index)
+    if spec.slow_to_fast is not None:
+        event = spec.slow_to_fast(event)
     currency = getattr(event, "currency", None)
     if currency is not None and currencies and currency not in currencies:
         return Rejected(

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 # RFC 3339 date-time: date, 'T' (or space), time, optional fraction, and a mandatory offset.
-_RFC3339 = re.compile(
+RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
@@ -53,7 +53,7 @@ def _rfc3339_string(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError("occurred_at must be an RFC 3339 string")
-    if not _RFC3339.match(value):
+    if not RFC3339.match(value):
         raise ValueError("occurred_at must be RFC 3339 with an offset, e.g. 2026-01-31T12:00:00Z")
     return value
 

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from pydantic import TypeAdapter
 
 from stream import events as ev
+from stream.fastpath import facts_of, fast_product
 
 __all__ = ["TopicSpec", "SOURCE_TOPICS", "DEADLETTER", "spec_for"]
 
@@ -21,6 +22,10 @@ class TopicSpec:
     types: tuple[str, ...]
     key_of: Callable[[dict[str, Any]], str | None]
     allow_batch: bool = False  # a record may hold a JSON array of events
+    #: Optional fast validator: returns the event's facts, or None to defer to pydantic.
+    fast: Callable[[Any], Any] | None = None
+    #: Turns a pydantic-validated model into what the fast validator returns.
+    slow_to_fast: Callable[[Any], Any] | None = None
 
     def key_for(self, event: dict[str, Any]) -> bytes | None:
         key = self.key_of(event)
@@ -62,6 +67,8 @@ SOURCE_TOPICS: dict[str, TopicSpec] = {
             ("track",),
             _product_key,
             allow_batch=True,
+            fast=fast_product,
+            slow_to_fast=facts_of,
         ),
         TopicSpec(
             "support-tickets",

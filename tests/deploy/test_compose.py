@@ -1,0 +1,61 @@
+"""docker-compose.yml cannot run here (no Docker engine): check what can be checked — it
+parses, has the services the README promises, and its ports and PULSE_* variables agree with
+the settings in the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stream.settings import PulseSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"kafka", "redis", "pulse-worker", "simulator", "prometheus", "alertmanager"}
+    assert compose["services"]["kafka"]["image"] == "apache/kafka:3.9.1"
+    pom = (REPO / "deploy" / "kafka" / "pom.xml").read_text()
+    assert "<kafka.version>3.9.1</kafka.version>" in pom, "compose and the local stack must run the same Kafka"
+
+
+def test_every_pulse_variable_is_a_real_setting_with_a_valid_value(compose: dict[str, Any]) -> None:
+    fields = set(PulseSettings.model_fields)
+    for name in ("pulse-worker", "simulator"):
+        env = compose["services"][name]["environment"]
+        for key in env:
+            assert key.startswith("PULSE_") and key[6:].lower() in fields, f"{name}: {key} is not a setting"
+        settings = PulseSettings(**{k[6:].lower(): v for k, v in env.items() if k != "PULSE_FX_RATES"})
+        assert settings.kafka_broker == "kafka:19092"
+
+
+def test_ports_agree_with_the_code(compose: dict[str, Any]) -> None:
+    defaults = PulseSettings()
+    services = compose["services"]
+    worker = services["pulse-worker"]
+    web_port = int(worker["environment"]["PULSE_WEB_PORT"])
+    assert web_port == defaults.web_port
+    assert f"{web_port}:{web_port}" in worker["ports"]
+    assert f"{defaults.kafka_broker.split(':')[1]}:9092" in services["kafka"]["ports"]
+    assert "PLAINTEXT_HOST://localhost:9092" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "kafka:19092" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "6379:6379" in services["redis"]["ports"] and defaults.redis_url.endswith(":6379/0")
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    prometheus = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.docker.yml").read_text())
+    targets = [t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    assert f"pulse-worker:{web_port}" in targets
+
+
+def test_worker_image_runs_the_cli(compose: dict[str, Any]) -> None:
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["pulse"]' in dockerfile
+    assert compose["services"]["pulse-worker"]["command"] == ["worker"]
+    assert compose["services"]["simulator"]["command"][0] == "simulate"
