@@ -116,7 +116,7 @@ class IngestEngine(Service):
         # written and acknowledged, so nothing of these partitions is pending here.
         for tp in revoked:
             if self.states.pop(tp, None) is not None:
-                self.pipelines[self.by_topic[tp.topic]].processor.dropped(tp.partition)
+                self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
@@ -130,16 +130,16 @@ class IngestEngine(Service):
         loaded = await load_partition_states(
             self.settings.kafka_broker,
             {
-                changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].processor.codecs
+                changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs
                 for tp in assigned
             },
         )
         for tp in sorted(assigned):
             state = loaded[changelogs[tp]]
             self.states[tp] = state
-            processor = self.pipelines[self.by_topic[tp.topic]].processor
-            processor.loaded(state)
-            if hasattr(processor, "publish"):
+            pipeline = self.pipelines[self.by_topic[tp.topic]]
+            pipeline.loaded(state)
+            if hasattr(pipeline.processor, "publish"):
                 self.unpublished.add(tp)
             # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
             # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
@@ -210,6 +210,7 @@ class IngestEngine(Service):
                             ),
                         )
                     )
+            pipeline.flush(state)
             state.next_offset = records[-1].offset + 1
             changelog = changelog_topic(self.settings, name)
             for key, value in (*state.drain_changes(), state.checkpoint_record()):

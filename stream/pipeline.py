@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stream.decoding import Accepted, Rejected, decode_record
-from stream.dedupe import Deduper
-from stream.state import Codec, PartitionState
+from stream.dedupe import BatchedDeduper, Deduper
+from stream.state import RAW, Codec, PartitionState
 from stream.topics import TopicSpec
 
 __all__ = ["Processor", "CountOnly", "Pipeline", "RecordOutcome", "DEDUPE_STORE", "DUPLICATE"]
@@ -30,6 +30,10 @@ class Processor(Protocol):
     def apply(self, state: PartitionState, event: Any) -> str | None:
         """Apply a valid first-seen event; return a rejection reason (e.g. "late") or None."""
 
+    @property
+    def codecs(self) -> dict[str, Codec]:
+        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
+
     def loaded(self, state: PartitionState) -> None:
         """The partition's state was recovered (or created): rebuild anything derived from it."""
 
@@ -44,6 +48,10 @@ class CountOnly:
 
     def apply(self, state: PartitionState, event: Any) -> str | None:
         return None
+
+    @property
+    def codecs(self) -> dict[str, Codec]:
+        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
 
     def loaded(self, state: PartitionState) -> None:
         pass
@@ -69,19 +77,47 @@ class Pipeline:
     ) -> None:
         self.spec = spec
         self.processor = processor
-        self.deduper = Deduper(retention_days)
         self.currencies = currencies
+        # Batch topics are the high-volume ones: one dedupe record per batch, not per event.
+        self.batched = BatchedDeduper(retention_days) if spec.allow_batch else None
+        self.deduper = Deduper(retention_days)
+
+    @property
+    def codecs(self) -> dict[str, Codec]:
+        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
+
+    def loaded(self, state: PartitionState) -> None:
+        if self.batched is not None:
+            self.batched.load(state.store(BatchedDeduper.STORE), state.partition)
+        self.processor.loaded(state)
+
+    def dropped(self, partition: int) -> None:
+        if self.batched is not None:
+            self.batched.drop(partition)
+        self.processor.dropped(partition)
+
+    def flush(self, state: PartitionState) -> None:
+        """End of a batch, before its checkpoint: move in-memory changes into the stores."""
+        if self.batched is not None:
+            self.batched.flush(state.store(BatchedDeduper.STORE), state.partition, state.next_offset or 0)
+        flush = getattr(self.processor, "flush", None)
+        if flush is not None:
+            flush(state)
+
+    def _seen(self, state: PartitionState, event: Any) -> bool:
+        if self.batched is not None:
+            return self.batched.seen_in(state.partition, event.event_id, event.occurred_at)
+        return self.deduper.seen(state.store(DEDUPE_STORE), event.event_id, event.occurred_at)
 
     def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
         outcome = RecordOutcome()
-        dedupe = state.store(DEDUPE_STORE)
         for result in decode_record(self.spec, raw, self.currencies):
             if isinstance(result, Rejected):
                 outcome.rejected.append(result)
                 continue
             assert isinstance(result, Accepted)
             event = result.event
-            if self.deduper.seen(dedupe, event.event_id, event.occurred_at):
+            if self._seen(state, event):
                 outcome.duplicates += 1
                 continue
             reason = self.processor.apply(state, event)

@@ -42,17 +42,23 @@ def replay_file(
 
     processors = {k: v for k, v in build_processors(settings, IngestMetrics()).items() if k in topics}
     pipelines = build_pipelines(settings, processors)
-    result = Replay(pipelines, {name: PartitionState(0) for name in pipelines})
+    result = Replay(pipelines, {name: PartitionState(0, codecs=p.codecs) for name, p in pipelines.items()})
     for name in pipelines:
-        pipelines[name].processor.loaded(result.states[name])
+        pipelines[name].loaded(result.states[name])
+    seen = 0
     for topic, _key, value in iter_records(path, default_topic):
         if on_record:
             on_record()
         if topic not in pipelines:
             continue
         outcome = pipelines[topic].handle(result.states[topic], value)
+        seen += 1
+        if seen % 5000 == 0:  # as the engine does after each batch (flushing changes no figure)
+            pipelines[topic].flush(result.states[topic])
         result.processed[topic] = result.processed.get(topic, 0) + outcome.processed
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
         for r in outcome.rejected:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
+    for name, pipeline in pipelines.items():
+        pipeline.flush(result.states[name])
     return result
