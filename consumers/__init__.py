@@ -20,9 +20,17 @@ def _revenue(settings: PulseSettings, metrics: IngestMetrics) -> Processor:
     return RevenueProcessor(RevenueConfig.from_settings(settings))
 
 
+def _engagement(settings: PulseSettings, metrics: IngestMetrics) -> Processor:
+    from consumers.engagement.ledger import EngagementConfig
+    from consumers.product_events import EngagementProcessor
+
+    return EngagementProcessor(EngagementConfig.from_settings(settings))
+
+
 #: topic -> builds that topic's processor.
 PROCESSOR_FACTORIES: dict[str, Callable[[PulseSettings, IngestMetrics], Processor]] = {
     "subscriptions": _revenue,
+    "product-events": _engagement,
 }
 
 

@@ -171,7 +171,11 @@ def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[fl
         while True:  # a year of simulated behaviour, replayed at `rate`, stamped with now
             start = datetime.now(timezone.utc)
             for ev in generate_history(
-                customers=customers, days=365, end=start + timedelta(days=365), seed=seed + cycle
+                customers=customers,
+                days=365,
+                end=start + timedelta(days=365),
+                seed=seed + cycle,
+                namespace=f"live{int(start.timestamp())}-",
             ):
                 yield ev
             cycle += 1
@@ -265,16 +269,56 @@ def monthly_mrr(
                 on_record=lambda: progress.advance(task),
             )
         )
-    ledger = result.pipelines["subscriptions"].processor.ledgers[0]  # type: ignore[attr-defined]
-    firsts = [c["e"][0]["t"] for c in ledger.customers.values()]
-    lasts = [c["e"][-1]["t"] for c in ledger.customers.values()]
-    rows = monthly_rows(ledger.buckets, min(firsts)[:7], max(lasts)[:7]) if firsts else []
+    from consumers.revenue.buckets import merge
+
+    ledgers = list(result.pipelines["subscriptions"].processor.ledgers.values())  # type: ignore[attr-defined]
+    buckets = merge(ledger.buckets for ledger in ledgers)
+    firsts = [c["e"][0]["t"] for lg in ledgers for c in lg.customers.values()]
+    lasts = [c["e"][-1]["t"] for lg in ledgers for c in lg.customers.values()]
+    rows = monthly_rows(buckets, min(firsts)[:7], max(lasts)[:7]) if firsts else []
     for (topic, reason), n in sorted(result.rejected.items()):
         err.print(f"{n} {topic} events rejected ({reason})")
     if format == "json":
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=MONTHLY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+@report_app.command("daily-engagement")
+def daily_engagement(
+    events: Path = typer.Option(..., "--events", exists=True, dir_okay=False, help="JSON-lines file"),
+    format: str = typer.Option("csv", "--format", help="csv or json"),
+) -> None:
+    """DAU, WAU, MAU, stickiness, visitors, signups and sessions per UTC day, by the workers' code."""
+    import csv
+
+    from consumers.engagement.figures import DAILY_COLUMNS, EngagementFigures, Partition
+    from stream.replay import replay_file
+
+    if format not in ("csv", "json"):
+        raise _fail(f"--format: expected csv or json, got {format!r}")
+    settings = _settings()
+    with _progress() as progress:
+        task = progress.add_task(f"replaying {events.name}", total=None)
+        result = _guard(
+            lambda: replay_file(
+                events, settings, ("product-events",), "product-events" if _bare_topic(events) else None,
+                on_record=lambda: progress.advance(task),
+            )
+        )
+    processor = result.pipelines["product-events"].processor
+    ledgers = [processor.ledgers[p] for p in sorted(processor.ledgers)]  # type: ignore[attr-defined]
+    figures = EngagementFigures([Partition(lg.sketches, lg.days, lg.watermark) for lg in ledgers])
+    days = figures.days_with_data()
+    rows = [figures.daily_row(d) for d in range(days[0], days[-1] + 1)] if days else []
+    for (topic, reason), n in sorted(result.rejected.items()):
+        err.print(f"{n} {topic} events rejected ({reason})")
+    if format == "json":
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=DAILY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
 
@@ -314,6 +358,10 @@ def demo(
     history_days: int = typer.Option(30, min=0, help="Days of history published first"),
 ) -> None:
     """Start the local stack if needed, a worker and the simulator; Ctrl-C stops them."""
+    # The simulator prices some plans in EUR and GBP: give the demo worker rates for them
+    # (illustrative, not market data) unless the user configured their own.
+    os.environ.setdefault("PULSE_FX_RATES", '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}')
+    load_settings.cache_clear()
     settings = _settings()
     stack = REPO / "scripts" / "stack"
     if stack.exists():

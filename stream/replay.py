@@ -1,8 +1,10 @@
 """Replays an event file through the same pipelines and processors the workers run.
 
-No Kafka: each file line becomes the bytes a producer would have sent, and goes through
-decode -> validate -> dedupe -> processor exactly as in the engine. Streaming and replay
-therefore give identical numbers (tests/integration/test_revenue_parity.py).
+No Kafka: each file line becomes the bytes a producer would have sent and the partition
+Kafka's default partitioner would have put it in (murmur2 of the key, over
+PULSE_TOPIC_PARTITIONS); each partition's records go through decode -> validate -> dedupe ->
+processor in file order, exactly as in the engine. Streaming and replay therefore give
+identical numbers, sketches merged in the same order included.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from stream.app import build_pipelines
 from stream.exporter import IngestMetrics
 from stream.jsonl import iter_records
@@ -18,13 +22,24 @@ from stream.pipeline import Pipeline
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 
-__all__ = ["Replay", "replay_file"]
+__all__ = ["Replay", "replay_file", "partition_for"]
+
+_partitioner = DefaultPartitioner()
+FLUSH_EVERY = 5000  # records per partition between flushes, like an engine batch
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """Kafka's default partition for a key (records without a key go to partition 0 here)."""
+    if key is None:
+        return 0
+    every = list(range(partitions))
+    return int(_partitioner(key, every, every))
 
 
 @dataclass
 class Replay:
     pipelines: dict[str, Pipeline]
-    states: dict[str, PartitionState]
+    states: dict[str, list[PartitionState]]
     processed: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     rejected: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -37,28 +52,36 @@ def replay_file(
     default_topic: str | None = None,
     on_record: Callable[[], None] | None = None,
 ) -> Replay:
-    """Run every record of `topics` in the file through its pipeline, in file order."""
+    """Run every record of `topics` in the file through its pipeline, partitioned as Kafka would."""
     from consumers import build_processors
 
+    n = settings.topic_partitions
     processors = {k: v for k, v in build_processors(settings, IngestMetrics()).items() if k in topics}
     pipelines = build_pipelines(settings, processors)
-    result = Replay(pipelines, {name: PartitionState(0, codecs=p.codecs) for name, p in pipelines.items()})
-    for name in pipelines:
-        pipelines[name].loaded(result.states[name])
-    seen = 0
-    for topic, _key, value in iter_records(path, default_topic):
+    result = Replay(
+        pipelines, {name: [PartitionState(p, codecs=pl.codecs) for p in range(n)] for name, pl in pipelines.items()}
+    )
+    for name, pipeline in pipelines.items():
+        for state in result.states[name]:
+            pipeline.loaded(state)
+    since_flush: dict[tuple[str, int], int] = {}
+    for topic, key, value in iter_records(path, default_topic):
         if on_record:
             on_record()
         if topic not in pipelines:
             continue
-        outcome = pipelines[topic].handle(result.states[topic], value)
-        seen += 1
-        if seen % 5000 == 0:  # as the engine does after each batch (flushing changes no figure)
-            pipelines[topic].flush(result.states[topic])
+        p = partition_for(key, n)
+        state = result.states[topic][p]
+        outcome = pipelines[topic].handle(state, value)
         result.processed[topic] = result.processed.get(topic, 0) + outcome.processed
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
         for r in outcome.rejected:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
+        count = since_flush[(topic, p)] = since_flush.get((topic, p), 0) + 1
+        if count >= FLUSH_EVERY:  # flushing changes no figure; it bounds memory as batches do
+            pipelines[topic].flush(state)
+            since_flush[(topic, p)] = 0
     for name, pipeline in pipelines.items():
-        pipeline.flush(result.states[name])
+        for state in result.states[name]:
+            pipeline.flush(state)
     return result

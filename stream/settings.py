@@ -67,6 +67,21 @@ class PulseSettings(BaseSettings):
     )
     segment_top_n: int = Field(10, ge=1, le=100, description="Label values kept per attribute")
 
+    # --- engagement -----------------------------------------------------------------------
+    inactive_event_names: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("page_view",), description="Event names that do not make a user active"
+    )
+    key_features: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("dashboards", "reports", "alerts", "integrations"),
+        description="Features always tracked; feature_used of one of them activates a user",
+    )
+    activation_event_names: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("invite_sent",), description="Event names that activate a user who signed up"
+    )
+    activation_days: int = Field(7, ge=1, le=90, description="Days after signup to activate")
+    session_gap_seconds: int = Field(1800, ge=60, le=86400, description="Inactivity that ends a session")
+    feature_top_n: int = Field(10, ge=0, le=100, description="Features exported beyond the key ones")
+
     @field_validator("kafka_broker")
     @classmethod
     def _strip_scheme(cls, value: str) -> str:
@@ -84,7 +99,9 @@ class PulseSettings(BaseSettings):
             return frozenset(c.strip().upper() for c in value.split(",") if c.strip())
         return value
 
-    @field_validator("segment_attributes", mode="before")
+    @field_validator(
+        "segment_attributes", "inactive_event_names", "key_features", "activation_event_names", mode="before"
+    )
     @classmethod
     def _split_attributes(cls, value: object) -> object:
         if isinstance(value, str):

@@ -31,6 +31,17 @@ class SnapshotStore:
         raw = await self.client.hgetall(self._partitions_key(topic))
         return {int(k): orjson.loads(v) for k, v in raw.items()}
 
+    async def put_sketches(self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str]) -> None:
+        key = f"{self.prefix}:{topic}:sketches:{partition}"
+        if sketches:
+            await self.client.hset(key, mapping=sketches)  # type: ignore[arg-type]
+        if gone:
+            await self.client.hdel(key, *gone)
+
+    async def sketches(self, topic: str, partition: int) -> dict[str, bytes]:
+        raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketches:{partition}")
+        return {k.decode(): v for k, v in raw.items()}
+
     async def put_entities(self, kind: str, views: dict[str, Any]) -> None:
         if views:
             await self.client.hset(

@@ -1,0 +1,1 @@
+"""Engagement metrics from the product-events topic: DAU/WAU/MAU, sessions, activation."""

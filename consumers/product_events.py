@@ -1,0 +1,55 @@
+"""Processor of the `product-events` topic: engagement state per partition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.engagement.ledger import EngagementConfig, EngagementLedger
+from stream.snapshots import SnapshotStore
+from stream.state import Codec, PartitionState
+
+__all__ = ["EngagementProcessor"]
+
+
+class EngagementProcessor:
+    codecs: dict[str, Codec] = EngagementLedger.STORES
+
+    def __init__(self, config: EngagementConfig) -> None:
+        self.config = config
+        self.ledgers: dict[int, EngagementLedger] = {}
+        self.unpublished: dict[int, set[str]] = {}
+
+    def ledger(self, state: PartitionState) -> EngagementLedger:
+        if state.partition not in self.ledgers:
+            self.loaded(state)
+        return self.ledgers[state.partition]
+
+    def apply(self, state: PartitionState, event: Any) -> str | None:
+        return self.ledger(state).apply(event)
+
+    def flush(self, state: PartitionState) -> None:
+        ledger = self.ledger(state)
+        self.unpublished.setdefault(state.partition, set()).update(ledger.dirty_sketch_keys())
+        ledger.flush()
+
+    def loaded(self, state: PartitionState) -> None:
+        self.ledgers[state.partition] = ledger = EngagementLedger(self.config, state)
+        self.unpublished[state.partition] = set(ledger.sketches)
+
+    def dropped(self, partition: int) -> None:
+        self.ledgers.pop(partition, None)
+        self.unpublished.pop(partition, None)
+
+    async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
+        """Share changed sketches and the day counters of this partition via Redis."""
+        ledger = self.ledger(state)
+        keys = self.unpublished.pop(state.partition, set())
+        await snapshots.put_sketches(
+            "product-events", state.partition,
+            {k: ledger.sketches[k].serialize_compact() for k in keys if k in ledger.sketches},
+            [k for k in keys if k not in ledger.sketches],
+        )
+        await snapshots.put_partition(
+            "product-events", state.partition,
+            {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},
+        )
