@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import faust
 
+from consumers.engagement.view import EngagementCollector, EngagementView
 from consumers.revenue.view import RevenueCollector, RevenueView
 from stream.engine import IngestEngine
 from stream.exporter import IngestMetrics
@@ -26,6 +27,7 @@ class Runtime:
     engine: IngestEngine
     processors: dict[str, Processor]
     revenue: RevenueView
+    engagement: EngagementView
 
 
 def build_pipelines(
@@ -61,6 +63,10 @@ def create_app(settings: PulseSettings) -> Runtime:
         engine.snapshots, settings.reporting_currency, settings.gross_margin, settings.segment_top_n
     )
     metrics.registry.register(RevenueCollector(revenue))
-    runtime = Runtime(settings, app, metrics, engine, processors, revenue)
+    engagement = EngagementView(
+        engine.snapshots, settings.key_features, settings.feature_top_n, settings.activation_days
+    )
+    metrics.registry.register(EngagementCollector(engagement))
+    runtime = Runtime(settings, app, metrics, engine, processors, revenue, engagement)
     register_views(runtime)
     return runtime

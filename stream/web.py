@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ def register_views(runtime: "Runtime") -> None:
     async def refresh() -> str | None:
         try:
             await view.refresh()
+            await runtime.engagement.refresh()
             return None
         except Exception as exc:  # Redis unreachable: serve what we have, say so
             log.warning("revenue snapshot refresh failed: %s", exc)
@@ -74,6 +76,17 @@ def register_views(runtime: "Runtime") -> None:
                 "partitions_checkpoint": {str(k): v for k, v in sorted(view.partitions.items())},
             }
         )
+
+    @app.page("/api/v1/engagement/daily")
+    async def engagement_daily(web: Any, request: Any) -> Any:
+        try:
+            day = date.fromisoformat(request.query.get("date", ""))
+        except ValueError:
+            return web.json({"error": "query parameter date=YYYY-MM-DD is required"}, status=400)
+        problem = await refresh()
+        if problem is not None:
+            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
+        return web.json(runtime.engagement.daily(day))
 
     @app.page("/api/v1/customers/{customer_id}")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:

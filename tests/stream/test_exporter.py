@@ -19,10 +19,12 @@ def documented_help() -> dict[str, str]:
 
 
 def test_every_exported_metric_is_documented_with_the_same_help() -> None:
+    from consumers.engagement.view import EngagementCollector, EngagementView
     from consumers.revenue.view import RevenueCollector, RevenueView
 
     metrics = IngestMetrics(CollectorRegistry())
     metrics.registry.register(RevenueCollector(RevenueView(None, "USD", Decimal(1), 10)))  # type: ignore[arg-type]
+    metrics.registry.register(EngagementCollector(EngagementView(None, ("a",), 3, 7)))  # type: ignore[arg-type]
     docs = documented_help()
     exported = {}
     for family in metrics.registry.collect():

@@ -1,0 +1,146 @@
+"""Engagement definitions of docs/metrics.md on small, exact inputs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from consumers.engagement.figures import EngagementFigures, Partition
+from consumers.engagement.ledger import EngagementConfig, EngagementLedger
+from stream.fastpath import ProductFacts
+from stream.state import PartitionState
+
+T0 = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+D0 = T0.date().toordinal()
+_n = 0
+
+
+def ev(at: datetime, name: str = "login", user: str | None = "u1", anon: str | None = None,
+       feature: str | None = None, session: str | None = None, account: str | None = "a1") -> ProductFacts:
+    global _n
+    _n += 1
+    return ProductFacts(f"e{_n}", at, name, user, account, anon, feature, session)
+
+
+def ledger(**config: Any) -> EngagementLedger:
+    return EngagementLedger(EngagementConfig(**config), PartitionState(0, codecs=EngagementLedger.STORES))
+
+
+def figures(*ledgers: EngagementLedger) -> EngagementFigures:
+    return EngagementFigures([Partition(lg.sketches, lg.days, lg.watermark) for lg in ledgers])
+
+
+def test_dau_counts_distinct_active_users_not_page_views() -> None:
+    lg = ledger()
+    for user in ("u1", "u2", "u1"):
+        lg.apply(ev(T0, user=user))
+    lg.apply(ev(T0, name="page_view", user="u3"))
+    row = figures(lg).daily_row(D0)
+    assert row["dau"] == 2 and row["unique_visitors"] == 1
+
+
+def test_rolling_windows_edges_day_30_vs_31() -> None:
+    lg = ledger()
+    lg.apply(ev(T0, user="early"))
+    lg.apply(ev(T0 + timedelta(days=29), user="late"))
+    lg.apply(ev(T0 + timedelta(days=30), user="late"))
+    f = figures(lg)
+    assert f.daily_row(D0 + 29)["mau"] == 2  # day 30 of the window still holds day 1
+    assert f.daily_row(D0 + 30)["mau"] == 1  # day 31: day 1 has left
+    assert f.daily_row(D0 + 6)["wau"] == 1 and f.daily_row(D0 + 7)["wau"] == 0
+    assert f.daily_row(D0 + 30)["stickiness"] == 1.0
+
+
+def test_signups_and_visitors_by_anonymous_id() -> None:
+    lg = ledger()
+    lg.apply(ev(T0, name="page_view", user=None, anon="v1", account=None))
+    lg.apply(ev(T0, name="page_view", user=None, anon="v1", account=None))
+    lg.apply(ev(T0, name="signed_up", user="u1"))
+    row = figures(lg).daily_row(D0)
+    assert row["unique_visitors"] == 1 and row["signups"] == 1 and row["dau"] == 1
+
+
+def test_sessions_with_session_id_run_first_to_last_event() -> None:
+    lg = ledger()
+    lg.apply(ev(T0, session="s1"))
+    lg.apply(ev(T0 + timedelta(hours=2), session="s1"))  # long gap, same session id
+    lg.apply(ev(T0 + timedelta(minutes=5), session="s2"))
+    f = figures(lg)
+    assert f.counter(D0, "sessions") == 2
+    assert f.counter(D0, "single_event_sessions") == 1
+    assert f.daily_row(D0)["avg_session_seconds"] == 3600.0  # (7200 + 0) / 2
+
+
+def test_sessions_without_session_id_split_on_the_gap() -> None:
+    lg = ledger(session_gap_seconds=1800)
+    for minutes in (0, 10, 39, 70, 200):  # 0-39 one session; 70 alone; 200 alone (gap 31, 130)
+        lg.apply(ev(T0 + timedelta(minutes=minutes)))
+    f = figures(lg)
+    assert f.counter(D0, "sessions") == 3
+    assert f.counter(D0, "single_event_sessions") == 2
+    assert f.counter(D0, "session_seconds") == 39 * 60
+
+
+def test_a_session_counts_on_the_day_of_its_last_event() -> None:
+    lg = ledger()
+    midnight = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    lg.apply(ev(midnight - timedelta(minutes=10), session="s"))
+    lg.apply(ev(midnight + timedelta(minutes=10), session="s"))
+    f = figures(lg)
+    assert f.counter(D0, "sessions") == 0 and f.counter(D0 + 1, "sessions") == 1
+
+
+def test_activation_cohorts_provisional_then_final() -> None:
+    lg = ledger(activation_days=7)
+    lg.apply(ev(T0, name="signed_up", user="a"))
+    lg.apply(ev(T0, name="signed_up", user="b"))
+    lg.apply(ev(T0, name="signed_up", user="c"))
+    lg.apply(ev(T0 + timedelta(days=2), name="invite_sent", user="a"))
+    lg.apply(ev(T0 + timedelta(days=3), name="feature_used", feature="reports", user="b"))
+    lg.apply(ev(T0 + timedelta(days=3), name="feature_used", feature="not-key", user="c"))
+    f = figures(lg)
+    cohort = f.activation(D0)
+    assert (cohort["signups"], cohort["activated"], cohort["status"]) == (3, 2, "provisional")
+    lg.apply(ev(T0 + timedelta(days=9), name="invite_sent", user="c"))  # too late for c
+    final = figures(lg).activation(D0)
+    assert (final["activated"], final["status"]) == (2, "final")
+    assert abs(final["ratio"] - 2 / 3) < 1e-12
+
+
+def test_late_beyond_grace_is_rejected_within_grace_lands_in_its_day() -> None:
+    lg = ledger()
+    lg.apply(ev(T0 + timedelta(days=5), user="now"))
+    assert lg.apply(ev(T0 + timedelta(days=3, hours=1), user="ok")) is None
+    assert lg.apply(ev(T0 + timedelta(days=2), user="old")) == "late"
+    f = figures(lg)
+    assert f.daily_row(D0 + 3)["dau"] == 1 and f.daily_row(D0 + 2)["dau"] == 0
+
+
+def test_days_older_than_35_are_dropped() -> None:
+    lg = ledger()
+    lg.apply(ev(T0, user="x"))
+    lg.apply(ev(T0 + timedelta(days=36), user="y"))
+    assert not any(k.endswith(f":{D0}") for k in lg.sketches)
+    assert str(D0) not in lg.days
+
+
+def test_flushed_state_recovers_to_the_same_figures() -> None:
+    lg = ledger()
+    for i in range(50):
+        lg.apply(ev(T0 + timedelta(minutes=i), user=f"u{i % 7}", session=f"s{i % 3}", name="feature_used",
+                    feature="reports"))
+    lg.apply(ev(T0, name="signed_up", user="u1"))
+    lg.flush()
+    again = EngagementLedger(lg.config, lg.state)
+    assert figures(again).daily_row(D0) == figures(lg).daily_row(D0)
+    assert again.sessions == lg.sessions and again.days == lg.days
+
+
+def test_partitions_merge_without_double_counting_users() -> None:
+    a, b = ledger(), ledger()
+    for user in ("u1", "u2"):
+        a.apply(ev(T0, user=user))
+    for user in ("u2", "u3"):
+        b.apply(ev(T0, user=user))
+    assert figures(a, b).daily_row(D0)["dau"] == 3
+    assert date.fromordinal(D0) == T0.date()
