@@ -159,6 +159,21 @@ def _send(settings: PulseSettings, records: list[tuple[str, bytes | None, bytes]
     err.print(f"published {n} events to {settings.kafka_broker} (prefix {settings.topic_prefix!r})")
 
 
+_ID_FIELDS = (
+    "customer_id", "subscription_id", "account_id", "user_id", "anonymous_id", "ticket_id",
+    "lead_id", "session_id",
+)
+
+
+def _namespaced(ev: Any, namespace: str) -> Any:
+    """Prefix every id, so a live cycle never collides with the history or another cycle."""
+    from stream.simulate import SimEvent
+
+    event = {k: (f"{namespace}{v}" if k in _ID_FIELDS and isinstance(v, str) else v) for k, v in ev.event.items()}
+    key = None if ev.key is None else (ev.key if ev.topic in ("marketing-spend",) else f"{namespace}{ev.key}")
+    return SimEvent(ev.topic, key, event)
+
+
 def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[float]) -> None:
     from stream.publish import open_producer
     from stream.simulate import generate_history
@@ -170,14 +185,11 @@ def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[fl
         cycle = 0
         while True:  # a year of simulated behaviour, replayed at `rate`, stamped with now
             start = datetime.now(timezone.utc)
+            namespace = f"live{int(start.timestamp())}-"
             for ev in generate_history(
-                customers=customers,
-                days=365,
-                end=start + timedelta(days=365),
-                seed=seed + cycle,
-                namespace=f"live{int(start.timestamp())}-",
+                customers=customers, days=365, end=start + timedelta(days=365), seed=seed + cycle
             ):
-                yield ev
+                yield _namespaced(ev, namespace)
             cycle += 1
 
     async def run() -> int:

@@ -30,10 +30,6 @@ class Processor(Protocol):
     def apply(self, state: PartitionState, event: Any) -> str | None:
         """Apply a valid first-seen event; return a rejection reason (e.g. "late") or None."""
 
-    @property
-    def codecs(self) -> dict[str, Codec]:
-        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
-
     def loaded(self, state: PartitionState) -> None:
         """The partition's state was recovered (or created): rebuild anything derived from it."""
 
@@ -48,10 +44,6 @@ class CountOnly:
 
     def apply(self, state: PartitionState, event: Any) -> str | None:
         return None
-
-    @property
-    def codecs(self) -> dict[str, Codec]:
-        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
 
     def loaded(self, state: PartitionState) -> None:
         pass

@@ -14,12 +14,15 @@ are numbered per topic in that order.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
+
+from stream.events import SCORE_RANGES
 
 __all__ = ["SimEvent", "generate_history"]
 
@@ -95,29 +98,43 @@ _WEEKDAY_HOURS = (1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 18, 17, 13, 16, 18, 17, 14, 10
 _WEEKEND_HOURS = (2, 1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 8, 7, 6, 6, 6, 5, 4, 3, 3, 2)
 
 
-def _cumulative(weights: Sequence[float]) -> list[float]:
-    out, total = [], 0.0
-    for w in weights:
-        total += w
-        out.append(total)
-    return out
+class _Weighted:
+    """A fixed weighted choice over ``((value, weight), ...)``: what ``random.choices`` does,
+    without rebuilding the cumulative weights on each of the hundreds of thousands of calls."""
+
+    __slots__ = ("values", "cum", "total")
+
+    def __init__(self, table: Sequence[tuple[Any, float]]) -> None:
+        self.values = tuple(value for value, _ in table)
+        self.cum: list[float] = []
+        total = 0.0
+        for _, weight in table:
+            total += weight
+            self.cum.append(total)
+        self.total = total
+
+    def pick(self, rng: random.Random) -> Any:
+        return self.values[bisect.bisect(self.cum, rng.random() * self.total, 0, len(self.cum) - 1)]
 
 
-_WEEKDAY_CUM = _cumulative(_WEEKDAY_HOURS)
-_WEEKEND_CUM = _cumulative(_WEEKEND_HOURS)
-_HOURS = tuple(range(24))
+_WEEKDAY_HOUR = _Weighted(tuple(enumerate(_WEEKDAY_HOURS)))
+_WEEKEND_HOUR = _Weighted(tuple(enumerate(_WEEKEND_HOURS)))
 
 
 def _local_time(rng: random.Random, day_start: int, utc_offset: int) -> int:
     """An instant on a local calendar day, drawn from the daily rhythm of that weekday."""
-    cum = _WEEKEND_CUM if _weekday(day_start) >= 5 else _WEEKDAY_CUM
-    hour = rng.choices(_HOURS, cum_weights=cum)[0]
-    return day_start + hour * HOUR + rng.randrange(HOUR) - utc_offset * HOUR
+    hour: int = (_WEEKEND_HOUR if _weekday(day_start) >= 5 else _WEEKDAY_HOUR).pick(rng)
+    return day_start + hour * HOUR + _between(rng, 0, HOUR - 1) - utc_offset * HOUR
 
 
-def _pick(rng: random.Random, table: Sequence[tuple[Any, float]]) -> Any:
-    """Weighted choice from ``((value, weight), ...)``; tables are tuples, so order is fixed."""
-    return rng.choices([v for v, _ in table], weights=[w for _, w in table])[0]
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint(low, high)`` for the hot loops, at a third of its cost (fine for small ranges)."""
+    return low + int(rng.random() * (high - low + 1))
+
+
+def _one_of(rng: random.Random, options: Sequence[Any]) -> Any:
+    """``rng.choice(options)`` for the hot loops."""
+    return options[int(rng.random() * len(options))]
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -175,6 +192,23 @@ class _Sink:
 
 def _stream(window: _Window, customers: int, seed: int) -> Iterator[SimEvent]:
     sink = _Sink(window)
+    _simulate(window, customers, seed, sink)
+
+    sink.rows.sort()  # (occurred_at, sequence): sequences are unique, so fields never compare
+    clock, counters = _Clock(), dict.fromkeys(_ID_PREFIX, 0)
+    for ts, _, topic, fields in sink.rows:
+        n = counters[topic] = counters[topic] + 1
+        event_id = f"{_ID_PREFIX[topic]}-{seed}-{n:08d}"
+        if topic == "product-events":
+            key = fields.get("account_id") or fields.get("anonymous_id")
+        else:
+            key = fields[_KEY_FIELD[topic]]
+        yield SimEvent(topic, key, {"event_id": event_id, "occurred_at": clock.format(ts), **fields})
+
+
+def _simulate(window: _Window, customers: int, seed: int, sink: _Sink) -> None:
+    """Subscriptions first: they decide when each account is in trial, paying or gone, which
+    every other domain of the account follows."""
     accounts = [_Account.draw(i, _rng(seed, "profile", i), window) for i in range(1, customers + 1)]
     for acct in accounts:
         _SubscriptionLife(acct, _rng(seed, "subscriptions", acct.number), sink).run()
@@ -187,21 +221,6 @@ def _stream(window: _Window, customers: int, seed: int) -> Iterator[SimEvent]:
     _marketing_spend(_rng(seed, "spend", 0), sink, customers)
     _leads(_rng(seed, "leads", 0), sink, customers)
 
-    sink.rows.sort(key=lambda row: (row[0], row[1]))
-    clock, counters = _Clock(), dict.fromkeys(_ID_PREFIX, 0)
-    for ts, _, topic, fields in sink.rows:
-        counters[topic] += 1
-        event: dict[str, Any] = {
-            "event_id": f"{_ID_PREFIX[topic]}-{seed}-{counters[topic]:08d}",
-            "occurred_at": clock.format(ts),
-        }
-        event.update(fields)
-        if topic == "product-events":
-            key = event.get("account_id") or event.get("anonymous_id")
-        else:
-            key = event[_KEY_FIELD[topic]]
-        yield SimEvent(topic, key, event)
-
 
 def _rng(seed: int, domain: str, index: int) -> random.Random:
     """An independent stream per (domain, entity): a string seed goes through SHA-512."""
@@ -210,11 +229,13 @@ def _rng(seed: int, domain: str, index: int) -> random.Random:
 
 # --- accounts ---------------------------------------------------------------------------------
 
-_COUNTRIES = (("US", 40), ("DE", 15), ("GB", 11), ("FR", 10), ("RO", 6), ("PL", 7), ("CN", 11))
+_COUNTRIES = _Weighted((("US", 40), ("DE", 15), ("GB", 11), ("FR", 10), ("RO", 6), ("PL", 7), ("CN", 11)))
 _UTC_OFFSET = {"US": -5, "DE": 1, "GB": 0, "FR": 1, "RO": 2, "PL": 1, "CN": 8}
 _EUR_SHARE = {"DE": 0.75, "FR": 0.75, "RO": 0.3, "PL": 0.3}
-_SEGMENTS = (("smb", 60), ("mid", 30), ("enterprise", 10))
-_CHANNELS = (("organic", 35), ("paid_search", 25), ("social", 12), ("referral", 15), ("partner", 13))
+_SEGMENTS = _Weighted((("smb", 60), ("mid", 30), ("enterprise", 10)))
+_CHANNELS = _Weighted(
+    (("organic", 35), ("paid_search", 25), ("social", 12), ("referral", 15), ("partner", 13))
+)
 _USERS = {"smb": (2, 6), "mid": (4, 10), "enterprise": (8, 15)}
 _MONTHLY_CHURN = {"smb": 0.05, "mid": 0.035, "enterprise": 0.02}
 PREEXISTING_SHARE = 0.6  # paying before the window opens
@@ -251,11 +272,11 @@ class _Account:
     arrival: int  # first instant the account exists in the window
     spans: list[_Span] = field(default_factory=list)  # trial and paid periods, in time order
     users: list[_User] = field(default_factory=list)
-    features: list[float] = field(default_factory=list)  # cumulative feature weights
+    features: _Weighted | None = None  # this account's taste in features
 
     @classmethod
     def draw(cls, number: int, rng: random.Random, window: _Window) -> "_Account":
-        country = _pick(rng, _COUNTRIES)
+        country = _COUNTRIES.pick(rng)
         if country == "GB":
             currency = "GBP" if rng.random() < 0.4 else "USD"
         else:
@@ -265,17 +286,19 @@ class _Account:
             arrival = window.lo + rng.randrange(min(DAY, window.hi - window.lo))
         else:  # newcomers sign up in local office hours, on weekdays rather than weekends
             while True:
-                day = window.lo - window.lo % DAY + rng.randrange(window.hi - window.lo + DAY) // DAY * DAY
-                if _weekday(day) < 5 or rng.random() < 0.4:
+                instant = window.lo + rng.randrange(window.hi - window.lo)
+                day = instant - instant % DAY
+                if _weekday(day) >= 5 and rng.random() >= 0.4:
+                    continue
+                arrival = _local_time(rng, day, _UTC_OFFSET[country])
+                if window.lo <= arrival < window.hi:
                     break
-            arrival = _local_time(rng, day, _UTC_OFFSET[country])
-            arrival = min(max(arrival, window.lo), window.hi - 1)
         return cls(
             number=number,
             id=f"c{number:04d}",
             country=country,
-            segment=_pick(rng, _SEGMENTS),
-            channel=_pick(rng, _CHANNELS),
+            segment=_SEGMENTS.pick(rng),
+            channel=_CHANNELS.pick(rng),
             currency=currency,
             health=rng.betavariate(4, 2),
             preexisting=preexisting,
@@ -327,7 +350,7 @@ class _Account:
                 if self.activity(joined) < 1.0:
                     continue  # the account was not in use then: this colleague never joins
             self.users.append(_User(f"u-{self.id}-{n}", joined, rng.uniform(0.25, 0.75)))
-        self.features = _cumulative([w * rng.uniform(0.3, 1.7) for _, w in _FEATURES])
+        self.features = _Weighted(tuple((name, w * rng.uniform(0.3, 1.7)) for name, w in _FEATURES))
 
 
 # --- subscriptions ----------------------------------------------------------------------------
@@ -356,20 +379,22 @@ PLANS: dict[str, _Plan] = {
 }
 _LADDER = ("starter", "team", "business")
 _PLAN_MIX = {
-    "smb": (("starter", 55), ("team", 35), ("team-annual", 10)),
-    "mid": (("team", 40), ("business", 35), ("team-annual", 25)),
-    "enterprise": (("enterprise", 60), ("business", 25), ("team-annual", 15)),
+    "smb": _Weighted((("starter", 55), ("team", 35), ("team-annual", 10))),
+    "mid": _Weighted((("team", 40), ("business", 35), ("team-annual", 25))),
+    "enterprise": _Weighted((("enterprise", 60), ("business", 25), ("team-annual", 15))),
 }
 #: Switching plan family = cancel the old subscription and start a new one at the same instant.
 _SWITCH_TO = {"starter": "team-annual", "team": "team-annual", "business": "enterprise"}
-_DISCOUNTS = ((10, 60), (20, 30), (50, 10))
+_DISCOUNTS = _Weighted(((10, 60), (20, 30), (50, 10)))
+_TRIAL_PLANS = _Weighted((("team", 60), ("business", 25), ("starter", 15)))
+_CONVERTED_PLANS = _Weighted((("starter", 20), ("team", 50), ("business", 20), ("team-annual", 10)))
 
 TRIAL_CONVERSION = 0.5
 MONTHLY_CHANGE = 0.08  # chance per month that a subscription is upgraded, downgraded or resized
-MONTHLY_SWITCH = 0.04  # chance per term end that a monthly plan switches family
+MONTHLY_SWITCH = 0.05  # chance per term end that a monthly plan switches family
 REACTIVATION = 0.3  # chance a customer who cancelled comes back within weeks
-PAYMENT_FAILURE = 0.012  # chance per month a card fails at renewal: involuntary churn
-WIN_BACK = 0.75  # chance a customer lost to a failed payment resubscribes within days
+PAYMENT_FAILURE = 0.015  # chance per month a card fails at renewal: involuntary churn
+WIN_BACK = 0.8  # chance a customer lost to a failed payment resubscribes within days
 EARLY_CHURN = 2.5  # first-term churn multiplier of customers who just bought
 ADDON_PREEXISTING = 0.15  # share of pre-existing customers that also hold the add-on
 ADDON_MONTHLY = 0.03  # chance per month a paying customer buys the add-on
@@ -403,28 +428,30 @@ class _SubscriptionLife:
         rng, acct = self.rng, self.acct
         t = acct.arrival
         if acct.preexisting:
-            plan = PLANS[_pick(rng, _PLAN_MIX[acct.segment])]
-            sub = self._new_sub(plan, anchor=t - rng.randrange(1, plan.months * 30) * DAY - rng.randrange(DAY))
+            plan = PLANS[_PLAN_MIX[acct.segment].pick(rng)]
+            # Bought earlier: the billing anchor lies somewhere in the current term.
+            anchor = t - rng.randrange(1, plan.months * 30) * DAY - rng.randrange(DAY)
+            sub = self._new_sub(plan, anchor)
             back: int | None = self._episode(t, sub, addon_from_start=rng.random() < ADDON_PREEXISTING)
         elif rng.random() < (0.7 if acct.segment == "enterprise" else 0.25):  # sales-led, no trial
-            back = self._episode(t, self._new_sub(PLANS[_pick(rng, _PLAN_MIX[acct.segment])], t), fresh=True)
+            back = self._episode(t, self._new_sub(PLANS[_PLAN_MIX[acct.segment].pick(rng)], t), fresh=True)
         else:
             back = self._trial(t)
-        while back is not None and back < self.hi:  # a churned customer returns: a reactivation
-            plan = PLANS[_pick(rng, _PLAN_MIX[acct.segment])]
+        while back is not None and back < self.hi:  # comes back: a reactivation if they had paid
+            plan = PLANS[_PLAN_MIX[acct.segment].pick(rng)]
             back = self._episode(back, self._new_sub(plan, back), fresh=True)
 
     def _trial(self, t: int) -> int | None:
         """14-day trial; half convert (same subscription id), a few expired ones come back later."""
         rng = self.rng
-        plan = PLANS[_pick(self.rng, (("team", 60), ("business", 25), ("starter", 15)))]
+        plan = PLANS[_TRIAL_PLANS.pick(rng)]
         sub = self._new_sub(plan, t)
         self._emit(t, "trial_started", sub, started=True)
         ends = t + TRIAL_DAYS * DAY
         if rng.random() < TRIAL_CONVERSION:
             converted = t + rng.randint(DAY, ends - t - HOUR)
             self.acct.spans.append(_Span(t, min(converted, self.hi), paid=False))
-            plan = PLANS[_pick(rng, (("starter", 20), ("team", 50), ("business", 20), ("team-annual", 10)))]
+            plan = PLANS[_CONVERTED_PLANS.pick(rng)]
             sub.plan, sub.anchor = plan, converted
             return self._episode(converted, sub, fresh=True)
         self._emit(ends, "trial_expired", sub)
@@ -433,7 +460,9 @@ class _SubscriptionLife:
             return ends + rng.randint(10 * DAY, 40 * DAY)
         return None
 
-    def _episode(self, start: int, sub: _Sub, fresh: bool = False, addon_from_start: bool = False) -> int | None:
+    def _episode(
+        self, start: int, sub: _Sub, fresh: bool = False, addon_from_start: bool = False
+    ) -> int | None:
         """A paid period from ``start``; returns when the customer comes back after churning.
 
         ``fresh``: the customer just bought, so the first term carries the early-life churn.
@@ -455,9 +484,9 @@ class _SubscriptionLife:
         if end is None:
             return None
         if involuntary and rng.random() < WIN_BACK:
-            return end + rng.randint(DAY, 14 * DAY)
+            return end + rng.randint(DAY, 10 * DAY)
         if rng.random() < REACTIVATION:
-            return end + rng.randint(7 * DAY, 60 * DAY)
+            return end + rng.randint(7 * DAY, 45 * DAY)
         return None
 
     def _run_main(self, t: int, sub: _Sub, first_term_churn: float) -> tuple[int | None, bool]:
@@ -524,15 +553,15 @@ class _SubscriptionLife:
             return True
         if sub.plan.tier < 0:
             return False
-        up = rng.random() < (0.8 - 0.3 * sub.plan.tier)
-        step = 1 if up and sub.plan.tier < len(_LADDER) - 1 or sub.plan.tier == 0 else -1
+        up = rng.random() < (0.8 - 0.3 * sub.plan.tier)  # the higher the plan, the likelier a downgrade
+        step = 1 if (up and sub.plan.tier < len(_LADDER) - 1) or sub.plan.tier == 0 else -1
         sub.plan = PLANS[_LADDER[sub.plan.tier + step]]
         return True
 
     def _new_sub(self, plan: _Plan, anchor: int, discount: int | None = None) -> _Sub:
         self.serial += 1
         if discount is None:
-            discount = _pick(self.rng, _DISCOUNTS) if self.rng.random() < 0.15 else 0
+            discount = _DISCOUNTS.pick(self.rng) if self.rng.random() < 0.15 else 0
         quantity = min(50, 5 + int(self.rng.expovariate(1 / 10))) if plan.seats else 1
         return _Sub(f"sub-{self.acct.number:04d}-{self.serial}", plan, quantity, discount, anchor)
 
@@ -562,8 +591,9 @@ class _SubscriptionLife:
 _FEATURES = (
     ("dashboards", 30), ("reports", 22), ("alerts", 15), ("integrations", 10), ("api", 13), ("exports", 10)
 )
-_FEATURE_NAMES = tuple(name for name, _ in _FEATURES)
-_ACTIONS = (("page_view", 52), ("feature_used", 40), ("report_exported", 8))
+_ACTIONS = _Weighted((("page_view", 52), ("feature_used", 40), ("report_exported", 8)))
+_SESSIONS_PER_DAY = _Weighted(((1, 60), (2, 30), (3, 10)))
+_EXPORT_FORMATS = ("csv", "pdf", "xlsx")
 _PAGES = ("/dashboard", "/reports", "/alerts", "/integrations", "/settings", "/billing", "/docs")
 _MARKETING_PAGES = ("/", "/pricing", "/features", "/blog/saas-metrics", "/customers", "/signup")
 NO_SESSION_SHARE = 0.2  # events tracked server-side, without a session
@@ -592,7 +622,7 @@ class _ProductUsage:
                 chance = user.engagement * (WEEKEND_ACTIVITY if weekend else 1.0)
                 if rng.random() >= chance:
                     continue
-                for _ in range(_pick(rng, ((1, 60), (2, 30), (3, 10)))):
+                for _ in range(_SESSIONS_PER_DAY.pick(rng)):
                     start = _local_time(rng, day, acct.utc_offset)
                     if (user.joined is None or user.joined < start) and rng.random() < acct.activity(start):
                         self._session(user, start)
@@ -607,34 +637,41 @@ class _ProductUsage:
             if n > 1:
                 inviters = [u for u in acct.users_at(user.joined - HOUR) if u is not user]
                 if inviters:
-                    sent = max(user.joined - rng.randint(10 * MINUTE, 2 * DAY), acct.spans[0].start + MINUTE)
-                    self._track(sent, rng.choice(inviters), "invite_sent", None, {"invitee": user.id})
-                self._track(user.joined, user, "invite_accepted", None)
-            elif self.rng.random() < 0.7:  # the founder browsed the website anonymously first
+                    inviter = rng.choice(inviters)
+                    earliest = max(acct.spans[0].start, inviter.joined or 0) + MINUTE
+                    sent = max(user.joined - rng.randint(10 * MINUTE, 2 * DAY), earliest)
+                    self._track(sent, inviter, "invite_sent", None, {"invitee": user.id})
+                self._track(user.joined, user, "signed_up", None)
+                self._track(user.joined + rng.randint(2, 20), user, "invite_accepted", None)
+            else:  # the founder often browsed the website anonymously before signing up
+                visits = rng.randint(0, 3)
                 anonymous_id = f"anon-{acct.id}"
-                for i in range(rng.randint(1, 3)):
+                for i in range(visits):
                     page = {"path": rng.choice(_MARKETING_PAGES)}
-                    self._anonymous(user.joined - (3 - i) * rng.randint(MINUTE, 10 * MINUTE), anonymous_id, page)
-            self._track(user.joined + rng.randint(2, 20), user, "signed_up", None)
+                    visited = user.joined - (3 - i) * rng.randint(MINUTE, 10 * MINUTE)
+                    self._anonymous(visited, anonymous_id, page)
+                stitched = anonymous_id if visits else None
+                self._track(user.joined, user, "signed_up", None, anonymous_id=stitched)
 
     def _session(self, user: _User, start: int) -> None:
-        rng = self.rng
+        rng, features = self.rng, self.acct.features
+        assert features is not None
         self.sessions += 1
         session = f"s-{self.acct.id}-{self.sessions}"
         t = start
         if rng.random() < 0.75:
             self._track(t, user, "login", session)
-        for _ in range(rng.randint(3, 8)):
-            t += rng.randint(20, 7 * MINUTE)
-            action = _pick(rng, _ACTIONS)
+        for _ in range(_between(rng, 3, 8)):
+            t += _between(rng, 20, 7 * MINUTE)
+            action = _ACTIONS.pick(rng)
             sid = None if rng.random() < NO_SESSION_SHARE else session
             if action == "feature_used":
-                feature = rng.choices(_FEATURE_NAMES, cum_weights=self.acct.features)[0]
+                feature = features.pick(rng)
                 self._track(t, user, action, sid, feature=feature)
             elif action == "page_view":
-                self._track(t, user, action, sid, {"path": rng.choice(_PAGES)})
+                self._track(t, user, action, sid, {"path": _one_of(rng, _PAGES)})
             else:
-                self._track(t, user, action, sid, {"format": rng.choice(("csv", "pdf", "xlsx"))})
+                self._track(t, user, action, sid, {"format": _one_of(rng, _EXPORT_FORMATS)})
 
     def _track(
         self,
@@ -644,8 +681,16 @@ class _ProductUsage:
         session: str | None,
         properties: dict[str, Any] | None = None,
         feature: str | None = None,
+        anonymous_id: str | None = None,
     ) -> None:
-        fields: dict[str, Any] = {"type": "track", "name": name, "user_id": user.id, "account_id": self.acct.id}
+        fields: dict[str, Any] = {
+            "type": "track",
+            "name": name,
+            "user_id": user.id,
+            "account_id": self.acct.id,
+        }
+        if anonymous_id is not None:  # ties the pre-signup page views to the new user
+            fields["anonymous_id"] = anonymous_id
         if session is not None:
             fields["session_id"] = session
         if feature is not None:
@@ -655,9 +700,8 @@ class _ProductUsage:
         self.sink.add(ts, "product-events", fields)
 
     def _anonymous(self, ts: int, anonymous_id: str, properties: dict[str, Any]) -> None:
-        self.sink.add(
-            ts, "product-events", {"type": "track", "name": "page_view", "anonymous_id": anonymous_id, "properties": properties}
-        )
+        fields = {"type": "track", "name": "page_view", "anonymous_id": anonymous_id, "properties": properties}
+        self.sink.add(ts, "product-events", fields)
 
 
 def _anonymous_visits(rng: random.Random, sink: _Sink, customers: int) -> None:
@@ -669,28 +713,40 @@ def _anonymous_visits(rng: random.Random, sink: _Sink, customers: int) -> None:
             visitor += 1
             anonymous_id, session = f"anon-{visitor:06d}", f"s-anon-{visitor:06d}"
             t = _local_time(rng, day, rng.choice((-5, 0, 1, 8)))
-            for _ in range(rng.randint(1, 4)):
+            for _ in range(_between(rng, 1, 4)):
                 fields: dict[str, Any] = {
                     "type": "track",
                     "name": "page_view",
                     "anonymous_id": anonymous_id,
-                    "properties": {"path": rng.choice(_MARKETING_PAGES)},
+                    "properties": {"path": _one_of(rng, _MARKETING_PAGES)},
                 }
                 if rng.random() >= NO_SESSION_SHARE:
                     fields["session_id"] = session
                 sink.add(t, "product-events", fields)
-                t += rng.randint(10, 4 * MINUTE)
+                t += _between(rng, 10, 4 * MINUTE)
 
 
 # --- support tickets --------------------------------------------------------------------------
 
-_TICKET_CHANNELS = (("email", 35), ("chat", 30), ("web", 20), ("phone", 10), ("other", 5))
-_TICKET_CATEGORIES = (
-    ("question", 40), ("bug", 25), ("feature_request", 12), ("complaint", 8), ("suggestion", 8), ("other", 7)
+_TICKET_CHANNELS = _Weighted((("email", 35), ("chat", 30), ("web", 20), ("phone", 10), ("other", 5)))
+_TICKET_CATEGORIES = _Weighted(
+    (
+        ("question", 40),
+        ("bug", 25),
+        ("feature_request", 12),
+        ("complaint", 8),
+        ("suggestion", 8),
+        ("other", 7),
+    )
 )
-_PRIORITIES = (("low", 25), ("normal", 50), ("high", 18), ("urgent", 7))
+_PRIORITIES = _Weighted((("low", 25), ("normal", 50), ("high", 18), ("urgent", 7)))
 #: First-reply delay bounds in seconds by priority: urgent tickets are answered in minutes.
-_REPLY_DELAY = {"low": (HOUR, 24 * HOUR), "normal": (30 * MINUTE, 8 * HOUR), "high": (15 * MINUTE, 2 * HOUR), "urgent": (5 * MINUTE, 30 * MINUTE)}
+_REPLY_DELAY = {
+    "low": (HOUR, 24 * HOUR),
+    "normal": (30 * MINUTE, 8 * HOUR),
+    "high": (15 * MINUTE, 2 * HOUR),
+    "urgent": (5 * MINUTE, 30 * MINUTE),
+}
 _TICKET_RATE = {"smb": 0.02, "mid": 0.04, "enterprise": 0.08}  # per active weekday
 
 
@@ -716,6 +772,7 @@ def _support(accounts: list[_Account], seed: int, sink: _Sink) -> None:
             if acct.activity(opened) >= 1.0 and sink.window.lo <= opened < sink.window.hi:
                 tickets.append(_ticket(rng, acct, opened, len(tickets)))
     tickets.sort(key=lambda t: (t.opened, t.order))
+    rng = _rng(seed, "csat", 0)
     for number, ticket in enumerate(tickets, start=1):
         ticket_id = f"t-{number}"
         for ts, kind, extra in ticket.steps:
@@ -723,16 +780,20 @@ def _support(accounts: list[_Account], seed: int, sink: _Sink) -> None:
             sink.add(ts, "support-tickets", fields)
         if ticket.csat is not None:
             when, score = ticket.csat
-            survey = _survey_fields(ticket.account, when, "csat", score, "support")
+            survey = _survey_fields(rng, ticket.account, when, "csat", score, "support")
             survey["ticket_id"] = ticket_id
             sink.add(when, "surveys", survey)
 
 
 def _ticket(rng: random.Random, acct: _Account, opened: int, order: int) -> _Ticket:
     """Opened, answered, maybe a back-and-forth, resolved, sometimes reopened and resolved again."""
-    priority = _pick(rng, _PRIORITIES)
+    priority = _PRIORITIES.pick(rng)
     low, high = _REPLY_DELAY[priority]
-    opening = {"channel": _pick(rng, _TICKET_CHANNELS), "category": _pick(rng, _TICKET_CATEGORIES), "priority": priority}
+    opening = {
+        "channel": _TICKET_CHANNELS.pick(rng),
+        "category": _TICKET_CATEGORIES.pick(rng),
+        "priority": priority,
+    }
     steps: list[tuple[int, str, dict[str, Any]]] = [(opened, "ticket_opened", opening)]
     t = opened + rng.randint(low, high)
     first_reply = t - opened
@@ -763,20 +824,25 @@ def _ticket(rng: random.Random, acct: _Account, opened: int, order: int) -> _Tic
 
 # --- surveys ----------------------------------------------------------------------------------
 
-_SCORE_RANGE = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
-_COMMENTS = ("Great product", "Reports are slow", "Love the dashboards", "Pricing is high", "Support was quick")
+_COMMENTS = (
+    "Great product", "Reports are slow", "Love the dashboards", "Pricing is high", "Support was quick"
+)
 
 
 def _score(rng: random.Random, mean: float, sd: float, kind: str) -> int:
-    low, high = _SCORE_RANGE[kind]
+    """A score around ``mean``, clamped into the contract's range for the kind."""
+    low, high = SCORE_RANGES[kind]
     return max(low, min(high, round(rng.gauss(mean, sd))))
 
 
-def _survey_fields(acct: _Account, ts: int, kind: str, score: int, touchpoint: str | None) -> dict[str, Any]:
+def _survey_fields(
+    rng: random.Random, acct: _Account, ts: int, kind: str, score: int, touchpoint: str | None
+) -> dict[str, Any]:
+    """A response from one of the account's users at that time."""
     fields: dict[str, Any] = {"type": "survey_response", "account_id": acct.id, "kind": kind, "score": score}
     users = acct.users_at(ts)
     if users:
-        fields["user_id"] = users[(ts // MINUTE) % len(users)].id
+        fields["user_id"] = rng.choice(users).id
     if touchpoint is not None:
         fields["touchpoint"] = touchpoint
     return fields
@@ -793,7 +859,8 @@ def _surveys(accounts: list[_Account], seed: int, sink: _Sink) -> None:
             if rng.random() < 0.012 * (1 + len(acct.users) / 8):
                 ts = _local_time(rng, day, acct.utc_offset)
                 if acct.paying(ts):
-                    fields = _survey_fields(acct, ts, "nps", _score(rng, 3.5 + 6 * acct.health, 1.6, "nps"), None)
+                    score = _score(rng, 3.5 + 6 * acct.health, 1.6, "nps")
+                    fields = _survey_fields(rng, acct, ts, "nps", score, None)
                     if rng.random() < 0.2:
                         fields["comment"] = rng.choice(_COMMENTS)
                     sink.add(ts, "surveys", fields)
@@ -802,19 +869,20 @@ def _surveys(accounts: list[_Account], seed: int, sink: _Sink) -> None:
         if not acct.preexisting and rng.random() < 0.4:
             ts = acct.spans[0].start + rng.randint(2 * DAY, 7 * DAY)
             if acct.activity(ts) >= 1.0:
-                sink.add(ts, "surveys", _survey_fields(acct, ts, "ces", _score(rng, 5.2, 1.2, "ces"), "onboarding"))
+                score = _score(rng, 5.2, 1.2, "ces")
+                sink.add(ts, "surveys", _survey_fields(rng, acct, ts, "ces", score, "onboarding"))
         if rng.random() < 0.2:
             ts = launch + rng.randint(HOUR, 7 * DAY)
             if acct.activity(ts) >= 1.0:
                 score = _score(rng, 4.5 + acct.health, 1.3, "ces")
-                sink.add(ts, "surveys", _survey_fields(acct, ts, "ces", score, "feature_launch"))
+                sink.add(ts, "surveys", _survey_fields(rng, acct, ts, "ces", score, "feature_launch"))
 
 
 # --- marketing spend and leads ----------------------------------------------------------------
 
 #: Share of the daily budget; "events" spend is lumpy (a few conference days).
 _SPEND_CHANNELS = (("google_ads", 0.45), ("linkedin", 0.25), ("meta", 0.20), ("events", 0.10))
-SPEND_PER_CUSTOMER_DAY = 20.0  # USD per day per simulated customer, so CAC stays plausible
+SPEND_PER_CUSTOMER_DAY = 8.0  # USD per day per simulated customer, so CAC stays plausible
 
 
 def _marketing_spend(rng: random.Random, sink: _Sink, customers: int) -> None:
@@ -827,11 +895,19 @@ def _marketing_spend(rng: random.Random, sink: _Sink, customers: int) -> None:
                 amount = budget * share * 8 * rng.uniform(0.7, 1.3) if rng.random() < 0.12 else 0.0
             else:
                 amount = budget * share * (0.6 if weekend else 1.1) * rng.uniform(0.8, 1.2)
-            fields = {"type": "spend_recorded", "channel": channel, "amount": _money(round(amount * 100)), "currency": "USD"}
+            cents = round(amount * 100)
+            fields = {
+                "type": "spend_recorded",
+                "channel": channel,
+                "amount": _money(cents),
+                "currency": "USD",
+            }
             sink.add(day + 23 * HOUR + 50 * MINUTE + i * MINUTE, "marketing-spend", fields)
 
 
-_LEAD_CHANNELS = (("google_ads", 30), ("linkedin", 20), ("meta", 15), ("events", 8), ("organic", 17), ("referral", 10))
+_LEAD_CHANNELS = _Weighted(
+    (("google_ads", 30), ("linkedin", 20), ("meta", 15), ("events", 8), ("organic", 17), ("referral", 10))
+)
 
 
 def _leads(rng: random.Random, sink: _Sink, customers: int) -> None:
@@ -846,16 +922,20 @@ def _leads(rng: random.Random, sink: _Sink, customers: int) -> None:
         for t in created:
             number += 1
             lead_id = f"lead-{number:06d}"
-            channel = _pick(rng, _LEAD_CHANNELS)
+            channel = _LEAD_CHANNELS.pick(rng)
             sink.add(t, "leads", {"type": "lead_created", "lead_id": lead_id, "channel": channel})
             if channel in ("organic", "referral") and rng.random() < 0.12:
                 t += rng.randint(DAY, 5 * DAY)
-                sink.add(t, "leads", {"type": "lead_qualified", "lead_id": lead_id, "channel": channel, "stage": "pql"})
+                sink.add(t, "leads", _qualified(lead_id, channel, "pql"))
                 continue
             if rng.random() >= 0.35:
                 continue
             t += HOUR + int(rng.expovariate(1 / (1.5 * DAY)))
-            sink.add(t, "leads", {"type": "lead_qualified", "lead_id": lead_id, "channel": channel, "stage": "mql"})
+            sink.add(t, "leads", _qualified(lead_id, channel, "mql"))
             if rng.random() < 0.4:
                 t += rng.randint(DAY, 10 * DAY)
-                sink.add(t, "leads", {"type": "lead_qualified", "lead_id": lead_id, "channel": channel, "stage": "sql"})
+                sink.add(t, "leads", _qualified(lead_id, channel, "sql"))
+
+
+def _qualified(lead_id: str, channel: str, stage: str) -> dict[str, Any]:
+    return {"type": "lead_qualified", "lead_id": lead_id, "channel": channel, "stage": stage}
