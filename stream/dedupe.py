@@ -12,8 +12,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import MutableMapping
 from datetime import datetime, timezone
-from hashlib import blake2b
 from typing import Any
+
+from xxhash import xxh3_64_intdigest
 
 __all__ = ["Deduper", "BatchedDeduper", "WATERMARK_KEY"]
 
@@ -47,12 +48,12 @@ class Deduper:
 
 
 class BatchedDeduper:
-    """Dedupe for high-volume topics: 64-bit hashes of event_ids in per-day sets.
+    """Dedupe for high-volume topics: 64-bit xxh3 hashes of event_ids in one dict.
 
     Writing one changelog record per event (as :class:`Deduper` does) would cap throughput;
     here each batch appends one record per UTC day it touched, holding the packed hashes it
     added (store ``dedupe_log``, key ``<day>:<batch start offset>``). Recovery unions them.
-    Memory is ~70 bytes per remembered id; two distinct ids collide with probability
+    Memory is ~100 bytes per remembered id; two distinct ids collide with probability
     n²/2^65 (1e-7 for two million ids in the window).
     """
 
@@ -60,32 +61,42 @@ class BatchedDeduper:
 
     def __init__(self, retention_days: int) -> None:
         self.retention_days = retention_days
-        self.days: dict[int, dict[int, set[int]]] = {}  # partition -> day -> hashes
+        self.ids: dict[int, dict[int, int]] = {}  # partition -> hash -> day it is remembered under
+        self.by_day: dict[int, dict[int, array]] = {}  # partition -> day -> its hashes
         self.pending: dict[int, dict[int, array]] = {}  # partition -> day -> hashes of this batch
         self.watermark: dict[int, int] = {}
 
     @staticmethod
     def digest(event_id: str) -> int:
-        return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little")
+        return xxh3_64_intdigest(event_id.encode())
 
     def seen_in(self, partition: int, event_id: str, occurred_at: datetime) -> bool:
-        day = occurred_at.toordinal() if occurred_at.tzinfo is timezone.utc else (
-            occurred_at.astimezone(timezone.utc).toordinal())
-        h = self.digest(event_id)
-        days = self.days.setdefault(partition, {})
-        for ids in days.values():
-            if h in ids:
-                return True
+        h = xxh3_64_intdigest(event_id.encode())
+        ids = self.ids.get(partition)
+        if ids is None:
+            ids = self.ids[partition] = {}
+        if h in ids:
+            return True
+        day = occurred_at.toordinal()  # occurred_at is UTC on this path (ProductFacts)
         mark = self.watermark.get(partition)
         if mark is None or day > mark:
             self.watermark[partition] = mark = day
-            for old in [d for d in days if d <= mark - self.retention_days - 1]:
-                del days[old]
+            self._expire(partition, mark)
         # A late event is remembered as of the window's first day so it is kept for a window.
-        bucket = max(day, mark - self.retention_days + 1)
-        days.setdefault(bucket, set()).add(h)
-        self.pending.setdefault(partition, {}).setdefault(bucket, array("Q")).append(h)
+        bucket = day if day > mark - self.retention_days else mark - self.retention_days + 1
+        ids[h] = bucket
+        by_day = self.by_day.setdefault(partition, {})
+        (by_day.get(bucket) or by_day.setdefault(bucket, array("Q"))).append(h)
+        pending = self.pending.setdefault(partition, {})
+        (pending.get(bucket) or pending.setdefault(bucket, array("Q"))).append(h)
         return False
+
+    def _expire(self, partition: int, mark: int) -> None:
+        ids, by_day = self.ids.get(partition, {}), self.by_day.get(partition, {})
+        for day in [d for d in by_day if d <= mark - self.retention_days - 1]:
+            for h in by_day.pop(day):
+                if ids.get(h) == day:
+                    del ids[h]
 
     def flush(self, store: MutableMapping[str, Any], partition: int, batch: int) -> None:
         """Write this batch's new hashes; forget days that left the window."""
@@ -98,18 +109,22 @@ class BatchedDeduper:
             del store[key]
 
     def load(self, store: MutableMapping[str, Any], partition: int) -> None:
-        days: dict[int, set[int]] = {}
-        for key, packed in store.items():
-            ids = array("Q")
-            ids.frombytes(packed)
-            days.setdefault(int(key.split(":")[0]), set()).update(ids)
-        self.days[partition] = days
+        ids: dict[int, int] = {}
+        by_day: dict[int, array] = {}
+        for key in sorted(store, key=lambda k: tuple(int(x) for x in k.split(":"))):
+            day = int(key.split(":")[0])
+            packed = array("Q")
+            packed.frombytes(store[key])
+            by_day.setdefault(day, array("Q")).extend(packed)
+            for h in packed:
+                ids[h] = day
+        self.ids[partition], self.by_day[partition] = ids, by_day
         self.pending.pop(partition, None)
-        self.watermark[partition] = max(days) if days else None  # type: ignore[assignment]
-        if self.watermark[partition] is None:
-            del self.watermark[partition]
+        if by_day:
+            self.watermark[partition] = max(by_day)
+        else:
+            self.watermark.pop(partition, None)
 
     def drop(self, partition: int) -> None:
-        self.days.pop(partition, None)
-        self.pending.pop(partition, None)
-        self.watermark.pop(partition, None)
+        for table in (self.ids, self.by_day, self.pending, self.watermark):
+            table.pop(partition, None)

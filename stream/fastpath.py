@@ -29,11 +29,9 @@ class ProductFacts(NamedTuple):
     session_id: str | None
 
 
-_OPTIONAL = ("user_id", "account_id", "anonymous_id", "feature", "session_id")
-
-
-def _short_str(value: Any, limit: int) -> bool:
-    return type(value) is str and 0 < len(value) <= limit
+_UTC = timezone.utc
+_match = RFC3339.match
+_parse = datetime.fromisoformat
 
 
 def fast_product(obj: Any) -> ProductFacts | None:
@@ -41,28 +39,29 @@ def fast_product(obj: Any) -> ProductFacts | None:
         return None
     get = obj.get
     event_id, name, ts = get("event_id"), get("name"), get("occurred_at")
-    if not (_short_str(event_id, 128) and get("type") == "track" and _short_str(name, 256)):
-        return None
-    if type(ts) is not str or not RFC3339.match(ts):
+    if (
+        type(event_id) is not str or not 0 < len(event_id) <= 128
+        or type(name) is not str or not 0 < len(name) <= 256
+        or get("type") != "track" or type(ts) is not str or _match(ts) is None
+    ):
         return None
     try:
-        at = datetime.fromisoformat(ts)
+        at = _parse(ts)
     except ValueError:
         return None
-    if at.tzinfo is None:
-        return None
-    values = []
-    for field in _OPTIONAL:
-        value = get(field)
-        if value is not None and not _short_str(value, 256):
+    if at.tzinfo is not _UTC:
+        at = at.astimezone(_UTC)
+    user, account, anon, feature, session = (
+        get("user_id"), get("account_id"), get("anonymous_id"), get("feature"), get("session_id")
+    )
+    for value in (user, account, anon, feature, session):
+        if value is not None and (type(value) is not str or not 0 < len(value) <= 256):
             return None
-        values.append(value)
-    if values[0] is None and values[2] is None:
+    if user is None and anon is None:
         return None
-    props = get("properties", {})
-    if type(props) is not dict:
+    if "properties" in obj and type(obj["properties"]) is not dict:
         return None
-    return ProductFacts(event_id, at.astimezone(timezone.utc), name, *values)
+    return ProductFacts(event_id, at, name, user, account, anon, feature, session)
 
 
 def facts_of(model: Any) -> ProductFacts:

@@ -7,7 +7,9 @@ topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
+
+import orjson
 
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.dedupe import BatchedDeduper, Deduper
@@ -59,6 +61,13 @@ class RecordOutcome:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+@dataclass
+class BatchOutcome:
+    processed: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (record index, why)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -100,6 +109,50 @@ class Pipeline:
         if self.batched is not None:
             return self.batched.seen_in(state.partition, event.event_id, event.occurred_at)
         return self.deduper.seen(state.store(DEDUPE_STORE), event.event_id, event.occurred_at)
+
+    def handle_many(self, state: PartitionState, values: Sequence[bytes | None]) -> BatchOutcome:
+        """Several records of one partition, in order; same result as ``handle`` on each.
+
+        The high-volume topics take a tight loop for the common record (one valid event);
+        anything else (errors, arrays, what the fast validator defers) goes through ``handle``.
+        """
+        out = BatchOutcome()
+        if self.spec.fast is None or self.batched is None:
+            for i, raw in enumerate(values):
+                one = self.handle(state, raw)
+                out.processed += one.processed
+                out.duplicates += one.duplicates
+                out.rejected.extend((i, r) for r in one.rejected)
+            return out
+        loads, fast, partition = orjson.loads, self.spec.fast, state.partition
+        seen, apply = self.batched.seen_in, self.processor.apply
+        processed = duplicates = 0
+        for i, raw in enumerate(values):
+            try:
+                obj = loads(raw) if raw is not None else None
+            except orjson.JSONDecodeError:
+                obj = None
+            facts = fast(obj) if type(obj) is dict else None
+            if facts is None:
+                one = self.handle(state, raw)
+                processed += one.processed
+                duplicates += one.duplicates
+                out.rejected.extend((i, r) for r in one.rejected)
+                continue
+            if seen(partition, facts.event_id, facts.occurred_at):
+                duplicates += 1
+                continue
+            reason = apply(state, facts)
+            if reason is None:
+                processed += 1
+            elif reason == DUPLICATE:
+                duplicates += 1
+            else:
+                out.rejected.append((i, Rejected(
+                    reason, f"{reason}: occurred_at {facts.occurred_at.isoformat()} is outside the grace period",
+                    raw or b"", None)))
+        out.processed, out.duplicates = processed, duplicates
+        return out
 
     def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
         outcome = RecordOutcome()

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 CHECKPOINT_KEY = b"\x00checkpoint"
+_MISSING = object()
 _SEP = "\x1f"
 
 
@@ -100,10 +101,14 @@ class PartitionState:
     def drain_changes(self) -> list[tuple[bytes, bytes | None]]:
         """Changelog records for every key written since the last call (None = deleted)."""
         out: list[tuple[bytes, bytes | None]] = []
-        for name, key in sorted(self.dirty):
+        codecs: dict[str, Any] = {}
+        for name, key in self.dirty:
+            encode = codecs.get(name)
+            if encode is None:
+                encode = codecs[name] = self.codec(name).encode
             values = self.data.get(name, {})
-            encoded = self.codec(name).encode(values[key]) if key in values else None
-            out.append((f"{name}{_SEP}{key}".encode(), encoded))
+            value = values.get(key, _MISSING)
+            out.append((f"{name}{_SEP}{key}".encode(), None if value is _MISSING else encode(value)))
         self.dirty.clear()
         return out
 

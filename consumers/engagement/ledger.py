@@ -9,7 +9,6 @@ passed are dropped.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -22,7 +21,7 @@ from stream.state import RAW, Codec, PartitionState
 __all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "day_of"]
 
 SKETCH_TYPE = tgt_hll_type.HLL_4
-_BUCKETS = 256  # sessions and signups are stored in this many changelog records
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,14 @@ def day_of(at: datetime) -> int:
     return at.toordinal()
 
 
-def _bucket(key: str) -> str:
-    return str(zlib.crc32(key.encode()) % _BUCKETS)
-
-
 class EngagementLedger:
-    """``apply`` one validated product event; ``flush`` writes what changed into the stores."""
+    """``apply`` one validated product event; ``flush`` writes what changed into the stores.
+
+    Hot path: about a million events a minute per core go through ``apply``, so days are
+    integer arithmetic on epoch seconds and every store is a plain dict keyed per session,
+    per signup and per day; ``flush`` turns what a batch touched into changelog records
+    (one per touched key; sketches in full, so a recovered sketch is bit-identical).
+    """
 
     STORES: dict[str, Codec] = {"sketch": RAW}
 
@@ -70,43 +71,46 @@ class EngagementLedger:
         for key, blob in state.store("sketch").items():
             self.sketches[key] = hll_sketch.deserialize(blob)
         self.days: dict[str, dict[str, Any]] = dict(state.store("day").items())
-        self.sessions: dict[str, dict[str, list[int]]] = dict(state.store("session").items())
-        self.signups: dict[str, dict[str, list[int]]] = dict(state.store("signup").items())
-        meta = state.store("meta").get("watermark")
-        self.watermark: int | None = meta
-        self._touched_sketches: set[str] = set()
-        self._touched: dict[str, set[str]] = {"day": set(), "session": set(), "signup": set()}
+        self.sessions: dict[str, tuple[int, int, int]] = {
+            k: tuple(v) for k, v in state.store("session").items()  # type: ignore[misc]
+        }
+        self.signups: dict[str, tuple[int, int]] = {k: tuple(v) for k, v in state.store("signup").items()}  # type: ignore[misc]
+        self.watermark: int | None = state.store("meta").get("watermark")
+        self._touched: dict[str, set[str]] = {"sketch": set(), "day": set(), "session": set(), "signup": set()}
+        self._activators = frozenset(config.activation_names)
+        self._key_features = frozenset(config.key_features)
 
     # --- the reducer ----------------------------------------------------------------------
 
     def apply(self, e: ProductFacts) -> str | None:
         ts = int(e.occurred_at.timestamp())
-        day = day_of(e.occurred_at)
-        if self.watermark is not None and ts < self.watermark - self.config.grace_seconds:
+        mark = self.watermark
+        if mark is not None and ts < mark - self.config.grace_seconds:
             return "late"
-        if self.watermark is None or ts > self.watermark:
+        if mark is None or ts > mark:
             self._advance(ts)
         c = self.config
-        who = e.user_id or e.anonymous_id
+        day = ts // 86400 + _EPOCH
+        user, name = e.user_id, e.name
+        who = user or e.anonymous_id
         assert who is not None
-        if e.user_id is not None and e.name not in c.inactive_names:
-            self._sketch(f"dau:{day}", c.lg_k).update(e.user_id)
-        if e.name == "page_view":
+        if user is not None and name not in c.inactive_names:
+            self._sketch(f"dau:{day}", c.lg_k).update(user)
+        if name == "page_view":
             self._sketch(f"vis:{day}", c.lg_k).update(who)
-        if e.name == "signed_up":
+        elif name == "signed_up":
             self._sketch(f"sig:{day}", c.lg_k).update(who)
             self._signup(who, ts, day)
-        if e.feature is not None and e.name == "feature_used":
+        elif name == "feature_used" and e.feature is not None:
             counts = self._day(day).setdefault("feature_events", {})
-            feature = e.feature if (e.feature in counts or e.feature in c.key_features
-                                    or len(counts) < c.max_features_per_day) else "other"
+            feature = e.feature
+            if feature not in counts and feature not in self._key_features and len(counts) >= c.max_features_per_day:
+                feature = "other"
             counts[feature] = counts.get(feature, 0) + 1
-            if e.user_id is not None:
-                self._sketch(f"feat:{feature}:{day}", c.feature_lg_k).update(e.user_id)
-        if e.user_id is not None and (
-            e.name in c.activation_names or (e.name == "feature_used" and e.feature in c.key_features)
-        ):
-            self._activate(e.user_id, ts)
+            if user is not None:
+                self._sketch(f"feat:{feature}:{day}", c.feature_lg_k).update(user)
+        if user is not None and (name in self._activators or (name == "feature_used" and e.feature in self._key_features)):
+            self._activate(user, ts)
         self._session(who, e.session_id, ts)
         return None
 
@@ -116,118 +120,125 @@ class EngagementLedger:
         sketch = self.sketches.get(key)
         if sketch is None:
             sketch = self.sketches[key] = hll_sketch(lg_k, SKETCH_TYPE)
-        self._touched_sketches.add(key)
+        self._touched["sketch"].add(key)
         return sketch
 
     def _day(self, day: int) -> dict[str, Any]:
         key = str(day)
         self._touched["day"].add(key)
-        return self.days.setdefault(key, {})
-
-    def _add(self, day: int, name: str, amount: int) -> None:
-        d = self._day(day)
-        d[name] = d.get(name, 0) + amount
+        found = self.days.get(key)
+        if found is None:
+            found = self.days[key] = {}
+        return found
 
     def _signup(self, user: str, ts: int, day: int) -> None:
-        bucket = _bucket(user)
-        users = self.signups.setdefault(bucket, {})
-        if user in users:
+        if user in self.signups:
             return
-        users[user] = [ts, 0]
-        self._touched["signup"].add(bucket)
-        self._add(day, "cohort_signups", 1)
+        self.signups[user] = (ts, 0)
+        self._touched["signup"].add(user)
+        d = self._day(day)
+        d["cohort_signups"] = d.get("cohort_signups", 0) + 1
 
     def _activate(self, user: str, ts: int) -> None:
-        bucket = _bucket(user)
-        record = self.signups.get(bucket, {}).get(user)
+        record = self.signups.get(user)
         if record is None or record[1] or ts < record[0]:
             return
         if ts - record[0] <= self.config.activation_days * 86400:
-            record[1] = 1
-            self._touched["signup"].add(bucket)
-            self._add(day_of(datetime.fromtimestamp(record[0], timezone.utc)), "cohort_activated", 1)
+            self.signups[user] = (record[0], 1)
+            self._touched["signup"].add(user)
+            d = self._day(record[0] // 86400 + _EPOCH)
+            d["cohort_activated"] = d.get("cohort_activated", 0) + 1
 
     def _session(self, who: str, session_id: str | None, ts: int) -> None:
-        """Sessions by session_id (first to last event), else by a gap of inactivity."""
-        key = f"s:{who}:{session_id}" if session_id else f"u:{who}"
-        bucket = _bucket(key)
-        sessions = self.sessions.setdefault(bucket, {})
-        span = sessions.get(key)
-        gap = self.config.session_gap_seconds
-        if span is not None and session_id is None and not (span[0] - gap <= ts <= span[1] + gap):
-            span = None  # the previous span stays counted as it was; a new one starts
-        if span is not None:
-            self._count_span(span, -1)
-            span = [min(span[0], ts), max(span[1], ts), span[2] + 1]
-        else:
-            span = [ts, ts, 1]
-        sessions[key] = span
-        self._count_span(span, +1)
-        self._touched["session"].add(bucket)
+        """Sessions by session_id (first to last event), else by a gap of inactivity.
 
-    def _count_span(self, span: list[int], sign: int) -> None:
-        """A session counts on the UTC day of its last event."""
-        day = day_of(datetime.fromtimestamp(span[1], timezone.utc))
-        self._add(day, "sessions", sign)
-        if span[2] == 1:
-            self._add(day, "single_event_sessions", sign)
+        Spans are (first, last, events) tuples (not lists: tuples of ints are not tracked by
+        the garbage collector, which matters with millions of them).
+        """
+        key = f"s:{who}:{session_id}" if session_id else f"u:{who}"
+        span = self.sessions.pop(key, None)  # re-inserted below: ordered by last update
+        if span is not None and session_id is None:
+            gap = self.config.session_gap_seconds
+            if not span[0] - gap <= ts <= span[1] + gap:
+                span = None  # that span stays counted as it was; a new one starts
+        if span is None:
+            new = (ts, ts, 1)
+            self._count_span(new, 1)
         else:
-            self._add(day, "multi_event_sessions", sign)
-            self._add(day, "session_seconds", sign * (span[1] - span[0]))
+            first, last, n = span
+            if first <= ts <= last and n > 1:
+                new = (first, last, n + 1)  # inside the span: no figure changes
+            else:
+                new = (first if first < ts else ts, last if last > ts else ts, n + 1)
+                self._count_span(span, -1)
+                self._count_span(new, 1)
+        self.sessions[key] = new
+        self._touched["session"].add(key)
+
+    def _count_span(self, span: tuple[int, int, int], sign: int) -> None:
+        """A session counts on the UTC day of its last event."""
+        d = self._day(span[1] // 86400 + _EPOCH)
+        d["sessions"] = d.get("sessions", 0) + sign
+        if span[2] == 1:
+            d["single_event_sessions"] = d.get("single_event_sessions", 0) + sign
+        else:
+            d["session_seconds"] = d.get("session_seconds", 0) + sign * (span[1] - span[0])
 
     def _advance(self, ts: int) -> None:
         """The watermark moved: forget what can no longer change."""
         old = self.watermark
         self.watermark = ts
-        if old is not None and old // 86400 == ts // 86400:
-            return
-        today = day_of(datetime.fromtimestamp(ts, timezone.utc))
-        oldest = today - self.config.keep_days
+        if old is not None and old // 3600 == ts // 3600:
+            return  # expire at most once an hour of event time
+        oldest = ts // 86400 + _EPOCH - self.config.keep_days
         for key in [k for k in self.sketches if int(k.rsplit(":", 1)[1]) < oldest]:
             del self.sketches[key]
-            self._touched_sketches.add(key)
+            self._touched["sketch"].add(key)
         for key in [k for k in self.days if int(k) < oldest]:
             del self.days[key]
             self._touched["day"].add(key)
+        # Both dicts are ordered by last update, so expiry reads from the front and stops at the
+        # first live entry: O(expired), not O(all).
         horizon = ts - self.config.grace_seconds - self.config.session_gap_seconds
-        for bucket, sessions in self.sessions.items():
-            stale = [k for k, span in sessions.items() if span[1] < horizon]
-            for k in stale:
-                del sessions[k]
-            if stale:
-                self._touched["session"].add(bucket)
+        for key, span in list(_until(self.sessions, lambda span: span[1] >= horizon)):
+            del self.sessions[key]
+            self._touched["session"].add(key)
         signup_horizon = ts - self.config.grace_seconds - self.config.activation_days * 86400
-        for bucket, users in self.signups.items():
-            stale = [u for u, (at, _) in users.items() if at < signup_horizon]
-            for u in stale:
-                del users[u]
-            if stale:
-                self._touched["signup"].add(bucket)
+        for user, _ in list(_until(self.signups, lambda record: record[0] >= signup_horizon)):
+            del self.signups[user]
+            self._touched["signup"].add(user)
 
     # --- durability ---------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Serialize what this batch changed into the partition's stores (no figure changes)."""
         sketches = self.state.store("sketch")
-        for key in self._touched_sketches:
+        for key in self._touched["sketch"]:
             if key in self.sketches:
                 sketches[key] = self.sketches[key].serialize_compact()
             elif key in sketches:
                 del sketches[key]
-        self._touched_sketches.clear()
         for name, source in (("day", self.days), ("session", self.sessions), ("signup", self.signups)):
             store = self.state.store(name)
             for key in self._touched[name]:
-                if key in source and source[key]:
+                if key in source:
                     store[key] = source[key]
                 elif key in store:
                     del store[key]
-            self._touched[name].clear()
+        for touched in self._touched.values():
+            touched.clear()
         if self.watermark is not None:
             self.state.store("meta")["watermark"] = self.watermark
 
     def dirty_sketch_keys(self) -> set[str]:
-        return set(self._touched_sketches)
+        return set(self._touched["sketch"])
+
+
+def _until(entries: dict[str, Any], alive: Any) -> Any:
+    for key, value in entries.items():
+        if alive(value):
+            return
+        yield key, value
 
 
 def iso_day(ordinal: int) -> str:

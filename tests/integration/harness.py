@@ -75,7 +75,11 @@ class Worker:
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop(signal.SIGKILL)  # never leave a half-started worker behind
+                raise
         return self
 
     def wait_ready(self, timeout: float = 90) -> None:

@@ -1,0 +1,191 @@
+"""End-to-end throughput of the product-events path on the real Kafka, three ways, one run.
+
+    .venv/bin/python bench/product_events.py --events 300000 [--batch 1]
+
+1. ceiling: a plain aiokafka `getmany` consumer that decodes the same records with orjson and
+   updates the same HyperLogLog sketches, with no validation and no state durability;
+2. naive Faust: a Faust agent doing that work per event (bench/faust_naive.py);
+3. Pulse: a real `pulse worker` (fast validation, dedupe, sessions, cohorts, sketches,
+   checkpointed changelog), timed from ready to the last event counted on /metrics.
+
+Each consumer reads the same pre-published topic from the beginning. The broker is the local
+stack's (scripts/stack up). Results go to stdout as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from datasketches import hll_sketch, tgt_hll_type
+
+REPO = Path(__file__).resolve().parents[1]
+BROKER = os.environ.get("PULSE_KAFKA_BROKER", "127.0.0.1:9092")
+
+
+def make_events(n: int, users: int) -> list[dict[str, object]]:
+    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    names = ("login", "feature_used", "page_view", "report_exported", "invite_sent")
+    out = []
+    for i in range(n):
+        at = start + timedelta(seconds=i * 86400 * 7 // n)
+        user = f"u{(i // 8 * 7919) % users}"  # a user's events come in sessions of 8
+        out.append({"event_id": f"b-{i}", "type": "track", "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "name": names[i % 5], "user_id": user, "account_id": f"a{(i * 7919) % users // 10}",
+                    "feature": "reports" if i % 5 == 1 else None, "session_id": f"s{user}-{i // 8}" if i % 10 else None,
+                    "properties": {}})
+    return out
+
+
+async def publish(topic: str, events: list[dict[str, object]], batch: int) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=BROKER, linger_ms=20, max_batch_size=1 << 20, acks=1)
+    await producer.start()
+    records = 0
+    try:
+        futures = []
+        for i in range(0, len(events), batch):
+            chunk = events[i:i + batch]
+            value = orjson.dumps(chunk if batch > 1 else chunk[0])
+            key = str(chunk[0]["account_id"]).encode()
+            futures.append(await producer.send(topic, value=value, key=key))
+            records += 1
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return records
+
+
+async def ceiling(topic: str, expect: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=BROKER, group_id=f"ceiling-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    sketches: dict[str, hll_sketch] = {}
+    seen, started = 0, 0.0
+    try:
+        while seen < expect:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            if batch and not started:
+                started = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    value = orjson.loads(record.value)
+                    for event in value if isinstance(value, list) else (value,):
+                        if event.get("user_id") and event["name"] != "page_view":
+                            day = event["occurred_at"][:10]
+                            sketch = sketches.get(day) or sketches.setdefault(day, hll_sketch(16, tgt_hll_type.HLL_4))
+                            sketch.update(event["user_id"])
+                        seen += 1
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def naive_faust(topic: str, expect: int, timeout: float) -> float | None:
+    env = {**os.environ, "BENCH_TOPIC": topic, "BENCH_EXPECT": str(expect), "BENCH_BROKER": BROKER}
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "faust_naive.py")], env=env, cwd=tmp,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return None
+    for line in out.splitlines():
+        if line.startswith("DONE"):
+            return float(line.split()[2])
+    return None
+
+
+def pulse_worker(prefix: str, expect: int, timeout: float) -> float:
+    port = 6199
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        env.update(PULSE_KAFKA_BROKER=BROKER, PULSE_TOPIC_PREFIX=prefix, PULSE_APP_ID=f"bench-{uuid.uuid4().hex[:6]}",
+                   PULSE_WEB_PORT=str(port), PULSE_DATA_DIR=tmp, PULSE_LOG_LEVEL="warning")
+        log = open(Path(tmp) / "worker.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=env, cwd=REPO,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            started = None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                done = 0.0
+                for line in text.splitlines():
+                    if line.startswith('pulse_events_processed_total{topic="product-events"}'):
+                        done = float(line.split()[-1])
+                if started is None and done > 0:
+                    started = time.perf_counter()
+                if done >= expect and started is not None:
+                    return time.perf_counter() - started
+                time.sleep(0.1)
+            raise TimeoutError(f"pulse worker did not finish: {(Path(tmp) / 'worker.log').read_text()[-2000:]}")
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--users", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=1, help="events per Kafka record (JSON array when > 1)")
+    ap.add_argument("--skip-faust", action="store_true")
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    from stream.admin import ensure_topics
+    from stream.settings import PulseSettings
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    settings = PulseSettings(kafka_broker=BROKER, topic_prefix=prefix, app_id="bench-topics")
+    asyncio.run(ensure_topics(settings))
+    topic = settings.topic("product-events")
+    events = make_events(args.events, args.users)
+    t = time.perf_counter()
+    records = asyncio.run(publish(topic, events, args.batch))
+    print(f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
+          file=sys.stderr)
+
+    rows = []
+    secs = asyncio.run(ceiling(topic, args.events))
+    rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", secs))
+    if not args.skip_faust:
+        secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
+        rows.append(("naive Faust agent, same work per event", secs_f))
+    secs_p = pulse_worker(prefix, args.events, timeout=600)
+    rows.append(("Pulse worker (validated, deduplicated, checkpointed)", secs_p))
+
+    ceiling_rate = args.events / rows[0][1]
+    print(f"\n{args.events} product events, {args.batch} per record, {args.users} users, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+    print("| consumer | events/s | × ceiling |")
+    print("| --- | ---: | ---: |")
+    for name, secs in rows:
+        if secs is None:
+            print(f"| {name} | did not finish | — |")
+            continue
+        rate = args.events / secs
+        print(f"| {name} | {rate:,.0f} | {rate / ceiling_rate:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The batch path of the pipeline gives exactly what the per-record path gives."""
+
+from __future__ import annotations
+
+import orjson
+
+from consumers import build_processors
+from stream.app import build_pipelines
+from stream.exporter import IngestMetrics
+from stream.settings import PulseSettings
+from stream.state import PartitionState
+
+
+def records() -> list[bytes | None]:
+    good = [
+        {"event_id": f"p{i}", "type": "track", "occurred_at": f"2026-01-15T10:{i % 60:02d}:00Z",
+         "name": ["login", "page_view", "feature_used", "signed_up"][i % 4], "user_id": f"u{i % 13}",
+         "feature": "reports", "session_id": f"s{i % 5}" if i % 3 else None}
+        for i in range(300)
+    ]
+    out: list[bytes | None] = [orjson.dumps(e) for e in good]
+    out += [orjson.dumps(good[7]), b"{oops", None, orjson.dumps([good[1], {"type": "track"}]), b"[]",
+            orjson.dumps({**good[0], "event_id": "late", "occurred_at": "2026-01-10T00:00:00Z"}),
+            orjson.dumps({**good[0], "event_id": "naive", "occurred_at": "2026-01-15T10:00:00"})]
+    return out
+
+
+def run(batch: bool) -> tuple[PartitionState, tuple[int, int, list[tuple[str, bytes]]]]:
+    settings = PulseSettings()
+    processors = {k: v for k, v in build_processors(settings, IngestMetrics()).items() if k == "product-events"}
+    pipeline = build_pipelines(settings, processors)["product-events"]
+    state = PartitionState(0, codecs=pipeline.codecs)
+    pipeline.loaded(state)
+    values = records()
+    if batch:
+        out = pipeline.handle_many(state, values)
+        summary = (out.processed, out.duplicates, [(r.reason, r.raw) for _, r in out.rejected])
+    else:
+        processed = duplicates = 0
+        rejected = []
+        for raw in values:
+            one = pipeline.handle(state, raw)
+            processed += one.processed
+            duplicates += one.duplicates
+            rejected += [(r.reason, r.raw) for r in one.rejected]
+        summary = (processed, duplicates, rejected)
+    pipeline.flush(state)
+    return state, summary
+
+
+def test_handle_many_equals_handle_record_by_record() -> None:
+    batch_state, batch = run(True)
+    single_state, single = run(False)
+    assert batch == single
+    assert batch[0] == 300 and batch[1] == 2
+    assert sorted(r for r, _ in batch[2]) == ["invalid_json", "invalid_json", "late", "timestamp", "timestamp"]
+    assert batch_state.data == single_state.data
