@@ -1,7 +1,8 @@
 """The naive baseline: a Faust agent doing Pulse's per-event work one event at a time.
 
 Run by bench/product_events.py as `python bench/faust_naive.py worker`; reads BENCH_TOPIC,
-BENCH_EXPECT and BENCH_BROKER, prints `DONE <events> <seconds>` when it has seen them all.
+BENCH_EXPECT and BENCH_BROKER, writes `DONE <events> <seconds>` to BENCH_RESULT when it has
+seen them all.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ async def naive(stream):  # type: ignore[no-untyped-def]
                 sketch.update(event["user_id"])
             state["seen"] += 1
         if state["seen"] >= EXPECT:
-            print(f"DONE {state['seen']} {time.perf_counter() - state['start']:.3f}", flush=True)
+            # Faust redirects stdout into its log, so the result goes to a file.
+            with open(os.environ["BENCH_RESULT"], "w") as out:
+                out.write(f"DONE {state['seen']} {time.perf_counter() - state['start']:.3f}\n")
             os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], "worker", "-l", "warning"]
+    sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     app.main()

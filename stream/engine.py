@@ -96,7 +96,8 @@ class IngestEngine(Service):
             session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
             max_poll_interval_ms=300_000,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
         )
         await self.consumer.start()
         self.consumer.subscribe(topics=sorted(self.by_topic), listener=_Rebalance(self))

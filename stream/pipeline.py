@@ -11,7 +11,7 @@ from typing import Any, Protocol, Sequence
 
 import orjson
 
-from stream.decoding import Accepted, Rejected, decode_record
+from stream.decoding import MAX_BATCH, Accepted, Rejected, decode_record
 from stream.dedupe import BatchedDeduper, Deduper
 from stream.state import RAW, Codec, PartitionState
 from stream.topics import TopicSpec
@@ -132,25 +132,32 @@ class Pipeline:
                 obj = loads(raw) if raw is not None else None
             except orjson.JSONDecodeError:
                 obj = None
-            facts = fast(obj) if type(obj) is dict else None
-            if facts is None:
+            if type(obj) is dict:
+                items = (fast(obj),)
+            elif type(obj) is list and 0 < len(obj) <= MAX_BATCH:
+                items = tuple(fast(o) for o in obj)  # an SDK batch: each element on its own
+            else:
+                items = (None,)
+            if None in items:
                 one = self.handle(state, raw)
                 processed += one.processed
                 duplicates += one.duplicates
                 out.rejected.extend((i, r) for r in one.rejected)
                 continue
-            if seen(partition, facts.event_id, facts.occurred_at):
-                duplicates += 1
-                continue
-            reason = apply(state, facts)
-            if reason is None:
-                processed += 1
-            elif reason == DUPLICATE:
-                duplicates += 1
-            else:
-                out.rejected.append((i, Rejected(
-                    reason, f"{reason}: occurred_at {facts.occurred_at.isoformat()} is outside the grace period",
-                    raw or b"", None)))
+            for facts in items:
+                if seen(partition, facts.event_id, facts.occurred_at):
+                    duplicates += 1
+                    continue
+                reason = apply(state, facts)
+                if reason is None:
+                    processed += 1
+                elif reason == DUPLICATE:
+                    duplicates += 1
+                else:
+                    element = raw if type(obj) is dict else orjson.dumps(obj[items.index(facts)])
+                    out.rejected.append((i, Rejected(
+                        reason, f"{reason}: occurred_at {facts.occurred_at.isoformat()} is outside the grace period",
+                        element or b"", None if type(obj) is dict else items.index(facts))))
         out.processed, out.duplicates = processed, duplicates
         return out
 

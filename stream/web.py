@@ -55,6 +55,12 @@ def register_views(runtime: "Runtime") -> None:
             "status": "ready" if ready else "starting",
             "app_id": runtime.settings.app_id,
             "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in runtime.engine.states),
+            "processed": {
+                sample.labels["topic"]: int(sample.value)
+                for metric in runtime.metrics.processed.collect()
+                for sample in metric.samples
+                if sample.name.endswith("_total")
+            },
         }
         return web.json(body, status=200 if ready else 503)
 

@@ -19,7 +19,9 @@ def records() -> list[bytes | None]:
         for i in range(300)
     ]
     out: list[bytes | None] = [orjson.dumps(e) for e in good]
-    out += [orjson.dumps(good[7]), b"{oops", None, orjson.dumps([good[1], {"type": "track"}]), b"[]",
+    out += [orjson.dumps(good[7]), b"{oops", None, orjson.dumps(good[:3] + [{**good[9], "event_id": "arr-1"}]),
+            orjson.dumps([{**good[9], "event_id": "arr-late", "occurred_at": "2026-01-10T00:00:00Z"},
+                          {**good[9], "event_id": "arr-2"}]), orjson.dumps([good[1], {"type": "track"}]), b"[]",
             orjson.dumps({**good[0], "event_id": "late", "occurred_at": "2026-01-10T00:00:00Z"}),
             orjson.dumps({**good[0], "event_id": "naive", "occurred_at": "2026-01-15T10:00:00"})]
     return out
@@ -52,6 +54,6 @@ def test_handle_many_equals_handle_record_by_record() -> None:
     batch_state, batch = run(True)
     single_state, single = run(False)
     assert batch == single
-    assert batch[0] == 300 and batch[1] == 2
-    assert sorted(r for r, _ in batch[2]) == ["invalid_json", "invalid_json", "late", "timestamp", "timestamp"]
+    assert batch[0] == 302 and batch[1] == 5
+    assert sorted(r for r, _ in batch[2]) == ["invalid_json", "invalid_json", "late", "late", "timestamp", "timestamp"]
     assert batch_state.data == single_state.data
