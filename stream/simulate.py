@@ -373,7 +373,7 @@ PLANS: dict[str, _Plan] = {
         _Plan("team", {"USD": 99, "EUR": 92, "GBP": 79}, "month", 1, 1),
         _Plan("business", {"USD": 299, "EUR": 279, "GBP": 249}, "month", 1, 2),
         _Plan("team-annual", {"USD": 990, "EUR": 920, "GBP": 790}, "year", 12, -1),
-        _Plan("enterprise", {"USD": 2400, "EUR": 2200, "GBP": 1900}, "quarter", 3, -1, seats=True),
+        _Plan("enterprise", {"USD": 240, "EUR": 220, "GBP": 190}, "quarter", 3, -1, seats=True),  # per seat
         _Plan("addon-analytics", {"USD": 19, "EUR": 18, "GBP": 15}, "month", 1, -1),
     )
 }
