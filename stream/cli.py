@@ -247,7 +247,8 @@ def produce(
 
 
 def _bare_topic(file: Path) -> str | None:
-    """Files of bare events (no {"topic", "event"} wrapper) are subscription events."""
+    """Whether the file holds bare events (no {"topic", "event"} wrapper): "subscriptions"
+    if so (the caller reads it as its own topic), None for wrapped lines."""
     from stream.jsonl import iter_lines
 
     for _, line in iter_lines(file):
@@ -259,15 +260,8 @@ def _bare_topic(file: Path) -> str | None:
     return None
 
 
-@report_app.command("monthly-mrr")
-def monthly_mrr(
-    events: Path = typer.Option(..., "--events", exists=True, dir_okay=False, help="JSON-lines file"),
-    format: str = typer.Option("csv", "--format", help="csv or json"),
-) -> None:
-    """MRR, active customers and movements per UTC calendar month, by the workers' code."""
-    import csv
-
-    from consumers.revenue.report import MONTHLY_COLUMNS, monthly_rows
+def _replay(events: Path, format: str, topic: str) -> Any:
+    """Replay the file's `topic` records with a progress bar; bare lines belong to `topic`."""
     from stream.replay import replay_file
 
     if format not in ("csv", "json"):
@@ -277,25 +271,42 @@ def monthly_mrr(
         task = progress.add_task(f"replaying {events.name}", total=None)
         result = _guard(
             lambda: replay_file(
-                events, settings, ("subscriptions",), _bare_topic(events),
+                events, settings, (topic,), topic if _bare_topic(events) else None,
                 on_record=lambda: progress.advance(task),
             )
         )
-    from consumers.revenue.buckets import merge
+    for (name, reason), n in sorted(result.rejected.items()):
+        err.print(f"{n} {name} events rejected ({reason})")
+    processor = result.pipelines[topic].processor
+    return [processor.ledgers[p] for p in sorted(processor.ledgers)]
 
-    ledgers = list(result.pipelines["subscriptions"].processor.ledgers.values())  # type: ignore[attr-defined]
+
+def _emit(rows: list[dict[str, Any]], columns: tuple[str, ...], format: str) -> None:
+    import csv
+
+    if format == "json":
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+@report_app.command("monthly-mrr")
+def monthly_mrr(
+    events: Path = typer.Option(..., "--events", exists=True, dir_okay=False, help="JSON-lines file"),
+    format: str = typer.Option("csv", "--format", help="csv or json"),
+) -> None:
+    """MRR, active customers and movements per UTC calendar month, by the workers' code."""
+    from consumers.revenue.buckets import merge
+    from consumers.revenue.report import MONTHLY_COLUMNS, monthly_rows
+
+    ledgers = _replay(events, format, "subscriptions")
     buckets = merge(ledger.buckets for ledger in ledgers)
     firsts = [c["e"][0]["t"] for lg in ledgers for c in lg.customers.values()]
     lasts = [c["e"][-1]["t"] for lg in ledgers for c in lg.customers.values()]
     rows = monthly_rows(buckets, min(firsts)[:7], max(lasts)[:7]) if firsts else []
-    for (topic, reason), n in sorted(result.rejected.items()):
-        err.print(f"{n} {topic} events rejected ({reason})")
-    if format == "json":
-        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=MONTHLY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    _emit(rows, MONTHLY_COLUMNS, format)
 
 
 @report_app.command("daily-engagement")
@@ -304,35 +315,13 @@ def daily_engagement(
     format: str = typer.Option("csv", "--format", help="csv or json"),
 ) -> None:
     """DAU, WAU, MAU, stickiness, visitors, signups and sessions per UTC day, by the workers' code."""
-    import csv
-
     from consumers.engagement.figures import DAILY_COLUMNS, EngagementFigures, Partition
-    from stream.replay import replay_file
 
-    if format not in ("csv", "json"):
-        raise _fail(f"--format: expected csv or json, got {format!r}")
-    settings = _settings()
-    with _progress() as progress:
-        task = progress.add_task(f"replaying {events.name}", total=None)
-        result = _guard(
-            lambda: replay_file(
-                events, settings, ("product-events",), "product-events" if _bare_topic(events) else None,
-                on_record=lambda: progress.advance(task),
-            )
-        )
-    processor = result.pipelines["product-events"].processor
-    ledgers = [processor.ledgers[p] for p in sorted(processor.ledgers)]  # type: ignore[attr-defined]
+    ledgers = _replay(events, format, "product-events")
     figures = EngagementFigures([Partition(lg.sketches, lg.days, lg.watermark) for lg in ledgers])
     days = figures.days_with_data()
     rows = [figures.daily_row(d) for d in range(days[0], days[-1] + 1)] if days else []
-    for (topic, reason), n in sorted(result.rejected.items()):
-        err.print(f"{n} {topic} events rejected ({reason})")
-    if format == "json":
-        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    writer = csv.DictWriter(sys.stdout, fieldnames=DAILY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    _emit(rows, DAILY_COLUMNS, format)
 
 
 # --- schemas --------------------------------------------------------------------------------

@@ -119,17 +119,15 @@ class SubscriptionRenewed(_SubscriptionBase):
     type: Literal["subscription_renewed"]
 
 
-SubscriptionEvent = Annotated[
-    Union[
-        TrialStarted,
-        TrialExpired,
-        SubscriptionStarted,
-        SubscriptionChanged,
-        SubscriptionCancelled,
-        SubscriptionRenewed,
-    ],
-    Field(discriminator="type"),
-]
+_SUBSCRIPTION_TYPES = (
+    TrialStarted,
+    TrialExpired,
+    SubscriptionStarted,
+    SubscriptionChanged,
+    SubscriptionCancelled,
+    SubscriptionRenewed,
+)
+SubscriptionEvent = Annotated[Union[_SUBSCRIPTION_TYPES], Field(discriminator="type")]
 
 
 # --- product-events [key: account_id, else anonymous_id] ---------------------------------------
@@ -231,19 +229,10 @@ class LeadQualified(EventBase):
 
 LeadEvent = Annotated[Union[LeadCreated, LeadQualified], Field(discriminator="type")]
 
+#: Every event of every topic.
 Event = Union[
-    TrialStarted,
-    TrialExpired,
-    SubscriptionStarted,
-    SubscriptionChanged,
-    SubscriptionCancelled,
-    SubscriptionRenewed,
-    ProductEvent,
-    TicketEvent,
-    SurveyResponse,
-    SpendRecorded,
-    LeadCreated,
-    LeadQualified,
+    _SUBSCRIPTION_TYPES
+    + (ProductEvent, TicketEvent, SurveyResponse, SpendRecorded, LeadCreated, LeadQualified)
 ]
 
 #: Adapter per topic's contract; built once because TypeAdapter construction is not free.

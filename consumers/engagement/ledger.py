@@ -10,7 +10,7 @@ passed are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from datasketches import hll_sketch, tgt_hll_type

@@ -140,6 +140,36 @@ class Worker:
         self.stop(signal.SIGKILL)
 
 
+def run_cli(*args: str, env: dict[str, str]) -> str:
+    """`pulse ARGS` as a user runs it; fails the test with its stderr when it fails."""
+    result = subprocess.run([sys.executable, "-m", "stream.cli", *args], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def kill_mid_stream(deployment: "Deployment", worker: "Worker", records: list[tuple[str, bytes | None, bytes]],
+                    topic: str, chunk: int) -> None:
+    """Publish in chunks while the worker runs, SIGKILL it once a third is processed, finish
+    publishing, and start it again: a crash at an arbitrary point of a batch."""
+    import threading
+
+    def trickle() -> None:
+        for i in range(0, len(records), chunk):
+            deployment.publish(records[i:i + chunk])
+            time.sleep(0.05)
+
+    publisher = threading.Thread(target=trickle)
+    publisher.start()
+    try:
+        wait_for(lambda: worker.metric("pulse_events_processed_total", topic=topic) >= len(records) // 3,
+                 what="a third processed")
+        worker.kill()
+    finally:
+        publisher.join()
+    worker.start()
+
+
 def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.3, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -4,10 +4,6 @@ and with the worker SIGKILLed mid-stream — and both agree with an exact comput
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,25 +12,19 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import REPO, Deployment, Worker, wait_for
+from tests.integration.harness import Deployment, Worker, kill_mid_stream, run_cli, wait_for
 from tests.reference.daily_engagement import exact_daily
 
 COLUMNS = ("date", "dau", "wau", "mau", "stickiness", "unique_visitors", "signups", "sessions", "avg_session_seconds")
 
 
-def cli(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "-m", "stream.cli", *args], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
     path = tmp_path_factory.mktemp("engagement") / "events.jsonl"
-    cli("simulate", "--out", str(path), "--seed", "21", "--customers", "25", "--days", "35",
+    run_cli("simulate", "--out", str(path), "--seed", "21", "--customers", "25", "--days", "35",
         "--end", "2026-09-01", env=deployment.env)
-    rows = orjson.loads(cli("report", "daily-engagement", "--events", str(path), "--format", "json",
+    rows = orjson.loads(run_cli("report", "daily-engagement", "--events", str(path), "--format", "json",
                             env=deployment.env))
     assert len(rows) >= 30
     return path, rows
@@ -87,23 +77,9 @@ def test_sigkill_mid_stream_then_restart_gives_the_same_figures(history: tuple[P
     d = Deployment(tmp_path)
     recs = records(path)
     w = d.worker().start()
-    chunks = [recs[i:i + 500] for i in range(0, len(recs), 500)]
-
-    def trickle() -> None:
-        for chunk in chunks:
-            d.publish(chunk)
-            time.sleep(0.05)
-
-    publisher = threading.Thread(target=trickle)
-    publisher.start()
     try:
-        wait_for(lambda: w.metric("pulse_events_processed_total", topic="product-events") >= len(recs) // 3,
-                 what="a third processed")
-        w.kill()
-        publisher.join()
-        w.start()
+        kill_mid_stream(d, w, recs, "product-events", chunk=500)
         assert_parity(w, expected)
         assert w.metric("pulse_events_duplicate_total", topic="product-events") == 0
     finally:
-        publisher.join()
         w.stop()

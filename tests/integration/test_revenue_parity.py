@@ -5,10 +5,6 @@ two workers sharing the partitions."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +12,20 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import REPO, Deployment, Worker, wait_for
+from tests.integration.harness import Deployment, Worker, kill_mid_stream, run_cli, wait_for
 
 FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
 
-
-def cli(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "-m", "stream.cli", *args], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
     path = tmp_path_factory.mktemp("history") / "events.jsonl"
     env = {**deployment.env, "PULSE_FX_RATES": FX}
-    cli("simulate", "--out", str(path), "--seed", "11", "--customers", "40", "--days", "150",
+    run_cli("simulate", "--out", str(path), "--seed", "11", "--customers", "40", "--days", "150",
         "--end", "2026-10-01", env=env)
-    rows = orjson.loads(cli("report", "monthly-mrr", "--events", str(path), "--format", "json", env=env))
+    rows = orjson.loads(run_cli("report", "monthly-mrr", "--events", str(path), "--format", "json", env=env))
     assert len(rows) >= 5 and any(r["churned_customers"] for r in rows) and any(r["reactivated_customers"] for r in rows)
     return path, rows
 
@@ -103,25 +93,12 @@ def test_sigkill_mid_stream_and_restart(history: tuple[Path, list[dict[str, Any]
     d = with_fx(Deployment(tmp_path))
     records = subscription_records(path)
     w = d.worker().start()
-    chunks = [records[i:i + 20] for i in range(0, len(records), 20)]
-
-    def trickle() -> None:
-        for chunk in chunks:
-            d.publish(chunk)
-            time.sleep(0.05)
-
-    publisher = threading.Thread(target=trickle)
-    publisher.start()
     try:
-        wait_for(lambda: w.metric(PROCESSED, topic="subscriptions") >= len(records) // 3, what="a third processed")
-        w.kill()
-        publisher.join()
-        w.start()
+        kill_mid_stream(d, w, records, "subscriptions", chunk=20)
         assert_parity(w, expected)
         # After the restart the worker processed only what the killed one had not checkpointed.
         assert w.metric(PROCESSED, topic="subscriptions") < len(records)
     finally:
-        publisher.join()
         w.stop()
 
 
