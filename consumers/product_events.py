@@ -18,6 +18,7 @@ class EngagementProcessor:
         self.config = config
         self.ledgers: dict[int, EngagementLedger] = {}
         self.unpublished: dict[int, set[str]] = {}
+        self.unpublished_accounts: dict[int, set[str]] = {}
 
     def ledger(self, state: PartitionState) -> EngagementLedger:
         if state.partition not in self.ledgers:
@@ -30,15 +31,18 @@ class EngagementProcessor:
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)
         self.unpublished.setdefault(state.partition, set()).update(ledger.dirty_sketch_keys())
+        self.unpublished_accounts.setdefault(state.partition, set()).update(ledger.dirty_accounts())
         ledger.flush()
 
     def loaded(self, state: PartitionState) -> None:
         self.ledgers[state.partition] = ledger = EngagementLedger(self.config, state)
         self.unpublished[state.partition] = set(ledger.sketches)
+        self.unpublished_accounts[state.partition] = set(ledger.accounts)
 
     def dropped(self, partition: int) -> None:
         self.ledgers.pop(partition, None)
         self.unpublished.pop(partition, None)
+        self.unpublished_accounts.pop(partition, None)
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         """Share changed sketches and the day counters of this partition via Redis."""
@@ -49,6 +53,8 @@ class EngagementProcessor:
             {k: ledger.sketches[k].serialize_compact() for k in keys if k in ledger.sketches},
             [k for k in keys if k not in ledger.sketches],
         )
+        accounts = self.unpublished_accounts.pop(state.partition, set())
+        await snapshots.put_entities("accounts", {a: ledger.accounts[a] for a in accounts if a in ledger.accounts})
         await snapshots.put_partition(
             "product-events", state.partition,
             {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},

@@ -64,7 +64,8 @@ def create_app(settings: PulseSettings) -> Runtime:
     )
     metrics.registry.register(RevenueCollector(revenue))
     engagement = EngagementView(
-        engine.snapshots, settings.key_features, settings.feature_top_n, settings.activation_days
+        engine.snapshots, settings.key_features, settings.feature_top_n, settings.activation_days,
+        settings.health_threshold,
     )
     metrics.registry.register(EngagementCollector(engagement))
     runtime = Runtime(settings, app, metrics, engine, processors, revenue, engagement)

@@ -81,6 +81,12 @@ class PulseSettings(BaseSettings):
     activation_days: int = Field(7, ge=1, le=90, description="Days after signup to activate")
     session_gap_seconds: int = Field(1800, ge=60, le=86400, description="Inactivity that ends a session")
     feature_top_n: int = Field(10, ge=0, le=100, description="Features exported beyond the key ones")
+    engagement_weights: dict[str, int] = Field(
+        default_factory=lambda: {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5,
+                                 "invite_accepted": 5},
+        description="Event name -> weight in the engagement score (JSON object)",
+    )
+    health_threshold: float = Field(40.0, ge=0, le=100, description="Health score below which an account is at risk")
 
     @field_validator("kafka_broker")
     @classmethod

@@ -52,5 +52,9 @@ class SnapshotStore:
         raw = await self.client.hget(f"{self.prefix}:{kind}", key)
         return None if raw is None else orjson.loads(raw)
 
+    async def entities(self, kind: str) -> dict[str, Any]:
+        raw = await self.client.hgetall(f"{self.prefix}:{kind}")
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
     async def close(self) -> None:
         await self.client.aclose()

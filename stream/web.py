@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 import re
 from typing import TYPE_CHECKING, Any
@@ -29,10 +30,17 @@ def register_views(runtime: "Runtime") -> None:
     app = runtime.app
     view = runtime.revenue
 
+    last_refresh = [0.0]
+
     async def refresh() -> str | None:
+        """Read every partition's snapshot from Redis, at most twice a second."""
+        now = time.monotonic()
+        if now - last_refresh[0] < 0.5:
+            return None
         try:
             await view.refresh()
             await runtime.engagement.refresh()
+            last_refresh[0] = now
             return None
         except Exception as exc:  # Redis unreachable: serve what we have, say so
             log.warning("revenue snapshot refresh failed: %s", exc)
@@ -93,6 +101,24 @@ def register_views(runtime: "Runtime") -> None:
         if problem is not None:
             return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
         return web.json(runtime.engagement.daily(day))
+
+    @app.page("/api/v1/accounts/at-risk")
+    async def accounts_at_risk(web: Any, request: Any) -> Any:
+        problem = await refresh()
+        if problem is not None:
+            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
+        view = runtime.engagement
+        return web.json({"threshold": view.health_threshold, "accounts": view.at_risk()})
+
+    @app.page("/api/v1/accounts/{account_id}")
+    async def account(web: Any, request: Any, account_id: str) -> Any:
+        problem = await refresh()
+        if problem is not None:
+            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
+        found = runtime.engagement.account(account_id)
+        if found is None:
+            return web.json({"error": f"no account {account_id}"}, status=404)
+        return web.json(found)
 
     @app.page("/api/v1/customers/{customer_id}")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:

@@ -21,6 +21,7 @@ from stream.state import RAW, Codec, PartitionState
 __all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "day_of"]
 
 SKETCH_TYPE = tgt_hll_type.HLL_4
+DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -36,6 +37,11 @@ class EngagementConfig:
     lg_k: int = 16  # relative standard error 1.04/sqrt(2^16) = 0.41%
     feature_lg_k: int = 12  # 1.6%: adoption ratios need less
     max_features_per_day: int = 50
+    action_weights: Any = None  # event name -> weight of the engagement score
+
+    def __post_init__(self) -> None:
+        if self.action_weights is None:
+            object.__setattr__(self, "action_weights", dict(DEFAULT_WEIGHTS))
 
     @classmethod
     def from_settings(cls, s: Any) -> "EngagementConfig":
@@ -46,6 +52,7 @@ class EngagementConfig:
             activation_days=s.activation_days,
             session_gap_seconds=s.session_gap_seconds,
             grace_seconds=s.grace_period_seconds,
+            action_weights=dict(s.engagement_weights),
         )
 
 
@@ -76,7 +83,13 @@ class EngagementLedger:
         }
         self.signups: dict[str, tuple[int, int]] = {k: tuple(v) for k, v in state.store("signup").items()}  # type: ignore[misc]
         self.watermark: int | None = state.store("meta").get("watermark")
-        self._touched: dict[str, set[str]] = {"sketch": set(), "day": set(), "session": set(), "signup": set()}
+        # account -> {"u": {user: last active day}, "s": {user: last seen day},
+        #             "d": {day: weighted actions}, "f": {key feature: last used day},
+        #             "a": {day: 1 if any user of the account was active}}
+        self.accounts: dict[str, dict[str, dict[str, int]]] = dict(state.store("account").items())
+        self._touched: dict[str, set[str]] = {
+            "sketch": set(), "day": set(), "session": set(), "signup": set(), "account": set()
+        }
         self._activators = frozenset(config.activation_names)
         self._key_features = frozenset(config.key_features)
 
@@ -112,7 +125,28 @@ class EngagementLedger:
         if user is not None and (name in self._activators or (name == "feature_used" and e.feature in self._key_features)):
             self._activate(user, ts)
         self._session(who, e.session_id, ts)
+        if e.account_id is not None and user is not None:
+            self._account(e.account_id, user, name, e.feature, day)
         return None
+
+    def _account(self, account: str, user: str, name: str, feature: str | None, day: int) -> None:
+        """What the engagement and health scores of docs/metrics.md read, per account."""
+        a = self.accounts.get(account)
+        if a is None:
+            a = self.accounts[account] = {"u": {}, "s": {}, "d": {}, "f": {}, "a": {}}
+        if a["s"].get(user, 0) < day:
+            a["s"][user] = day
+        if name not in self.config.inactive_names:
+            if a["u"].get(user, 0) < day:
+                a["u"][user] = day
+            a["a"][str(day)] = 1
+        weight = self.config.action_weights.get(name)
+        if weight:
+            key = str(day)
+            a["d"][key] = a["d"].get(key, 0) + weight
+        if name == "feature_used" and feature in self._key_features and a["f"].get(feature, 0) < day:
+            a["f"][feature] = day  # type: ignore[index]
+        self._touched["account"].add(account)
 
     # --- pieces -----------------------------------------------------------------------------
 
@@ -197,6 +231,13 @@ class EngagementLedger:
         for key in [k for k in self.days if int(k) < oldest]:
             del self.days[key]
             self._touched["day"].add(key)
+        for account, a in self.accounts.items():  # once an hour of event time
+            if any(int(d) < oldest for d in a["d"]) or any(v < oldest for v in a["s"].values()):
+                a["d"] = {d: n for d, n in a["d"].items() if int(d) >= oldest}
+                a["a"] = {d: n for d, n in a["a"].items() if int(d) >= oldest}
+                for part in ("u", "s", "f"):
+                    a[part] = {k: v for k, v in a[part].items() if v >= oldest}
+                self._touched["account"].add(account)
         # Both dicts are ordered by last update, so expiry reads from the front and stops at the
         # first live entry: O(expired), not O(all).
         horizon = ts - self.config.grace_seconds - self.config.session_gap_seconds
@@ -218,7 +259,8 @@ class EngagementLedger:
                 sketches[key] = self.sketches[key].serialize_compact()
             elif key in sketches:
                 del sketches[key]
-        for name, source in (("day", self.days), ("session", self.sessions), ("signup", self.signups)):
+        for name, source in (("day", self.days), ("session", self.sessions), ("signup", self.signups),
+                             ("account", self.accounts)):
             store = self.state.store(name)
             for key in self._touched[name]:
                 if key in source:
@@ -232,6 +274,9 @@ class EngagementLedger:
 
     def dirty_sketch_keys(self) -> set[str]:
         return set(self._touched["sketch"])
+
+    def dirty_accounts(self) -> set[str]:
+        return set(self._touched["account"])
 
 
 def _until(entries: dict[str, Any], alive: Any) -> Any:

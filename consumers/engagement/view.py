@@ -8,6 +8,7 @@ from typing import Any, Iterator
 from prometheus_client.core import GaugeMetricFamily
 
 from consumers.engagement.figures import EngagementFigures, Partition
+from consumers.engagement.health import account_scores
 from stream.snapshots import SnapshotStore
 
 __all__ = ["EngagementView", "EngagementCollector", "ENGAGEMENT_HELP"]
@@ -23,13 +24,17 @@ ENGAGEMENT_HELP = {
     "pulse_sessions": "Sessions whose last event is in the UTC day of the event-time watermark.",
     "pulse_session_duration_seconds_avg": "Average duration (first to last event) of the sessions ending in the UTC day of the watermark; single-event sessions count as 0 seconds.",
     "pulse_single_event_sessions": "Sessions of a single event ending in the UTC day of the event-time watermark.",
+    "pulse_accounts_at_risk": "Accounts whose health score (docs/metrics.md) over the 30 UTC days ending with the watermark day is below the health threshold.",
     "pulse_activation_ratio": "Users who signed up in the cohort day and performed an activation event within the activation window / users who signed up that day; latest_final is the latest cohort whose window has closed.",
 }
 
 
 class EngagementView:
-    def __init__(self, snapshots: SnapshotStore, key_features: tuple[str, ...], top_n: int, activation_days: int) -> None:
+    def __init__(self, snapshots: SnapshotStore, key_features: tuple[str, ...], top_n: int, activation_days: int,
+                 health_threshold: float = 40.0) -> None:
         self.snapshots = snapshots
+        self.health_threshold = health_threshold
+        self.accounts: dict[str, Any] = {}
         self.key_features = key_features
         self.top_n = top_n
         self.activation_days = activation_days
@@ -48,6 +53,26 @@ class EngagementView:
                 cached = self._cache[p] = (version, Partition(sketches, payload.get("days", {}), payload.get("watermark")))
             partitions.append(cached[1])
         self.figures = EngagementFigures(partitions, activation_days=self.activation_days)
+        self.accounts = await self.snapshots.entities("accounts")
+
+    def account(self, account_id: str) -> dict[str, Any] | None:
+        a, today = self.accounts.get(account_id), self.figures.watermark_day
+        if a is None or today is None:
+            return None
+        users = a["u"]
+        return {
+            "account_id": account_id,
+            "as_of": date.fromordinal(today).isoformat(),
+            "dau": sum(1 for d in users.values() if d == today),
+            "wau": sum(1 for d in users.values() if today - 6 <= d <= today),
+            "mau": sum(1 for d in users.values() if today - 29 <= d <= today),
+            **account_scores(a, today, len(self.key_features)),
+        }
+
+    def at_risk(self) -> list[dict[str, Any]]:
+        scored = [self.account(a) for a in sorted(self.accounts)]
+        risky = [s for s in scored if s is not None and s["health_score"] < self.health_threshold]
+        return sorted(risky, key=lambda s: (s["health_score"], s["account_id"]))
 
     def daily(self, day: date) -> dict[str, Any]:
         ordinal = day.toordinal()
@@ -92,6 +117,7 @@ class EngagementCollector:
             ("pulse_session_duration_seconds_avg", ENGAGEMENT_HELP["pulse_session_duration_seconds_avg"], []),
             ("pulse_single_event_sessions", ENGAGEMENT_HELP["pulse_single_event_sessions"], []),
             ("pulse_activation_ratio", ENGAGEMENT_HELP["pulse_activation_ratio"], ["cohort"]),
+            ("pulse_accounts_at_risk", ENGAGEMENT_HELP["pulse_accounts_at_risk"], []),
         )}
         if day is not None:
             windows = {"1d": [day], "7d": range(day - 6, day + 1), "30d": range(day - 29, day + 1)}
@@ -114,6 +140,7 @@ class EngagementCollector:
             g["pulse_sessions"].add_metric([], float(row["sessions"]))
             g["pulse_session_duration_seconds_avg"].add_metric([], float(row["avg_session_seconds"]))
             g["pulse_single_event_sessions"].add_metric([], float(f.counter(day, "single_event_sessions")))
+            g["pulse_accounts_at_risk"].add_metric([], float(len(self.view.at_risk())))
             cohort = self.view.latest_final_cohort()
             if cohort is not None and cohort["ratio"] is not None:
                 g["pulse_activation_ratio"].add_metric(["latest_final"], cohort["ratio"])

@@ -144,3 +144,19 @@ def test_partitions_merge_without_double_counting_users() -> None:
         b.apply(ev(T0, user=user))
     assert figures(a, b).daily_row(D0)["dau"] == 3
     assert date.fromordinal(D0) == T0.date()
+
+
+def test_engagement_and_health_scores() -> None:
+    from consumers.engagement.health import account_scores
+
+    lg = ledger(key_features=("reports", "alerts"))
+    for day in range(10):  # u1 active 10 days; u2 seen once (a page view), never active
+        lg.apply(ev(T0 + timedelta(days=day), name="feature_used", feature="reports", user="u1"))
+    lg.apply(ev(T0 + timedelta(days=9), name="page_view", user="u2"))
+    lg.apply(ev(T0 + timedelta(days=9), name="invite_sent", user="u1"))
+    scores = account_scores(lg.accounts["a1"], D0 + 9, 2)
+    assert scores["engagement_score"] == 10 * 2 + 5
+    assert (scores["frequency"], scores["breadth"], scores["depth"]) == (round(10 / 30, 4), 0.5, 0.5)
+    assert scores["health_score"] == round(100 * (0.4 * 10 / 30 + 0.3 * 0.5 + 0.3 * 0.5), 1)
+    later = account_scores(lg.accounts["a1"], D0 + 9 + 30, 2)  # the window has moved past it all
+    assert later["health_score"] == 0 and later["engagement_score"] == 0

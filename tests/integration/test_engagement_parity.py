@@ -68,6 +68,12 @@ def test_streaming_equals_replay(history: tuple[Path, list[dict[str, Any]]], tmp
         last = date.fromisoformat(expected[-1]["date"])
         assert w.metric("pulse_active_users", window="30d") > 0
         assert round(w.metric("pulse_active_users", window="1d")) == expected[-1]["dau"], last
+        risky = w.get_json("/api/v1/accounts/at-risk")["accounts"]
+        assert w.metric("pulse_accounts_at_risk") == len(risky)
+        assert all(a["health_score"] < 40 for a in risky)
+        account = next(orjson.loads(v)["account_id"] for _, _, v in reversed(records(path)) if b'"account_id"' in v)
+        some = w.get_json(f"/api/v1/accounts/{account}")
+        assert some["as_of"] == expected[-1]["date"] and 0 <= some["health_score"] <= 100
     finally:
         w.stop()
 
