@@ -154,6 +154,7 @@ def test_engagement_and_health_scores() -> None:
         lg.apply(ev(T0 + timedelta(days=day), name="feature_used", feature="reports", user="u1"))
     lg.apply(ev(T0 + timedelta(days=9), name="page_view", user="u2"))
     lg.apply(ev(T0 + timedelta(days=9), name="invite_sent", user="u1"))
+    lg.flush()  # account figures are applied per batch
     scores = account_scores(lg.accounts["a1"], D0 + 9, 2)
     assert scores["engagement_score"] == 10 * 2 + 5
     assert (scores["frequency"], scores["breadth"], scores["depth"]) == (round(10 / 30, 4), 0.5, 0.5)
