@@ -15,19 +15,19 @@ from typing import Any, Mapping
 __all__ = ["account_scores"]
 
 
-def account_scores(a: Mapping[str, Mapping[str, int]], today: int, key_features: int) -> dict[str, Any]:
-    first = today - 29
-    actions = {int(d): n for d, n in a["d"].items() if first <= int(d) <= today}
-    active_users = [u for u, d in a["u"].items() if first <= d <= today]
-    seen_users = [u for u, d in a["s"].items() if first <= d <= today]
-    frequency = len([d for d in a["a"] if first <= int(d) <= today]) / 30
-    breadth = len(active_users) / len(seen_users) if seen_users else 0.0
-    depth = len([f for f, d in a["f"].items() if first <= d <= today]) / key_features if key_features else 0.0
+def account_scores(days: Mapping[int, Mapping[str, Any]], today: int, key_features: int) -> dict[str, Any]:
+    """``days``: the account's records by UTC day ordinal ({"w", "u", "f"}, see the ledger)."""
+    window = [r for d, r in days.items() if today - 29 <= d <= today]
+    active = {u for r in window for u, on in r["u"].items() if on}
+    seen = {u for r in window for u in r["u"]}
+    frequency = sum(1 for r in window if any(r["u"].values())) / 30
+    breadth = len(active) / len(seen) if seen else 0.0
+    depth = len({f for r in window for f in r["f"]}) / key_features if key_features else 0.0
     return {
-        "engagement_score": sum(actions.values()),
+        "engagement_score": sum(r["w"] for r in window),
         "health_score": round(100 * (0.4 * frequency + 0.3 * breadth + 0.3 * depth), 1),
         "frequency": round(frequency, 4),
         "breadth": round(breadth, 4),
         "depth": round(depth, 4),
-        "active_users_30d": len(active_users),
+        "active_users_30d": len(active),
     }

@@ -83,10 +83,10 @@ class EngagementLedger:
         }
         self.signups: dict[str, tuple[int, int]] = {k: tuple(v) for k, v in state.store("signup").items()}  # type: ignore[misc]
         self.watermark: int | None = state.store("meta").get("watermark")
-        # account -> {"u": {user: last active day}, "s": {user: last seen day},
-        #             "d": {day: weighted actions}, "f": {key feature: last used day},
-        #             "a": {day: 1 if any user of the account was active}}
-        self.accounts: dict[str, dict[str, dict[str, int]]] = dict(state.store("account").items())
+        # "<account>|<day>" -> {"w": weighted actions, "u": {user: 1 active / 0 only seen},
+        #                       "f": [key features used]}: one small record per account and day,
+        # so a batch rewrites only today's activity of the accounts it touched.
+        self.accounts: dict[str, dict[str, Any]] = dict(state.store("account").items())
         self._touched: dict[str, set[str]] = {
             "sketch": set(), "day": set(), "session": set(), "signup": set(), "account": set()
         }
@@ -133,38 +133,22 @@ class EngagementLedger:
         return None
 
     def _apply_account_events(self) -> None:
-        """Fold this batch's (account, user, event, feature, day) into the account records."""
+        """Fold this batch's (account, user, event, feature, day) into account-day records."""
         pending, self._account_events = self._account_events, []
-        if not pending:
-            return
         inactive, weights, key_features = self.config.inactive_names, self.config.action_weights, self._key_features
-        folded: dict[tuple[str, str, int], list[Any]] = {}
         for account, user, name, feature, day in pending:
-            f = folded.get((account, user, day))
-            if f is None:
-                f = folded[(account, user, day)] = [False, 0, set()]
+            key = f"{account}|{day}"
+            r = self.accounts.get(key)
+            if r is None:
+                r = self.accounts[key] = {"w": 0, "u": {}, "f": []}
             if name not in inactive:
-                f[0] = True
-            f[1] += weights.get(name, 0)
-            if name == "feature_used" and feature in key_features:
-                f[2].add(feature)
-        for (account, user, day), (active, weight, features) in folded.items():
-            a = self.accounts.get(account)
-            if a is None:
-                a = self.accounts[account] = {"u": {}, "s": {}, "d": {}, "f": {}, "a": {}}
-            if a["s"].get(user, 0) < day:
-                a["s"][user] = day
-            key = str(day)
-            if active:
-                if a["u"].get(user, 0) < day:
-                    a["u"][user] = day
-                a["a"][key] = 1
-            if weight:
-                a["d"][key] = a["d"].get(key, 0) + weight
-            for feature in features:
-                if a["f"].get(feature, 0) < day:
-                    a["f"][feature] = day
-            self._touched["account"].add(account)
+                r["u"][user] = 1
+            elif user not in r["u"]:
+                r["u"][user] = 0
+            r["w"] += weights.get(name, 0)
+            if name == "feature_used" and feature in key_features and feature not in r["f"]:
+                r["f"].append(feature)
+            self._touched["account"].add(key)
 
     # --- pieces -----------------------------------------------------------------------------
 
@@ -264,13 +248,9 @@ class EngagementLedger:
         for key in [k for k in self.days if int(k) < oldest]:
             del self.days[key]
             self._touched["day"].add(key)
-        for account, a in self.accounts.items():
-            if any(v < oldest for v in a["s"].values()):
-                a["d"] = {d: n for d, n in a["d"].items() if int(d) >= oldest}
-                a["a"] = {d: n for d, n in a["a"].items() if int(d) >= oldest}
-                for part in ("u", "s", "f"):
-                    a[part] = {k: v for k, v in a[part].items() if v >= oldest}
-                self._touched["account"].add(account)
+        for key in [k for k in self.accounts if int(k.rsplit("|", 1)[1]) < oldest]:
+            del self.accounts[key]
+            self._touched["account"].add(key)
 
     # --- durability ---------------------------------------------------------------------------
 

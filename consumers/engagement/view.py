@@ -55,22 +55,33 @@ class EngagementView:
         self.figures = EngagementFigures(partitions, activation_days=self.activation_days)
         self.accounts = await self.snapshots.entities("accounts")
 
-    def account(self, account_id: str) -> dict[str, Any] | None:
-        a, today = self.accounts.get(account_id), self.figures.watermark_day
-        if a is None or today is None:
+    def _by_account(self) -> dict[str, dict[int, Any]]:
+        out: dict[str, dict[int, Any]] = {}
+        for key, record in self.accounts.items():
+            account, _, day = key.rpartition("|")
+            out.setdefault(account, {})[int(day)] = record
+        return out
+
+    def account(self, account_id: str, days: dict[int, Any] | None = None) -> dict[str, Any] | None:
+        today = self.figures.watermark_day
+        days = days if days is not None else self._by_account().get(account_id)
+        if not days or today is None:
             return None
-        users = a["u"]
+
+        def active(span: int) -> int:
+            return len({u for d, r in days.items() if today - span < d <= today for u, on in r["u"].items() if on})
+
         return {
             "account_id": account_id,
             "as_of": date.fromordinal(today).isoformat(),
-            "dau": sum(1 for d in users.values() if d == today),
-            "wau": sum(1 for d in users.values() if today - 6 <= d <= today),
-            "mau": sum(1 for d in users.values() if today - 29 <= d <= today),
-            **account_scores(a, today, len(self.key_features)),
+            "dau": active(1),
+            "wau": active(7),
+            "mau": active(30),
+            **account_scores(days, today, len(self.key_features)),
         }
 
     def at_risk(self) -> list[dict[str, Any]]:
-        scored = [self.account(a) for a in sorted(self.accounts)]
+        scored = [self.account(a, days) for a, days in sorted(self._by_account().items())]
         risky = [s for s in scored if s is not None and s["health_score"] < self.health_threshold]
         return sorted(risky, key=lambda s: (s["health_score"], s["account_id"]))
 

@@ -155,9 +155,10 @@ def test_engagement_and_health_scores() -> None:
     lg.apply(ev(T0 + timedelta(days=9), name="page_view", user="u2"))
     lg.apply(ev(T0 + timedelta(days=9), name="invite_sent", user="u1"))
     lg.flush()  # account figures are applied per batch
-    scores = account_scores(lg.accounts["a1"], D0 + 9, 2)
+    days = {int(k.rsplit("|", 1)[1]): r for k, r in lg.accounts.items() if k.startswith("a1|")}
+    scores = account_scores(days, D0 + 9, 2)
     assert scores["engagement_score"] == 10 * 2 + 5
     assert (scores["frequency"], scores["breadth"], scores["depth"]) == (round(10 / 30, 4), 0.5, 0.5)
     assert scores["health_score"] == round(100 * (0.4 * 10 / 30 + 0.3 * 0.5 + 0.3 * 0.5), 1)
-    later = account_scores(lg.accounts["a1"], D0 + 9 + 30, 2)  # the window has moved past it all
+    later = account_scores(days, D0 + 9 + 30, 2)  # the window has moved past it all
     assert later["health_score"] == 0 and later["engagement_score"] == 0
