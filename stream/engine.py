@@ -66,6 +66,7 @@ class IngestEngine(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.max_records = 20_000
+        self.events_per_batch = 20_000  # target; records may carry arrays of events
         self.snapshots = SnapshotStore(settings.redis_url, settings.app_id)
         self.unpublished: set[TopicPartition] = set()
         self.published_at: dict[TopicPartition, float] = {}
@@ -239,6 +240,7 @@ class IngestEngine(Service):
         assert self.producer is not None and self.consumer is not None
         pending: list[asyncio.Future[Any]] = []
         deadletter = self.settings.topic("deadletter")
+        records_seen = events_seen = 0
         for tp, records in batch.items():
             state = self.states.get(tp)
             if state is None or not records:
@@ -261,6 +263,8 @@ class IngestEngine(Service):
                     )
                 )
             processed, duplicates = outcome.processed, outcome.duplicates
+            records_seen += len(records)
+            events_seen += processed + duplicates + len(outcome.rejected)
             pipeline.flush(state)
             state.next_offset = records[-1].offset + 1
             pending.extend(
@@ -274,6 +278,9 @@ class IngestEngine(Service):
                 self.unpublished.add(tp)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
+        if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
+            per_record = max(1.0, events_seen / records_seen)
+            self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
         offsets = {tp: self.states[tp].next_offset for tp in batch if tp in self.states}
         return pending, offsets  # type: ignore[return-value]
 
