@@ -7,7 +7,7 @@ A line is ``{"topic": "subscriptions", "key": "c-1", "event": {...}}``; files gi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import orjson
 
@@ -58,24 +58,3 @@ def iter_records(path: Path, topic: str | None = None) -> Iterator[tuple[str, by
         key = obj.get("key")
         key_bytes = key.encode() if isinstance(key, str) else spec.key_for(event) if isinstance(event, dict) else None
         yield name, key_bytes, orjson.dumps(event)
-
-
-def iter_events(path: Path) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(topic, event dict) for replay; bare lines are taken as subscription events."""
-    for number, line in iter_lines(path):
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise FileFormatError(f"{path}:{number}: not JSON ({exc})") from None
-        if isinstance(obj, dict) and "event" in obj and "topic" in obj:
-            yield obj["topic"], obj["event"]
-        else:
-            yield "subscriptions", obj
-
-
-def write_lines(fh: IO[bytes], lines: Iterable[bytes]) -> int:
-    n = 0
-    for line in lines:
-        fh.write(line)
-        n += 1
-    return n

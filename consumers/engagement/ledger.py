@@ -10,7 +10,7 @@ passed are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from datasketches import hll_sketch, tgt_hll_type
@@ -18,7 +18,7 @@ from datasketches import hll_sketch, tgt_hll_type
 from stream.fastpath import ProductFacts
 from stream.state import RAW, Codec, PartitionState
 
-__all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "day_of"]
+__all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE"]
 
 SKETCH_TYPE = tgt_hll_type.HLL_4
 DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
@@ -54,10 +54,6 @@ class EngagementConfig:
             grace_seconds=s.grace_period_seconds,
             action_weights=dict(s.engagement_weights),
         )
-
-
-def day_of(at: datetime) -> int:
-    return at.toordinal()
 
 
 class EngagementLedger:
@@ -288,12 +284,3 @@ def _until(entries: dict[str, Any], alive: Any) -> Any:
         if alive(value):
             return
         yield key, value
-
-
-def iso_day(ordinal: int) -> str:
-    return date.fromordinal(ordinal).isoformat()
-
-
-def window_days(end: int, days: int) -> list[int]:
-    return [end - i for i in range(days - 1, -1, -1)]
-

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
-from consumers.revenue.buckets import KINDS
 
 __all__ = [
     "MONTHLY_COLUMNS",
@@ -168,7 +167,3 @@ def window_sums(buckets: Buckets, end: date, days: int) -> dict[str, Decimal]:
             for name, value in fields.items():
                 out[name] = out.get(name, ZERO) + value
     return out
-
-
-def movement_sums(fields: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    return {kind: fields.get(f"{kind}_mrr", ZERO) for kind in KINDS}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["Movement", "Timeline", "build_timeline", "classify", "TYPE_ORDER", "sort_key"]
 
@@ -59,12 +59,8 @@ class Timeline:
             return "active"
         if self.ever_paid:
             return "churned"
-        return "trial" if any(True for _ in self._open_trials()) else "prospect"
-
-    def _open_trials(self) -> Iterable[None]:
         opened = sum(1 for _, k in self.trials if k == "started")
-        ended = sum(1 for _, k in self.trials if k != "started")
-        return [None] * max(0, opened - ended)
+        return "trial" if opened > len(self.trials) - opened else "prospect"
 
 
 def classify(before: Decimal, after: Decimal, ever_paid: bool) -> str | None:
