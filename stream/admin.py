@@ -39,6 +39,27 @@ def unreachable(settings: PulseSettings) -> BrokerUnreachable:
     )
 
 
+async def _wait_until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: float) -> None:
+    """Wait until every partition of every topic has a leader. A consumer that subscribes
+    before that (a broker still loading its logs after a restart) is assigned none of the
+    missing topics' partitions and only notices them at its next metadata refresh."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        missing = [
+            t["topic"]
+            for t in described
+            if t["error_code"] != 0
+            or not t["partitions"]
+            or any(p["error_code"] != 0 or p["leader"] < 0 for p in t["partitions"])
+        ]
+        if not missing:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise BrokerUnreachable(f"topics without a partition leader after {timeout:.0f}s: {', '.join(missing)}")
+        await asyncio.sleep(0.2)
+
+
 async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left alone."""
     admin = AIOKafkaAdminClient(
@@ -68,6 +89,7 @@ async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[
                 )
             except TopicAlreadyExistsError:
                 pass  # a second worker won the race
+        await _wait_until_led(admin, list(topics), timeout)
         return wanted
     finally:
         await admin.close()

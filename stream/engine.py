@@ -97,6 +97,8 @@ class IngestEngine(Service):
             session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
             max_poll_interval_ms=300_000,
+            # A source topic that appears late is noticed (and rebalanced in) within 30 s.
+            metadata_max_age_ms=30_000,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
