@@ -25,7 +25,6 @@ class Runtime:
     app: faust.App
     metrics: IngestMetrics
     engine: IngestEngine
-    processors: dict[str, Processor]
     revenue: RevenueView
     engagement: EngagementView
 
@@ -68,6 +67,6 @@ def create_app(settings: PulseSettings) -> Runtime:
         settings.health_threshold,
     )
     metrics.registry.register(EngagementCollector(engagement))
-    runtime = Runtime(settings, app, metrics, engine, processors, revenue, engagement)
+    runtime = Runtime(settings, app, metrics, engine, revenue, engagement)
     register_views(runtime)
     return runtime

@@ -7,7 +7,7 @@ the worker dead-letters is refused by replay for the same reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -117,7 +117,3 @@ def decode_record(
             for i, item in enumerate(obj)
         ]
     return [validate_event(spec, obj, raw, None, currencies)]
-
-
-def accepted(results: Iterable[Accepted | Rejected]) -> list[Any]:
-    return [r.event for r in results if isinstance(r, Accepted)]

@@ -66,10 +66,6 @@ class BatchedDeduper:
         self.pending: dict[int, dict[int, array]] = {}  # partition -> day -> hashes of this batch
         self.watermark: dict[int, int] = {}
 
-    @staticmethod
-    def digest(event_id: str) -> int:
-        return xxh3_64_intdigest(event_id.encode())
-
     def seen_in(self, partition: int, event_id: str, occurred_at: datetime) -> bool:
         h = xxh3_64_intdigest(event_id.encode())
         ids = self.ids.get(partition)

@@ -144,7 +144,7 @@ class Pipeline:
                 duplicates += one.duplicates
                 out.rejected.extend((i, r) for r in one.rejected)
                 continue
-            for facts in items:
+            for index, facts in enumerate(items):
                 if seen(partition, facts.event_id, facts.occurred_at):
                     duplicates += 1
                     continue
@@ -154,10 +154,7 @@ class Pipeline:
                 elif reason == DUPLICATE:
                     duplicates += 1
                 else:
-                    element = raw if type(obj) is dict else orjson.dumps(obj[items.index(facts)])
-                    out.rejected.append((i, Rejected(
-                        reason, f"{reason}: occurred_at {facts.occurred_at.isoformat()} is outside the grace period",
-                        element or b"", None if type(obj) is dict else items.index(facts))))
+                    out.rejected.append((i, _rejection(reason, facts, raw, None if type(obj) is dict else index)))
         out.processed, out.duplicates = processed, duplicates
         return out
 
@@ -177,17 +174,21 @@ class Pipeline:
                 outcome.duplicates += 1
                 continue
             if reason is not None:
-                outcome.rejected.append(
-                    Rejected(
-                        reason,
-                        f"{reason}: occurred_at {event.occurred_at.isoformat()} is outside the grace period",
-                        _element(raw, result.index),
-                        result.index,
-                    )
-                )
+                outcome.rejected.append(_rejection(reason, event, raw, result.index))
                 continue
             outcome.processed += 1
         return outcome
+
+
+def _rejection(reason: str, event: Any, raw: bytes | None, index: int | None) -> Rejected:
+    """A processor's refusal as a dead-letter entry, with the event's own bytes."""
+    if reason == "late":
+        error = f"late: occurred_at {event.occurred_at.isoformat()} is older than the grace period allows"
+    elif reason == "currency":
+        error = f"currency: {getattr(event, 'currency', '?')} has no rate in PULSE_FX_RATES"
+    else:
+        error = f"{reason}: occurred_at {event.occurred_at.isoformat()}"
+    return Rejected(reason, error, _element(raw, index), index)
 
 
 def _element(raw: bytes | None, index: int | None) -> bytes:
@@ -195,6 +196,4 @@ def _element(raw: bytes | None, index: int | None) -> bytes:
         return b""
     if index is None:
         return raw
-    import orjson
-
     return orjson.dumps(orjson.loads(raw)[index])

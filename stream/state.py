@@ -30,6 +30,7 @@ __all__ = [
     "StoreView",
     "CHECKPOINT_KEY",
     "load_partition_states",
+    "CheckpointedReplay",
 ]
 
 CHECKPOINT_KEY = b"\x00checkpoint"
@@ -129,6 +130,24 @@ class PartitionState:
             values[item] = self.codec(name).decode(value)
 
 
+class CheckpointedReplay:
+    """Feeds changelog records into a state, applying each batch only once its checkpoint
+    arrives; whatever follows the last checkpoint (a batch that crashed) is never applied."""
+
+    def __init__(self, state: PartitionState) -> None:
+        self.state = state
+        self.pending: list[tuple[bytes, bytes | None]] = []
+
+    def feed(self, key: bytes, value: bytes | None) -> None:
+        if key != CHECKPOINT_KEY:
+            self.pending.append((key, value))
+            return
+        for k, v in self.pending:
+            self.state.apply_record(k, v)
+        self.pending.clear()
+        self.state.apply_record(key, value)
+
+
 async def load_partition_states(
     bootstrap: str,
     wanted: dict[TopicPartition, dict[str, Codec]],
@@ -152,7 +171,7 @@ async def load_partition_states(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        pending: dict[TopicPartition, list[tuple[bytes, bytes | None]]] = {tp: [] for tp in tps}
+        replays = {tp: CheckpointedReplay(states[tp]) for tp in tps}
 
         async def unfinished() -> list[TopicPartition]:
             return [tp for tp in tps if await consumer.position(tp) < ends[tp]]
@@ -162,22 +181,16 @@ async def load_partition_states(
             while todo:
                 batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=50_000)
                 for tp, records in batch.items():
-                    state, buffer = states[tp], pending[tp]
+                    replay = replays[tp]
                     for record in records:
                         if record.offset >= ends[tp]:
                             break
-                        key = record.key or b""
-                        if key == CHECKPOINT_KEY:
-                            for k, v in buffer:
-                                state.apply_record(k, v)
-                            buffer.clear()
-                            state.apply_record(key, record.value)
-                        else:
-                            buffer.append((key, record.value))
+                        replay.feed(record.key or b"", record.value)
                 todo = await unfinished()
 
         await asyncio.wait_for(drain(), timeout)
-        # What is left in `pending` was written by a batch that never reached its checkpoint.
+        # What a replay still holds pending was written by a batch that never reached its
+        # checkpoint: dropped.
     finally:
         await consumer.stop()
     return states

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -103,8 +103,6 @@ class RevenueLedger:
     def _too_late(self, at: str, last: str) -> bool:
         if at >= last:
             return False
-        from datetime import datetime
-
         gap = datetime.fromisoformat(last) - datetime.fromisoformat(at)
         return gap.total_seconds() > self.config.grace_seconds
 

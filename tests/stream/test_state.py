@@ -1,20 +1,14 @@
 from __future__ import annotations
 
-from stream.state import CHECKPOINT_KEY, RAW, PartitionState
+from stream.state import RAW, CheckpointedReplay, PartitionState
 
 
 def replay(records: list[tuple[bytes, bytes | None]], codecs=None) -> PartitionState:  # type: ignore[no-untyped-def]
     """What recovery does: apply records up to the last checkpoint only."""
     state = PartitionState(0, codecs=codecs or {})
-    pending: list[tuple[bytes, bytes | None]] = []
+    feeder = CheckpointedReplay(state)
     for key, value in records:
-        if key == CHECKPOINT_KEY:
-            for k, v in pending:
-                state.apply_record(k, v)
-            pending.clear()
-            state.apply_record(key, value)
-        else:
-            pending.append((key, value))
+        feeder.feed(key, value)
     return state
 
 
