@@ -170,6 +170,25 @@ def kill_mid_stream(deployment: "Deployment", worker: "Worker", records: list[tu
     worker.start()
 
 
+def assert_api_matches(worker: "Worker", path: str, key: str, expected: list[dict[str, Any]],
+                       timeout: float, interval: float = 1) -> None:
+    """Poll the worker's API (``path`` formatted with each expected row's ``key``) until every
+    row equals the expected one on the expected row's fields; fail with the first differences."""
+
+    def rows() -> list[dict[str, Any]]:
+        out = []
+        for want in expected:
+            got = worker.get_json(path.format(want[key]))
+            out.append({field: got.get(field) for field in want})
+        return out
+
+    try:
+        wait_for(lambda: rows() == expected, timeout=timeout, interval=interval, what="streaming = replay")
+    except TimeoutError:
+        diff = [(e, g) for e, g in zip(expected, rows()) if e != g]
+        raise AssertionError(f"streaming != replay on {len(diff)} rows, first: {diff[:2]}") from None
+
+
 def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.3, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -12,10 +12,9 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import Deployment, Worker, kill_mid_stream, run_cli, wait_for
+from tests.integration.harness import Deployment, Worker, assert_api_matches, kill_mid_stream, run_cli
 from tests.reference.daily_engagement import exact_daily
 
-COLUMNS = ("date", "dau", "wau", "mau", "stickiness", "unique_visitors", "signups", "sessions", "avg_session_seconds")
 
 
 
@@ -34,18 +33,8 @@ def records(path: Path) -> list[tuple[str, bytes | None, bytes]]:
     return [r for r in iter_records(path) if r[0] == "product-events"]
 
 
-def api_rows(worker: Worker, days: list[str]) -> list[dict[str, Any]]:
-    return [{k: worker.get_json(f"/api/v1/engagement/daily?date={d}")[k] for k in COLUMNS} for d in days]
-
-
-def assert_parity(worker: Worker, expected: list[dict[str, Any]], timeout: float = 180) -> None:
-    days = [r["date"] for r in expected]
-    try:
-        wait_for(lambda: api_rows(worker, days) == expected, timeout=timeout, interval=2, what="parity")
-    except TimeoutError:
-        got = api_rows(worker, days)
-        diff = [(e, g) for e, g in zip(expected, got) if e != g]
-        raise AssertionError(f"streaming != replay on {len(diff)} days, first: {diff[:2]}") from None
+def assert_parity(worker: Worker, expected: list[dict[str, Any]]) -> None:
+    assert_api_matches(worker, "/api/v1/engagement/daily?date={}", "date", expected, timeout=180, interval=2)
 
 
 def test_report_matches_an_exact_computation_within_one_percent(history: tuple[Path, list[dict[str, Any]]]) -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import Deployment, Worker, kill_mid_stream, run_cli, wait_for
+from tests.integration.harness import Deployment, Worker, assert_api_matches, kill_mid_stream, run_cli, wait_for
 
 FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
@@ -40,24 +40,8 @@ def subscription_records(path: Path) -> list[tuple[str, bytes | None, bytes]]:
     return [r for r in iter_records(path) if r[0] == "subscriptions"]
 
 
-def api_rows(worker: Worker, months: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for month in months:
-        row = worker.get_json(f"/api/v1/revenue?month={month}")
-        out.append({k: row[k] for k in ("month", "mrr", "active_customers", "new_mrr", "expansion_mrr",
-                                          "contraction_mrr", "churned_mrr", "reactivation_mrr", "new_customers",
-                                          "churned_customers", "reactivated_customers")})
-    return out
-
-
-def assert_parity(worker: Worker, expected: list[dict[str, Any]], timeout: float = 120) -> None:
-    months = [r["month"] for r in expected]
-    try:
-        wait_for(lambda: api_rows(worker, months) == expected, timeout=timeout, interval=1, what="parity")
-    except TimeoutError:
-        got = api_rows(worker, months)
-        diff = [(e, g) for e, g in zip(expected, got) if e != g]
-        raise AssertionError(f"streaming != replay in {len(diff)} months, first: {diff[:2]}") from None
+def assert_parity(worker: Worker, expected: list[dict[str, Any]]) -> None:
+    assert_api_matches(worker, "/api/v1/revenue?month={}", "month", expected, timeout=120)
 
 
 def test_undisturbed(history: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
