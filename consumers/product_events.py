@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from stream.snapshots import SnapshotStore
@@ -13,6 +13,8 @@ __all__ = ["EngagementProcessor"]
 
 class EngagementProcessor:
     codecs: dict[str, Codec] = EngagementLedger.STORES
+    #: The kernel dedupes by event_id itself (64-bit hashes, one changelog record per batch).
+    dedupes = True
 
     def __init__(self, config: EngagementConfig) -> None:
         self.config = config
@@ -28,16 +30,20 @@ class EngagementProcessor:
     def apply(self, state: PartitionState, event: Any) -> str | None:
         return self.ledger(state).apply(event)
 
+    def apply_records(self, state: PartitionState, values: Sequence[bytes | None], start: int) -> Any:
+        return self.ledger(state).apply_records(values, start)
+
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)
-        self.unpublished.setdefault(state.partition, set()).update(ledger.dirty_sketch_keys())
-        self.unpublished_accounts.setdefault(state.partition, set()).update(ledger.dirty_accounts())
         ledger.flush()
+        sketches, accounts = ledger.take_dirty()
+        self.unpublished.setdefault(state.partition, set()).update(sketches)
+        self.unpublished_accounts.setdefault(state.partition, set()).update(accounts)
 
     def loaded(self, state: PartitionState) -> None:
         self.ledgers[state.partition] = ledger = EngagementLedger(self.config, state)
         self.unpublished[state.partition] = set(ledger.sketches)
-        self.unpublished_accounts[state.partition] = set(ledger.accounts)
+        self.unpublished_accounts[state.partition] = set(ledger.account_keys())
 
     def dropped(self, partition: int) -> None:
         self.ledgers.pop(partition, None)
@@ -48,13 +54,14 @@ class EngagementProcessor:
         """Share changed sketches and the day counters of this partition via Redis."""
         ledger = self.ledger(state)
         keys = self.unpublished.pop(state.partition, set())
+        sketches = ledger.sketches
         await snapshots.put_sketches(
             "product-events", state.partition,
-            {k: ledger.sketches[k].serialize_compact() for k in keys if k in ledger.sketches},
-            [k for k in keys if k not in ledger.sketches],
+            {k: sketches[k].serialize_compact() for k in keys if k in sketches},
+            [k for k in keys if k not in sketches],
         )
         accounts = self.unpublished_accounts.pop(state.partition, set())
-        await snapshots.put_entities("accounts", {a: ledger.accounts[a] for a in accounts if a in ledger.accounts})
+        await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))
         await snapshots.put_partition(
             "product-events", state.partition,
             {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},

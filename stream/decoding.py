@@ -72,10 +72,6 @@ def validate_event(
     currencies: frozenset[str] = frozenset(),
 ) -> Accepted | Rejected:
     """Validate one decoded JSON value against the topic's contract."""
-    if spec.fast is not None:
-        facts = spec.fast(obj)
-        if facts is not None:
-            return Accepted(facts, index)
     if not isinstance(obj, dict):
         return Rejected("not_object", f"expected a JSON object, got {type(obj).__name__}", raw, index)
     try:

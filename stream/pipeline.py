@@ -7,13 +7,14 @@ topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple, Protocol, Sequence
 
 import orjson
 
-from stream.decoding import MAX_BATCH, Accepted, Rejected, decode_record
-from stream.dedupe import BatchedDeduper, Deduper
-from stream.state import RAW, Codec, PartitionState
+from stream.decoding import Accepted, Rejected, decode_record
+from stream.dedupe import Deduper
+from stream.state import Codec, PartitionState
 from stream.topics import TopicSpec
 
 __all__ = ["Processor", "CountOnly", "Pipeline", "RecordOutcome", "DEDUPE_STORE", "DUPLICATE"]
@@ -79,83 +80,52 @@ class Pipeline:
         self.spec = spec
         self.processor = processor
         self.currencies = currencies
-        # Batch topics are the high-volume ones: one dedupe record per batch, not per event.
-        self.batched = BatchedDeduper(retention_days) if spec.allow_batch else None
         self.deduper = Deduper(retention_days)
+        #: A processor that dedupes by event_id itself (the engagement kernel) gets every event.
+        self.processor_dedupes = bool(getattr(processor, "dedupes", False))
 
     @property
     def codecs(self) -> dict[str, Codec]:
-        return {**self.processor.codecs, BatchedDeduper.STORE: RAW}
+        return dict(self.processor.codecs)
 
     def loaded(self, state: PartitionState) -> None:
-        if self.batched is not None:
-            self.batched.load(state.store(BatchedDeduper.STORE), state.partition)
         self.processor.loaded(state)
 
     def dropped(self, partition: int) -> None:
-        if self.batched is not None:
-            self.batched.drop(partition)
         self.processor.dropped(partition)
 
     def flush(self, state: PartitionState) -> None:
         """End of a batch, before its checkpoint: move in-memory changes into the stores."""
-        if self.batched is not None:
-            self.batched.flush(state.store(BatchedDeduper.STORE), state.partition, state.next_offset or 0)
         flush = getattr(self.processor, "flush", None)
         if flush is not None:
             flush(state)
 
-    def _seen(self, state: PartitionState, event: Any) -> bool:
-        if self.batched is not None:
-            return self.batched.seen_in(state.partition, event.event_id, event.occurred_at)
-        return self.deduper.seen(state.store(DEDUPE_STORE), event.event_id, event.occurred_at)
-
     def handle_many(self, state: PartitionState, values: Sequence[bytes | None]) -> BatchOutcome:
         """Several records of one partition, in order; same result as ``handle`` on each.
 
-        The high-volume topics take a tight loop for the common record (one valid event);
-        anything else (errors, arrays, what the fast validator defers) goes through ``handle``.
+        A processor with ``apply_records`` (the compiled engagement kernel) takes the records
+        in bulk and stops at any record it does not take for sure (invalid, unusual): that
+        one goes through ``handle`` (pydantic), then the kernel resumes after it.
         """
         out = BatchOutcome()
-        if self.spec.fast is None or self.batched is None:
+        bulk = getattr(self.processor, "apply_records", None)
+        if bulk is None:
             for i, raw in enumerate(values):
-                one = self.handle(state, raw)
-                out.processed += one.processed
-                out.duplicates += one.duplicates
-                out.rejected.extend((i, r) for r in one.rejected)
+                _add(out, i, self.handle(state, raw))
             return out
-        loads, fast, partition = orjson.loads, self.spec.fast, state.partition
-        seen, apply = self.batched.seen_in, self.processor.apply
-        processed = duplicates = 0
-        for i, raw in enumerate(values):
-            try:
-                obj = loads(raw) if raw is not None else None
-            except orjson.JSONDecodeError:
-                obj = None
-            if type(obj) is dict:
-                items = (fast(obj),)
-            elif type(obj) is list and 0 < len(obj) <= MAX_BATCH:
-                items = tuple(fast(o) for o in obj)  # an SDK batch: each element on its own
-            else:
-                items = (None,)
-            if None in items:
-                one = self.handle(state, raw)
-                processed += one.processed
-                duplicates += one.duplicates
-                out.rejected.extend((i, r) for r in one.rejected)
-                continue
-            for index, facts in enumerate(items):
-                if seen(partition, facts.event_id, facts.occurred_at):
-                    duplicates += 1
-                    continue
-                reason = apply(state, facts)
-                if reason is None:
-                    processed += 1
-                elif reason == DUPLICATE:
-                    duplicates += 1
-                else:
-                    out.rejected.append((i, _rejection(reason, facts, raw, None if type(obj) is dict else index)))
-        out.processed, out.duplicates = processed, duplicates
+        values = values if isinstance(values, list) else list(values)
+        start = 0
+        while start < len(values):
+            processed, duplicates, late, deferred = bulk(state, values, start)
+            out.processed += processed
+            out.duplicates += duplicates
+            for i, element, micros in late:
+                at = _Occurred(datetime.fromtimestamp(0, timezone.utc) + timedelta(microseconds=micros))
+                out.rejected.append((i, _rejection("late", at, values[i], element)))
+            if deferred is None:
+                break
+            _add(out, deferred, self.handle(state, values[deferred]))
+            start = deferred + 1
         return out
 
     def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
@@ -166,7 +136,9 @@ class Pipeline:
                 continue
             assert isinstance(result, Accepted)
             event = result.event
-            if self._seen(state, event):
+            if not self.processor_dedupes and self.deduper.seen(
+                state.store(DEDUPE_STORE), event.event_id, event.occurred_at
+            ):
                 outcome.duplicates += 1
                 continue
             reason = self.processor.apply(state, event)
@@ -178,6 +150,16 @@ class Pipeline:
                 continue
             outcome.processed += 1
         return outcome
+
+
+class _Occurred(NamedTuple):
+    occurred_at: datetime
+
+
+def _add(out: BatchOutcome, index: int, one: RecordOutcome) -> None:
+    out.processed += one.processed
+    out.duplicates += one.duplicates
+    out.rejected.extend((index, r) for r in one.rejected)
 
 
 def _rejection(reason: str, event: Any, raw: bytes | None, index: int | None) -> Rejected:

@@ -48,6 +48,11 @@ class SnapshotStore:
                 f"{self.prefix}:{kind}", mapping={k: orjson.dumps(v) for k, v in views.items()}
             )
 
+    async def put_entities_encoded(self, kind: str, views: dict[str, bytes]) -> None:
+        """Entities already encoded as JSON (no decode and re-encode on the hot path)."""
+        if views:
+            await self.client.hset(f"{self.prefix}:{kind}", mapping=views)  # type: ignore[arg-type]
+
     async def entity(self, kind: str, key: str) -> Any | None:
         raw = await self.client.hget(f"{self.prefix}:{kind}", key)
         return None if raw is None else orjson.loads(raw)

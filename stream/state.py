@@ -92,6 +92,8 @@ class PartitionState:
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirty: set[tuple[str, str]] = field(default_factory=set)
     next_offset: int | None = None
+    #: Changelog records a processor encoded itself (the engagement kernel owns its stores).
+    emitted: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
     def store(self, name: str) -> StoreView:
         return StoreView(self, name)
@@ -99,9 +101,13 @@ class PartitionState:
     def codec(self, name: str) -> Codec:
         return self.codecs.get(name, JSON)
 
+    def emit(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Queue records already encoded as ``<store>\x1f<key>`` -> value for the next checkpoint."""
+        self.emitted.extend(records)
+
     def drain_changes(self) -> list[tuple[bytes, bytes | None]]:
         """Changelog records for every key written since the last call (None = deleted)."""
-        out: list[tuple[bytes, bytes | None]] = []
+        out, self.emitted = self.emitted, []
         codecs: dict[str, Any] = {}
         for name, key in self.dirty:
             encode = codecs.get(name)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from pydantic import TypeAdapter
 
 from stream import events as ev
-from stream.fastpath import facts_of, fast_product
+from stream.product_facts import facts_of
 
 __all__ = ["TopicSpec", "SOURCE_TOPICS", "DEADLETTER", "spec_for"]
 
@@ -22,9 +22,7 @@ class TopicSpec:
     types: tuple[str, ...]
     key_of: Callable[[dict[str, Any]], str | None]
     allow_batch: bool = False  # a record may hold a JSON array of events
-    #: Optional fast validator: returns the event's facts, or None to defer to pydantic.
-    fast: Callable[[Any], Any] | None = None
-    #: Turns a pydantic-validated model into what the fast validator returns.
+    #: Turns a pydantic-validated model into what the topic's processor reads (e.g. ProductFacts).
     slow_to_fast: Callable[[Any], Any] | None = None
 
     def key_for(self, event: dict[str, Any]) -> bytes | None:
@@ -67,7 +65,6 @@ SOURCE_TOPICS: dict[str, TopicSpec] = {
             ("track",),
             _product_key,
             allow_batch=True,
-            fast=fast_product,
             slow_to_fast=facts_of,
         ),
         TopicSpec(

@@ -1,28 +1,39 @@
 """Engagement state of one partition of `product-events`: the reducer the engine and replay run.
 
-Distinct counts are HyperLogLog sketches (Apache DataSketches) per UTC day, merged for
-rolling windows and across partitions; everything else is an additive counter per day.
-State is bounded: days older than ``keep_days`` behind the partition's event-time watermark,
-sessions closed for longer than the grace period and signups whose activation window has
-passed are dropped.
+The per-event work (JSON decoding and validation, dedupe, watermark, sessions, signup cohorts,
+per-account daily activity) is the compiled kernel ``consumers.engagement._kernel`` (Rust,
+native/); at ~10 µs an event in Python it was most of a worker's time. Distinct counts stay
+Apache DataSketches HyperLogLog sketches, one per UTC day (and feature) per partition: the
+kernel hands over each batch's distinct ids per sketch in first-seen order, which yields the
+same sketch as updating it event by event. State is bounded: days older than ``keep_days``
+behind the partition's event-time watermark, sessions idle for longer than grace + gap and
+signups whose activation window has passed are dropped.
+
+The same reducer in plain Python, written from docs/metrics.md, is
+tests/reference/engagement_ledger.py; a property test checks that both reach the same state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
 
+import orjson
 from datasketches import hll_sketch, tgt_hll_type
 
-from stream.fastpath import ProductFacts
+from consumers.engagement._kernel import EngagementKernel
+from stream.product_facts import ProductFacts
 from stream.state import RAW, Codec, PartitionState
 
-__all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE"]
+__all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "KERNEL_STORES", "micros_of"]
 
 SKETCH_TYPE = tgt_hll_type.HLL_4
 DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
-_EPOCH = date(1970, 1, 1).toordinal()
+#: Stores the kernel owns: their changelog values are JSON (dedupe_log: packed 64-bit hashes).
+KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "signup", "account")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = datetime.resolution
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class EngagementConfig:
     feature_lg_k: int = 12  # 1.6%: adoption ratios need less
     max_features_per_day: int = 50
     action_weights: Any = None  # event name -> weight of the engagement score
+    dedupe_retention_days: int = 7
 
     def __post_init__(self) -> None:
         if self.action_weights is None:
@@ -53,234 +65,137 @@ class EngagementConfig:
             session_gap_seconds=s.session_gap_seconds,
             grace_seconds=s.grace_period_seconds,
             action_weights=dict(s.engagement_weights),
+            dedupe_retention_days=s.dedupe_retention_days,
+        )
+
+    def kernel(self) -> EngagementKernel:
+        return EngagementKernel(
+            inactive_names=sorted(self.inactive_names),
+            key_features=list(self.key_features),
+            activation_names=sorted(self.activation_names),
+            activation_days=self.activation_days,
+            session_gap_seconds=self.session_gap_seconds,
+            grace_seconds=self.grace_seconds,
+            keep_days=self.keep_days,
+            lg_k=self.lg_k,
+            feature_lg_k=self.feature_lg_k,
+            max_features_per_day=self.max_features_per_day,
+            weights={k: int(v) for k, v in dict(self.action_weights).items()},
+            dedupe_retention_days=self.dedupe_retention_days,
         )
 
 
+def micros_of(at: datetime) -> int:
+    """Epoch microseconds of an aware datetime, exactly (no float on the way)."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
 class EngagementLedger:
-    """``apply`` one validated product event; ``flush`` writes what changed into the stores.
+    """The kernel plus this partition's sketches; ``flush`` writes what changed into the stores."""
 
-    Hot path: about a million events a minute per core go through ``apply``, so days are
-    integer arithmetic on epoch seconds and every store is a plain dict keyed per session,
-    per signup and per day; ``flush`` turns what a batch touched into changelog records
-    (one per touched key; sketches in full, so a recovered sketch is bit-identical).
-    """
-
-    STORES: dict[str, Codec] = {"sketch": RAW}
+    STORES: dict[str, Codec] = {"sketch": RAW, **{name: RAW for name in KERNEL_STORES}}
 
     def __init__(self, config: EngagementConfig, state: PartitionState) -> None:
         self.config = config
         self.state = state
-        self.sketches: dict[str, hll_sketch] = {}
-        for key, blob in state.store("sketch").items():
-            self.sketches[key] = hll_sketch.deserialize(blob)
-        self.days: dict[str, dict[str, Any]] = dict(state.store("day").items())
-        self.sessions: dict[str, tuple[int, int, int]] = {
-            k: tuple(v) for k, v in state.store("session").items()  # type: ignore[misc]
+        self.kernel = config.kernel()
+        for name in KERNEL_STORES:
+            values = state.data.get(name)
+            if not values:
+                continue
+            for key, value in values.items():
+                self.kernel.load(name, key, value if isinstance(value, bytes) else orjson.dumps(value))
+            values.clear()  # the kernel holds it now; the changelog keeps receiving its changes
+        self.kernel.finish_load()
+        self._sketches: dict[str, hll_sketch] = {
+            key: hll_sketch.deserialize(blob) for key, blob in state.store("sketch").items()
         }
-        self.signups: dict[str, tuple[int, int]] = {k: tuple(v) for k, v in state.store("signup").items()}  # type: ignore[misc]
-        self.watermark: int | None = state.store("meta").get("watermark")
-        # "<account>|<day>" -> {"w": weighted actions, "u": {user: 1 active / 0 only seen},
-        #                       "f": [key features used]}: one small record per account and day,
-        # so a batch rewrites only today's activity of the accounts it touched.
-        self.accounts: dict[str, dict[str, Any]] = dict(state.store("account").items())
-        self._touched: dict[str, set[str]] = {
-            "sketch": set(), "day": set(), "session": set(), "signup": set(), "account": set()
-        }
-        self._account_events: list[tuple[str, str, str, str | None, int]] = []
-        self._activators = frozenset(config.activation_names)
-        self._key_features = frozenset(config.key_features)
+        self._dirty_sketches: set[str] = set()
+        self._dirty_accounts: set[str] = set()
 
     # --- the reducer ----------------------------------------------------------------------
 
     def apply(self, e: ProductFacts) -> str | None:
-        ts = int(e.occurred_at.timestamp())
-        mark = self.watermark
-        if mark is not None and ts < mark - self.config.grace_seconds:
-            return "late"
-        if mark is None or ts > mark:
-            self._advance(ts)
-        c = self.config
-        day = ts // 86400 + _EPOCH
-        user, name = e.user_id, e.name
-        who = user or e.anonymous_id
-        assert who is not None
-        if user is not None and name not in c.inactive_names:
-            self._sketch(f"dau:{day}", c.lg_k).update(user)
-        if name == "page_view":
-            self._sketch(f"vis:{day}", c.lg_k).update(who)
-        elif name == "signed_up":
-            self._sketch(f"sig:{day}", c.lg_k).update(who)
-            self._signup(who, ts, day)
-        elif name == "feature_used" and e.feature is not None:
-            counts = self._day(day).setdefault("feature_events", {})
-            feature = e.feature
-            if feature not in counts and feature not in self._key_features and len(counts) >= c.max_features_per_day:
-                feature = "other"
-            counts[feature] = counts.get(feature, 0) + 1
-            if user is not None:
-                self._sketch(f"feat:{feature}:{day}", c.feature_lg_k).update(user)
-        if user is not None and (name in self._activators or (name == "feature_used" and e.feature in self._key_features)):
-            self._activate(user, ts)
-        self._session(who, e.session_id, ts)
-        if e.account_id is not None and user is not None:
-            # Account scores only take maxima and sums, so they are applied once per batch
-            # (in flush) from this list: same result, a fraction of the per-event cost.
-            self._account_events.append((e.account_id, user, name, e.feature, day))
-        return None
+        """One event that took the Python path: None, "duplicate" or "late"."""
+        return self.kernel.apply_event(  # type: ignore[no-any-return]
+            e.event_id, micros_of(e.occurred_at), e.name, e.user_id, e.account_id, e.anonymous_id,
+            e.feature, e.session_id,
+        )
 
-    def _apply_account_events(self) -> None:
-        """Fold this batch's (account, user, event, feature, day) into account-day records."""
-        pending, self._account_events = self._account_events, []
-        inactive, weights, key_features = self.config.inactive_names, self.config.action_weights, self._key_features
-        for account, user, name, feature, day in pending:
-            key = f"{account}|{day}"
-            r = self.accounts.get(key)
-            if r is None:
-                r = self.accounts[key] = {"w": 0, "u": {}, "f": []}
-            if name not in inactive:
-                r["u"][user] = 1
-            elif user not in r["u"]:
-                r["u"][user] = 0
-            r["w"] += weights.get(name, 0)
-            if name == "feature_used" and feature in key_features and feature not in r["f"]:
-                r["f"].append(feature)
-            self._touched["account"].add(key)
+    def apply_records(self, values: Sequence[bytes | None], start: int) -> tuple[int, int, list[Any], int | None]:
+        """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)."""
+        return self.kernel.apply_records(values if isinstance(values, list) else list(values), start)  # type: ignore[no-any-return]
 
-    # --- pieces -----------------------------------------------------------------------------
-
-    def _sketch(self, key: str, lg_k: int) -> hll_sketch:
-        sketch = self.sketches.get(key)
-        if sketch is None:
-            sketch = self.sketches[key] = hll_sketch(lg_k, SKETCH_TYPE)
-        self._touched["sketch"].add(key)
-        return sketch
-
-    def _day(self, day: int) -> dict[str, Any]:
-        key = str(day)
-        self._touched["day"].add(key)
-        found = self.days.get(key)
-        if found is None:
-            found = self.days[key] = {}
-        return found
-
-    def _signup(self, user: str, ts: int, day: int) -> None:
-        if user in self.signups:
-            return
-        self.signups[user] = (ts, 0)
-        self._touched["signup"].add(user)
-        d = self._day(day)
-        d["cohort_signups"] = d.get("cohort_signups", 0) + 1
-
-    def _activate(self, user: str, ts: int) -> None:
-        record = self.signups.get(user)
-        if record is None or record[1] or ts < record[0]:
-            return
-        if ts - record[0] <= self.config.activation_days * 86400:
-            self.signups[user] = (record[0], 1)
-            self._touched["signup"].add(user)
-            d = self._day(record[0] // 86400 + _EPOCH)
-            d["cohort_activated"] = d.get("cohort_activated", 0) + 1
-
-    def _session(self, who: str, session_id: str | None, ts: int) -> None:
-        """Sessions by session_id (first to last event), else by a gap of inactivity.
-
-        Spans are (first, last, events) tuples (not lists: tuples of ints are not tracked by
-        the garbage collector, which matters with millions of them).
-        """
-        key = f"s:{who}:{session_id}" if session_id else f"u:{who}"
-        span = self.sessions.pop(key, None)  # re-inserted below: ordered by last update
-        if span is not None and session_id is None:
-            gap = self.config.session_gap_seconds
-            if not span[0] - gap <= ts <= span[1] + gap:
-                span = None  # that span stays counted as it was; a new one starts
-        if span is None:
-            new = (ts, ts, 1)
-            self._count_span(new, 1)
-        else:
-            first, last, n = span
-            if first <= ts <= last and n > 1:
-                new = (first, last, n + 1)  # inside the span: no figure changes
-            else:
-                new = (first if first < ts else ts, last if last > ts else ts, n + 1)
-                self._count_span(span, -1)
-                self._count_span(new, 1)
-        self.sessions[key] = new
-        self._touched["session"].add(key)
-
-    def _count_span(self, span: tuple[int, int, int], sign: int) -> None:
-        """A session counts on the UTC day of its last event."""
-        d = self._day(span[1] // 86400 + _EPOCH)
-        d["sessions"] = d.get("sessions", 0) + sign
-        if span[2] == 1:
-            d["single_event_sessions"] = d.get("single_event_sessions", 0) + sign
-        else:
-            d["session_seconds"] = d.get("session_seconds", 0) + sign * (span[1] - span[0])
-
-    def _advance(self, ts: int) -> None:
-        """The watermark moved: forget what can no longer change."""
-        old = self.watermark
-        self.watermark = ts
-        if old is not None and old // 3600 == ts // 3600:
-            return  # expire at most once an hour of event time
-        if old is None or old // 86400 != ts // 86400:
-            self._expire_days(ts // 86400 + _EPOCH - self.config.keep_days)
-        # Both dicts are ordered by last update, so expiry reads from the front and stops at the
-        # first live entry: O(expired), not O(all).
-        horizon = ts - self.config.grace_seconds - self.config.session_gap_seconds
-        for key, span in list(_until(self.sessions, lambda span: span[1] >= horizon)):
-            del self.sessions[key]
-            self._touched["session"].add(key)
-        signup_horizon = ts - self.config.grace_seconds - self.config.activation_days * 86400
-        for user, _ in list(_until(self.signups, lambda record: record[0] >= signup_horizon)):
-            del self.signups[user]
-            self._touched["signup"].add(user)
-
-    def _expire_days(self, oldest: int) -> None:
-        """A new UTC day: drop sketches, counters and account days older than ``keep_days``."""
-        self._apply_account_events()
-        for key in [k for k in self.sketches if int(k.rsplit(":", 1)[1]) < oldest]:
-            del self.sketches[key]
-            self._touched["sketch"].add(key)
-        for key in [k for k in self.days if int(k) < oldest]:
-            del self.days[key]
-            self._touched["day"].add(key)
-        for key in [k for k in self.accounts if int(k.rsplit("|", 1)[1]) < oldest]:
-            del self.accounts[key]
-            self._touched["account"].add(key)
+    def _sync_sketches(self) -> None:
+        expired_before, updates = self.kernel.take_sketch_updates()
+        sketches = self._sketches
+        if expired_before is not None:
+            for key in [k for k in sketches if int(k.rsplit(":", 1)[1]) < expired_before]:
+                del sketches[key]
+                self._dirty_sketches.add(key)
+        for key, lg_k, ids in updates:
+            sketch = sketches.get(key)
+            if sketch is None:
+                sketch = sketches[key] = hll_sketch(lg_k, SKETCH_TYPE)
+            update = sketch.update
+            for who in ids:
+                update(who)
+            self._dirty_sketches.add(key)
 
     # --- durability ---------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Serialize what this batch changed into the partition's stores (no figure changes)."""
-        self._apply_account_events()
-        sketches = self.state.store("sketch")
-        for key in self._touched["sketch"]:
-            if key in self.sketches:
-                sketches[key] = self.sketches[key].serialize_compact()
-            elif key in sketches:
-                del sketches[key]
-        for name, source in (("day", self.days), ("session", self.sessions), ("signup", self.signups),
-                             ("account", self.accounts)):
-            store = self.state.store(name)
-            for key in self._touched[name]:
-                if key in source:
-                    store[key] = source[key]
-                elif key in store:
-                    del store[key]
-        for touched in self._touched.values():
-            touched.clear()
-        if self.watermark is not None:
-            self.state.store("meta")["watermark"] = self.watermark
+        """Serialize what this batch changed into the partition's changelog (no figure changes)."""
+        self._sync_sketches()
+        store = self.state.store("sketch")
+        for key in self._dirty_sketches:
+            if key in self._sketches:
+                store[key] = self._sketches[key].serialize_compact()
+            elif key in store:
+                del store[key]
+        records, accounts = self.kernel.flush(self.state.next_offset or 0)
+        self.state.emit(records)
+        self._dirty_accounts.update(accounts)
 
-    def dirty_sketch_keys(self) -> set[str]:
-        return set(self._touched["sketch"])
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """Sketch keys and account-day keys changed since the last call (for publishing)."""
+        sketches, accounts = self._dirty_sketches, self._dirty_accounts
+        self._dirty_sketches, self._dirty_accounts = set(), set()
+        return sketches, accounts
 
-    def dirty_accounts(self) -> set[str]:
-        return set(self._touched["account"])
+    # --- reading --------------------------------------------------------------------------------
 
+    @property
+    def sketches(self) -> dict[str, hll_sketch]:
+        self._sync_sketches()
+        return self._sketches
 
-def _until(entries: dict[str, Any], alive: Any) -> Any:
-    for key, value in entries.items():
-        if alive(value):
-            return
-        yield key, value
+    @property
+    def watermark(self) -> int | None:
+        return self.kernel.watermark  # type: ignore[no-any-return]
+
+    @property
+    def days(self) -> dict[str, dict[str, Any]]:
+        return orjson.loads(self.kernel.days_json())  # type: ignore[no-any-return]
+
+    @property
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        return orjson.loads(self.kernel.accounts_json())  # type: ignore[no-any-return]
+
+    def account_records(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return orjson.loads(self.kernel.accounts_json(list(keys)))  # type: ignore[no-any-return]
+
+    def account_records_encoded(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The same records as JSON bytes, as the kernel encodes them (no Python objects)."""
+        return dict(self.kernel.accounts_encoded(list(keys)))
+
+    def account_keys(self) -> list[str]:
+        return self.kernel.account_keys()  # type: ignore[no-any-return]
+
+    @property
+    def sessions(self) -> dict[str, tuple[int, int, int]]:
+        return {k: tuple(v) for k, v in orjson.loads(self.kernel.sessions_json()).items()}
+
+    @property
+    def signups(self) -> dict[str, tuple[int, int]]:
+        return {k: tuple(v) for k, v in orjson.loads(self.kernel.signups_json()).items()}

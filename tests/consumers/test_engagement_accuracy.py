@@ -8,7 +8,7 @@ from aiokafka.partitioner import murmur2
 
 from consumers.engagement.figures import EngagementFigures, Partition
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
-from stream.fastpath import ProductFacts
+from stream.product_facts import ProductFacts
 from stream.state import PartitionState
 
 T0 = datetime(2026, 4, 1, 12, tzinfo=timezone.utc)

@@ -1,0 +1,846 @@
+//! Engagement state of one partition of `product-events`: dedupe, event-time watermark,
+//! per-day counters, sessions, signup cohorts and per-account daily activity.
+//!
+//! HyperLogLog sketches stay in Python (Apache DataSketches): this reducer hands over, per
+//! sketch, the distinct ids of the batch in first-seen order, which gives the same sketch
+//! (same registers, same HIP estimate) as updating it event by event. The definitions are
+//! those of docs/metrics.md; tests/reference/engagement_ledger.py is the same reducer in plain
+//! Python and a property test checks that both produce the same state.
+
+use ahash::RandomState;
+use indexmap::{IndexMap, IndexSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::event::Facts;
+
+type Map<K, V> = HashMap<K, V, RandomState>;
+type Set<K> = HashSet<K, RandomState>;
+
+/// Fixed seeds: iteration orders are the same in every process (replay == streaming).
+fn hasher() -> RandomState {
+    RandomState::with_seeds(0x5eed_0001, 0x5eed_0002, 0x5eed_0003, 0x5eed_0004)
+}
+
+/// date(1970, 1, 1).toordinal(): days are Python date ordinals, as in the stores' keys.
+pub const EPOCH_ORDINAL: i64 = 719_163;
+const SEP: char = '\x1f';
+
+pub struct Config {
+    pub inactive: Set<String>,
+    pub key_features: Set<String>,
+    pub activators: Set<String>,
+    pub activation_seconds: i64,
+    pub gap: i64,
+    pub grace: i64,
+    pub keep_days: i64,
+    pub lg_k: u8,
+    pub feature_lg_k: u8,
+    pub max_features_per_day: usize,
+    pub weights: Map<String, i64>,
+    pub dedupe_retention_days: i64,
+}
+
+impl Config {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        inactive: Vec<String>, key_features: Vec<String>, activators: Vec<String>, activation_days: i64,
+        gap: i64, grace: i64, keep_days: i64, lg_k: u8, feature_lg_k: u8, max_features_per_day: usize,
+        weights: HashMap<String, i64>, dedupe_retention_days: i64,
+    ) -> Self {
+        let set = |v: Vec<String>| -> Set<String> {
+            let mut s = Set::with_hasher(hasher());
+            s.extend(v);
+            s
+        };
+        let mut w = Map::with_hasher(hasher());
+        w.extend(weights);
+        Config {
+            inactive: set(inactive),
+            key_features: set(key_features),
+            activators: set(activators),
+            activation_seconds: activation_days * 86400,
+            gap,
+            grace,
+            keep_days,
+            lg_k,
+            feature_lg_k,
+            max_features_per_day,
+            weights: w,
+            dedupe_retention_days,
+        }
+    }
+}
+
+/// Additive counters of one UTC day; a field is absent until first written (as in the JSON).
+#[derive(Default, Clone, Debug, PartialEq)]
+pub struct Day {
+    feature_events: Option<IndexMap<String, i64>>,
+    cohort_signups: Option<i64>,
+    cohort_activated: Option<i64>,
+    sessions: Option<i64>,
+    single_event_sessions: Option<i64>,
+    session_seconds: Option<i64>,
+}
+
+struct Span {
+    first: i64,
+    last: i64,
+    n: i64,
+    dirty: bool,
+}
+
+struct Signup {
+    ts: i64,
+    activated: bool,
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct AccountDay {
+    w: i64,
+    u: IndexMap<String, u8>, // user -> 1 active, 0 only seen
+    f: Vec<String>,          // key features used
+    dirty: bool,
+}
+
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Late,
+}
+
+/// A sketch's pending ids: (kind, day, feature id) -> ids in first-seen order.
+type SketchKey = (u8, i64, u32);
+const DAU: u8 = 0;
+const VISITORS: u8 = 1;
+const SIGNUPS: u8 = 2;
+const FEATURE: u8 = 3;
+const NO_FEATURE: u32 = u32::MAX;
+
+pub struct SketchUpdate {
+    pub key: String,
+    pub lg_k: u8,
+    pub ids: Vec<Box<str>>,
+}
+
+pub struct Ledger {
+    cfg: Config,
+    // dedupe by 64-bit xxh3 of event_id (one changelog record per batch and day)
+    ids: Map<u64, i64>,
+    by_day: BTreeMap<i64, Vec<u64>>,
+    new_ids: BTreeMap<i64, Vec<u64>>,
+    dedupe_mark: Option<i64>,
+    dedupe_records: BTreeSet<(i64, i64)>,
+    loading_dedupe: Vec<(i64, i64, Vec<u64>)>,
+    // engagement
+    watermark: Option<i64>,
+    days: BTreeMap<i64, Day>,
+    dirty_days: BTreeSet<i64>,
+    sessions: Map<String, Span>,
+    session_hours: BTreeMap<i64, Vec<String>>,
+    dirty_sessions: Vec<String>,
+    deleted_sessions: Vec<String>,
+    signups: Map<String, Signup>,
+    signup_hours: BTreeMap<i64, Vec<String>>,
+    dirty_signups: Vec<String>,
+    deleted_signups: Vec<String>,
+    accounts: Map<String, AccountDay>,
+    account_days: BTreeMap<i64, Vec<String>>,
+    dirty_accounts: Vec<String>,
+    deleted_accounts: Vec<String>,
+    // sketches
+    pending: IndexMap<SketchKey, IndexSet<Box<str>, RandomState>, RandomState>,
+    features: IndexSet<String, RandomState>,
+    expired_before: Option<i64>,
+    key: String,
+}
+
+fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(86400) + EPOCH_ORDINAL
+}
+
+impl Ledger {
+    pub fn new(cfg: Config) -> Self {
+        Ledger {
+            cfg,
+            ids: Map::with_hasher(hasher()),
+            by_day: BTreeMap::new(),
+            new_ids: BTreeMap::new(),
+            dedupe_mark: None,
+            dedupe_records: BTreeSet::new(),
+            loading_dedupe: Vec::new(),
+            watermark: None,
+            days: BTreeMap::new(),
+            dirty_days: BTreeSet::new(),
+            sessions: Map::with_hasher(hasher()),
+            session_hours: BTreeMap::new(),
+            dirty_sessions: Vec::new(),
+            deleted_sessions: Vec::new(),
+            signups: Map::with_hasher(hasher()),
+            signup_hours: BTreeMap::new(),
+            dirty_signups: Vec::new(),
+            deleted_signups: Vec::new(),
+            accounts: Map::with_hasher(hasher()),
+            account_days: BTreeMap::new(),
+            dirty_accounts: Vec::new(),
+            deleted_accounts: Vec::new(),
+            pending: IndexMap::with_hasher(hasher()),
+            features: IndexSet::with_hasher(hasher()),
+            expired_before: None,
+            key: String::new(),
+        }
+    }
+
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
+    // --- the reducer ----------------------------------------------------------------------
+
+    /// One validated event: dedupe, then the engagement reducer.
+    pub fn apply(&mut self, e: &Facts) -> Outcome {
+        if self.seen(&e.event_id, e.micros.div_euclid(86_400_000_000) + EPOCH_ORDINAL) {
+            return Outcome::Duplicate;
+        }
+        let ts = e.micros.div_euclid(1_000_000);
+        if let Some(mark) = self.watermark {
+            if ts < mark - self.cfg.grace {
+                return Outcome::Late;
+            }
+        }
+        if self.watermark.map_or(true, |m| ts > m) {
+            self.advance(ts);
+        }
+        let day = day_of(ts);
+        let name: &str = &e.name;
+        let user = e.user_id.as_deref();
+        let who = user.or(e.anonymous_id.as_deref()).expect("validated: user_id or anonymous_id");
+        let feature = e.feature.as_deref();
+        if let Some(u) = user {
+            if !self.cfg.inactive.contains(name) {
+                self.sketch(DAU, day, None, u);
+            }
+        }
+        if name == "page_view" {
+            self.sketch(VISITORS, day, None, who);
+        } else if name == "signed_up" {
+            self.sketch(SIGNUPS, day, None, who);
+            self.signup(who, ts, day);
+        } else if name == "feature_used" {
+            if let Some(f) = feature {
+                let max = self.cfg.max_features_per_day;
+                let is_key = self.cfg.key_features.contains(f);
+                let counts = self.day_mut(day).feature_events.get_or_insert_with(IndexMap::new);
+                let counted = if !counts.contains_key(f) && !is_key && counts.len() >= max { "other" } else { f };
+                match counts.get_mut(counted) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(counted.to_owned(), 1);
+                    }
+                }
+                if let Some(u) = user {
+                    let counted = counted.to_owned();
+                    self.sketch(FEATURE, day, Some(&counted), u);
+                }
+            }
+        }
+        if let Some(u) = user {
+            let activates = self.cfg.activators.contains(name)
+                || (name == "feature_used" && feature.map_or(false, |f| self.cfg.key_features.contains(f)));
+            if activates {
+                self.activate(u, ts);
+            }
+        }
+        self.session(who, e.session_id.as_deref(), ts);
+        if let (Some(account), Some(u)) = (e.account_id.as_deref(), user) {
+            self.account_event(account, u, name, feature, day);
+        }
+        Outcome::Applied
+    }
+
+    fn seen(&mut self, event_id: &str, day: i64) -> bool {
+        let h = xxh3_64(event_id.as_bytes());
+        if self.ids.contains_key(&h) {
+            return true;
+        }
+        let retention = self.cfg.dedupe_retention_days;
+        let mark = match self.dedupe_mark {
+            Some(m) if day <= m => m,
+            _ => {
+                self.dedupe_mark = Some(day);
+                self.expire_dedupe(day);
+                day
+            }
+        };
+        // A late event is remembered as of the window's first day so it is kept for a window.
+        let bucket = if day > mark - retention { day } else { mark - retention + 1 };
+        self.ids.insert(h, bucket);
+        self.by_day.entry(bucket).or_default().push(h);
+        self.new_ids.entry(bucket).or_default().push(h);
+        false
+    }
+
+    fn expire_dedupe(&mut self, mark: i64) {
+        let keep_from = mark - self.cfg.dedupe_retention_days;
+        while let Some((&day, _)) = self.by_day.first_key_value() {
+            if day > keep_from - 1 {
+                break;
+            }
+            for h in self.by_day.remove(&day).unwrap_or_default() {
+                if self.ids.get(&h) == Some(&day) {
+                    self.ids.remove(&h);
+                }
+            }
+        }
+    }
+
+    fn sketch(&mut self, kind: u8, day: i64, feature: Option<&str>, id: &str) {
+        let fid = match feature {
+            None => NO_FEATURE,
+            Some(f) => match self.features.get_index_of(f) {
+                Some(i) => i as u32,
+                None => self.features.insert_full(f.to_owned()).0 as u32,
+            },
+        };
+        let ids = self.pending.entry((kind, day, fid)).or_insert_with(|| IndexSet::with_hasher(hasher()));
+        if !ids.contains(id) {
+            ids.insert(id.into());
+        }
+    }
+
+    fn day_mut(&mut self, day: i64) -> &mut Day {
+        self.dirty_days.insert(day);
+        self.days.entry(day).or_default()
+    }
+
+    fn signup(&mut self, who: &str, ts: i64, day: i64) {
+        if self.signups.contains_key(who) {
+            return;
+        }
+        self.signups.insert(who.to_owned(), Signup { ts, activated: false, dirty: true });
+        self.dirty_signups.push(who.to_owned());
+        self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(who.to_owned());
+        let d = self.day_mut(day);
+        *d.cohort_signups.get_or_insert(0) += 1;
+    }
+
+    fn activate(&mut self, user: &str, ts: i64) {
+        let window = self.cfg.activation_seconds;
+        let Some(record) = self.signups.get_mut(user) else { return };
+        if record.activated || ts < record.ts || ts - record.ts > window {
+            return;
+        }
+        record.activated = true;
+        if !record.dirty {
+            record.dirty = true;
+            self.dirty_signups.push(user.to_owned());
+        }
+        let cohort = day_of(record.ts);
+        let d = self.day_mut(cohort);
+        *d.cohort_activated.get_or_insert(0) += 1;
+    }
+
+    /// Sessions by session_id (first to last event), else by a gap of inactivity.
+    fn session(&mut self, who: &str, session_id: Option<&str>, ts: i64) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        match session_id {
+            Some(s) => {
+                let _ = write!(key, "s:{who}:{s}");
+            }
+            None => {
+                let _ = write!(key, "u:{who}");
+            }
+        }
+        let existing = self.sessions.get(key.as_str()).map(|s| (s.first, s.last, s.n));
+        let mut span = existing;
+        if let (Some((first, last, _)), None) = (span, session_id) {
+            if !(first - self.cfg.gap <= ts && ts <= last + self.cfg.gap) {
+                span = None; // that span stays counted as it was; a new one starts
+            }
+        }
+        let new = match span {
+            None => {
+                let new = (ts, ts, 1);
+                self.count_span(new, 1);
+                new
+            }
+            Some((first, last, n)) => {
+                if first <= ts && ts <= last && n > 1 {
+                    (first, last, n + 1) // inside the span: no figure changes
+                } else {
+                    let new = (first.min(ts), last.max(ts), n + 1);
+                    self.count_span((first, last, n), -1);
+                    self.count_span(new, 1);
+                    new
+                }
+            }
+        };
+        let moved_hour = existing.map_or(true, |(_, last, _)| last.div_euclid(3600) != new.1.div_euclid(3600));
+        if moved_hour {
+            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(key.clone());
+        }
+        match self.sessions.get_mut(key.as_str()) {
+            Some(s) => {
+                (s.first, s.last, s.n) = new;
+                if !s.dirty {
+                    s.dirty = true;
+                    self.dirty_sessions.push(key.clone());
+                }
+            }
+            None => {
+                self.dirty_sessions.push(key.clone());
+                self.sessions.insert(key.clone(), Span { first: new.0, last: new.1, n: new.2, dirty: true });
+            }
+        }
+        self.key = key;
+    }
+
+    /// A session counts on the UTC day of its last event.
+    fn count_span(&mut self, (first, last, n): (i64, i64, i64), sign: i64) {
+        let d = self.day_mut(day_of(last));
+        *d.sessions.get_or_insert(0) += sign;
+        if n == 1 {
+            *d.single_event_sessions.get_or_insert(0) += sign;
+        } else {
+            *d.session_seconds.get_or_insert(0) += sign * (last - first);
+        }
+    }
+
+    fn account_event(&mut self, account: &str, user: &str, name: &str, feature: Option<&str>, day: i64) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let _ = write!(key, "{account}|{day}");
+        let active = !self.cfg.inactive.contains(name);
+        let weight = self.cfg.weights.get(name).copied().unwrap_or(0);
+        let key_feature = match feature {
+            Some(f) if name == "feature_used" && self.cfg.key_features.contains(f) => Some(f),
+            _ => None,
+        };
+        if !self.accounts.contains_key(key.as_str()) {
+            self.accounts.insert(key.clone(), AccountDay::default());
+            self.account_days.entry(day).or_default().push(key.clone());
+        }
+        let r = self.accounts.get_mut(key.as_str()).expect("inserted above");
+        if active {
+            r.u.insert(user.to_owned(), 1);
+        } else if !r.u.contains_key(user) {
+            r.u.insert(user.to_owned(), 0);
+        }
+        r.w += weight;
+        if let Some(f) = key_feature {
+            if !r.f.iter().any(|x| x == f) {
+                r.f.push(f.to_owned());
+            }
+        }
+        if !r.dirty {
+            r.dirty = true;
+            self.dirty_accounts.push(key.clone());
+        }
+        self.key = key;
+    }
+
+    /// The watermark moved: forget what can no longer change (at most once an hour of event time).
+    fn advance(&mut self, ts: i64) {
+        let old = self.watermark;
+        self.watermark = Some(ts);
+        if let Some(o) = old {
+            if o.div_euclid(3600) == ts.div_euclid(3600) {
+                return;
+            }
+        }
+        if old.map_or(true, |o| o.div_euclid(86400) != ts.div_euclid(86400)) {
+            self.expire_days(day_of(ts) - self.cfg.keep_days);
+        }
+        let horizon = ts - self.cfg.grace - self.cfg.gap;
+        expire_by_hour(&mut self.session_hours, &mut self.sessions, &mut self.deleted_sessions, horizon, |s| s.last);
+        let horizon = ts - self.cfg.grace - self.cfg.activation_seconds;
+        expire_by_hour(&mut self.signup_hours, &mut self.signups, &mut self.deleted_signups, horizon, |s| s.ts);
+    }
+
+    /// A new UTC day: drop sketches, counters and account days older than `keep_days`.
+    fn expire_days(&mut self, oldest: i64) {
+        let old: Vec<i64> = self.days.range(..oldest).map(|(d, _)| *d).collect();
+        for d in old {
+            self.days.remove(&d);
+            self.dirty_days.insert(d);
+        }
+        while let Some((&day, _)) = self.account_days.first_key_value() {
+            if day >= oldest {
+                break;
+            }
+            for key in self.account_days.remove(&day).unwrap_or_default() {
+                if self.accounts.remove(&key).is_some() {
+                    self.deleted_accounts.push(key);
+                }
+            }
+        }
+        self.pending.retain(|(_, day, _), _| *day >= oldest);
+        self.expired_before = Some(self.expired_before.map_or(oldest, |o| o.max(oldest)));
+    }
+
+    // --- handing over ---------------------------------------------------------------------------
+
+    /// Sketch updates since the last call: first drop sketches of days before the returned day
+    /// (if any), then apply the updates in order.
+    pub fn take_sketch_updates(&mut self) -> (Option<i64>, Vec<SketchUpdate>) {
+        let features = std::mem::replace(&mut self.features, IndexSet::with_hasher(hasher()));
+        let pending = std::mem::replace(&mut self.pending, IndexMap::with_hasher(hasher()));
+        let mut out = Vec::with_capacity(pending.len());
+        for ((kind, day, fid), ids) in pending {
+            let (key, lg_k) = match kind {
+                DAU => (format!("dau:{day}"), self.cfg.lg_k),
+                VISITORS => (format!("vis:{day}"), self.cfg.lg_k),
+                SIGNUPS => (format!("sig:{day}"), self.cfg.lg_k),
+                _ => (format!("feat:{}:{day}", features[fid as usize]), self.cfg.feature_lg_k),
+            };
+            out.push(SketchUpdate { key, lg_k, ids: ids.into_iter().collect() });
+        }
+        (self.expired_before.take(), out)
+    }
+
+    /// Changelog records (`<store>\x1f<key>`, JSON value or None) for everything changed since
+    /// the last flush, and the account-day keys among them.
+    pub fn flush(&mut self, batch: i64) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<String>) {
+        let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let rec = |store: &str, key: &str| format!("{store}{SEP}{key}").into_bytes();
+        for (day, hashes) in std::mem::take(&mut self.new_ids) {
+            let mut v = Vec::with_capacity(hashes.len() * 8);
+            for h in hashes {
+                v.extend_from_slice(&h.to_le_bytes());
+            }
+            out.push((rec("dedupe_log", &format!("{day}:{batch}")), Some(v)));
+            self.dedupe_records.insert((day, batch));
+        }
+        if let Some(mark) = self.dedupe_mark {
+            let last = mark - self.cfg.dedupe_retention_days - 1;
+            let old: Vec<(i64, i64)> = self.dedupe_records.iter().take_while(|(d, _)| *d <= last).copied().collect();
+            for (d, b) in old {
+                self.dedupe_records.remove(&(d, b));
+                out.push((rec("dedupe_log", &format!("{d}:{b}")), None));
+            }
+        }
+        for day in std::mem::take(&mut self.dirty_days) {
+            let value = self.days.get(&day).map(encode_day);
+            out.push((rec("day", &day.to_string()), value));
+        }
+        for key in std::mem::take(&mut self.deleted_sessions) {
+            if !self.sessions.contains_key(&key) {
+                out.push((rec("session", &key), None));
+            }
+        }
+        for key in std::mem::take(&mut self.dirty_sessions) {
+            if let Some(s) = self.sessions.get_mut(&key) {
+                if s.dirty {
+                    s.dirty = false;
+                    out.push((rec("session", &key), Some(format!("[{},{},{}]", s.first, s.last, s.n).into_bytes())));
+                }
+            }
+        }
+        for key in std::mem::take(&mut self.deleted_signups) {
+            if !self.signups.contains_key(&key) {
+                out.push((rec("signup", &key), None));
+            }
+        }
+        for key in std::mem::take(&mut self.dirty_signups) {
+            if let Some(s) = self.signups.get_mut(&key) {
+                if s.dirty {
+                    s.dirty = false;
+                    out.push((rec("signup", &key), Some(format!("[{},{}]", s.ts, s.activated as u8).into_bytes())));
+                }
+            }
+        }
+        let mut touched = Vec::new();
+        for key in std::mem::take(&mut self.deleted_accounts) {
+            if !self.accounts.contains_key(&key) {
+                out.push((rec("account", &key), None));
+                touched.push(key);
+            }
+        }
+        for key in std::mem::take(&mut self.dirty_accounts) {
+            if let Some(a) = self.accounts.get_mut(&key) {
+                if a.dirty {
+                    a.dirty = false;
+                    out.push((rec("account", &key), Some(encode_account(a))));
+                    touched.push(key);
+                }
+            }
+        }
+        if let Some(w) = self.watermark {
+            out.push((rec("meta", "watermark"), Some(w.to_string().into_bytes())));
+        }
+        (out, touched)
+    }
+
+    // --- recovery ---------------------------------------------------------------------------------
+
+    /// One record of a recovered store (JSON as written by `flush`).
+    pub fn load(&mut self, store: &str, key: &str, value: &[u8]) -> Result<(), String> {
+        let bad = |why: &str| format!("changelog record {store}/{key}: {why}");
+        match store {
+            "dedupe_log" => {
+                let (d, b) = key.split_once(':').ok_or_else(|| bad("key is not <day>:<batch>"))?;
+                let day = d.parse::<i64>().map_err(|_| bad("day"))?;
+                let batch = b.parse::<i64>().map_err(|_| bad("batch"))?;
+                if value.len() % 8 != 0 {
+                    return Err(bad("hashes are not 8-byte aligned"));
+                }
+                let hashes = value.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+                self.loading_dedupe.push((day, batch, hashes));
+            }
+            "meta" => {
+                if key == "watermark" {
+                    self.watermark = Some(serde_json::from_slice::<i64>(value).map_err(|e| bad(&e.to_string()))?);
+                }
+            }
+            "day" => {
+                let day = key.parse::<i64>().map_err(|_| bad("day"))?;
+                self.days.insert(day, decode_day(value).map_err(|e| bad(&e))?);
+            }
+            "session" => {
+                let [first, last, n]: [i64; 3] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+                self.session_hours.entry(last.div_euclid(3600)).or_default().push(key.to_owned());
+                self.sessions.insert(key.to_owned(), Span { first, last, n, dirty: false });
+            }
+            "signup" => {
+                let [ts, activated]: [i64; 2] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+                self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(key.to_owned());
+                self.signups.insert(key.to_owned(), Signup { ts, activated: activated != 0, dirty: false });
+            }
+            "account" => {
+                let day = key.rsplit_once('|').and_then(|(_, d)| d.parse::<i64>().ok()).ok_or_else(|| bad("key is not <account>|<day>"))?;
+                let a = decode_account(value).map_err(|e| bad(&e))?;
+                self.account_days.entry(day).or_default().push(key.to_owned());
+                self.accounts.insert(key.to_owned(), a);
+            }
+            other => return Err(format!("unknown engagement store {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// All records are loaded: rebuild the dedupe index in (day, batch) order.
+    pub fn finish_load(&mut self) {
+        let mut entries = std::mem::take(&mut self.loading_dedupe);
+        entries.sort_by_key(|(d, b, _)| (*d, *b));
+        for (day, batch, hashes) in entries {
+            for &h in &hashes {
+                self.ids.insert(h, day);
+            }
+            self.by_day.entry(day).or_default().extend(hashes);
+            self.dedupe_records.insert((day, batch));
+        }
+        self.dedupe_mark = self.by_day.last_key_value().map(|(d, _)| *d);
+    }
+
+    // --- reading -------------------------------------------------------------------------------------
+
+    pub fn days_json(&self) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        for (i, (day, d)) in self.days.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("\"{day}\":").as_bytes());
+            out.extend_from_slice(&encode_day(d));
+        }
+        out.push(b'}');
+        out
+    }
+
+    pub fn accounts_json<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        let mut first = true;
+        for key in keys {
+            if let Some(a) = self.accounts.get(key) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                json_str(&mut out, key);
+                out.push(b':');
+                out.extend_from_slice(&encode_account(a));
+            }
+        }
+        out.push(b'}');
+        out
+    }
+
+    pub fn account_json(&self, key: &str) -> Option<Vec<u8>> {
+        self.accounts.get(key).map(encode_account)
+    }
+
+    pub fn account_keys(&self) -> Vec<String> {
+        self.accounts.keys().cloned().collect()
+    }
+
+    pub fn sessions_json(&self) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        for (i, (k, s)) in self.sessions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(&mut out, k);
+            out.extend_from_slice(format!(":[{},{},{}]", s.first, s.last, s.n).as_bytes());
+        }
+        out.push(b'}');
+        out
+    }
+
+    pub fn signups_json(&self) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        for (i, (k, s)) in self.signups.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(&mut out, k);
+            out.extend_from_slice(format!(":[{},{}]", s.ts, s.activated as u8).as_bytes());
+        }
+        out.push(b'}');
+        out
+    }
+
+    pub fn sizes(&self) -> [(&'static str, usize); 5] {
+        [
+            ("dedupe_ids", self.ids.len()),
+            ("sessions", self.sessions.len()),
+            ("signups", self.signups.len()),
+            ("account_days", self.accounts.len()),
+            ("days", self.days.len()),
+        ]
+    }
+}
+
+/// Forget entries whose time is before `horizon`: exactly those, whatever order they came in.
+/// `hours` indexes every entry under the hour of its current time (stale entries are skipped).
+fn expire_by_hour<V>(
+    hours: &mut BTreeMap<i64, Vec<String>>, entries: &mut Map<String, V>, deleted: &mut Vec<String>, horizon: i64,
+    time: impl Fn(&V) -> i64,
+) {
+    let horizon_hour = horizon.div_euclid(3600);
+    while let Some((&hour, _)) = hours.first_key_value() {
+        if hour > horizon_hour {
+            break;
+        }
+        let keys = hours.remove(&hour).unwrap_or_default();
+        let mut keep = Vec::new();
+        for key in keys {
+            let Some(t) = entries.get(&key).map(&time) else { continue };
+            if t < horizon {
+                entries.remove(&key);
+                deleted.push(key);
+            } else if t.div_euclid(3600) == hour {
+                keep.push(key);
+            }
+        }
+        if hour == horizon_hour {
+            if !keep.is_empty() {
+                hours.insert(hour, keep);
+            }
+            break;
+        }
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("a str always serializes");
+}
+
+fn encode_day(d: &Day) -> Vec<u8> {
+    let mut out = b"{".to_vec();
+    let mut sep = false;
+    let mut field = |out: &mut Vec<u8>, name: &str| {
+        if sep {
+            out.push(b',');
+        }
+        sep = true;
+        out.extend_from_slice(format!("\"{name}\":").as_bytes());
+    };
+    if let Some(f) = &d.feature_events {
+        field(&mut out, "feature_events");
+        out.push(b'{');
+        for (i, (k, v)) in f.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(&mut out, k);
+            out.extend_from_slice(format!(":{v}").as_bytes());
+        }
+        out.push(b'}');
+    }
+    for (name, v) in [
+        ("cohort_signups", d.cohort_signups),
+        ("cohort_activated", d.cohort_activated),
+        ("sessions", d.sessions),
+        ("single_event_sessions", d.single_event_sessions),
+        ("session_seconds", d.session_seconds),
+    ] {
+        if let Some(v) = v {
+            field(&mut out, name);
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+fn decode_day(value: &[u8]) -> Result<Day, String> {
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+    let int = |name: &str| -> Result<Option<i64>, String> {
+        match v.get(name) {
+            None => Ok(None),
+            Some(x) => x.as_i64().map(Some).ok_or_else(|| format!("{name} is not an integer")),
+        }
+    };
+    let feature_events = match v.get("feature_events") {
+        None => None,
+        Some(serde_json::Value::Object(m)) => {
+            let mut out = IndexMap::new();
+            for (k, n) in m {
+                out.insert(k.clone(), n.as_i64().ok_or("feature count is not an integer")?);
+            }
+            Some(out)
+        }
+        Some(_) => return Err("feature_events is not an object".into()),
+    };
+    Ok(Day {
+        feature_events,
+        cohort_signups: int("cohort_signups")?,
+        cohort_activated: int("cohort_activated")?,
+        sessions: int("sessions")?,
+        single_event_sessions: int("single_event_sessions")?,
+        session_seconds: int("session_seconds")?,
+    })
+}
+
+fn encode_account(a: &AccountDay) -> Vec<u8> {
+    let mut out = format!("{{\"w\":{},\"u\":{{", a.w).into_bytes();
+    for (i, (user, active)) in a.u.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(&mut out, user);
+        out.extend_from_slice(if *active == 1 { b":1" } else { b":0" });
+    }
+    out.extend_from_slice(b"},\"f\":[");
+    for (i, f) in a.f.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(&mut out, f);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn decode_account(value: &[u8]) -> Result<AccountDay, String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        w: i64,
+        u: IndexMap<String, u8>,
+        f: Vec<String>,
+    }
+    let s: Stored = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+    Ok(AccountDay { w: s.w, u: s.u, f: s.f, dirty: false })
+}

@@ -1,0 +1,203 @@
+//! `consumers.engagement._kernel`: the compiled per-event reducer of the product-events topic.
+//!
+//! Python keeps the HyperLogLog sketches (DataSketches), the changelog and the figures; this
+//! module does the per-event work (JSON decoding, validation, dedupe, sessions, cohorts,
+//! account activity) that costs 10+ µs an event in Python. See consumers/engagement/ledger.py.
+
+mod event;
+mod ledger;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use event::{decode_record, Facts};
+use ledger::{Config, Ledger, Outcome};
+
+type FactsTuple = (String, i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+/// (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
+type Late = (usize, Option<usize>, i64);
+
+#[pyclass(module = "consumers.engagement._kernel")]
+struct EngagementKernel {
+    ledger: Ledger,
+}
+
+fn owned(s: &Option<Cow<'_, str>>) -> Option<String> {
+    s.as_ref().map(|v| v.to_string())
+}
+
+#[pymethods]
+impl EngagementKernel {
+    #[new]
+    #[pyo3(signature = (*, inactive_names, key_features, activation_names, activation_days, session_gap_seconds,
+                        grace_seconds, keep_days, lg_k, feature_lg_k, max_features_per_day, weights,
+                        dedupe_retention_days))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        inactive_names: Vec<String>, key_features: Vec<String>, activation_names: Vec<String>, activation_days: i64,
+        session_gap_seconds: i64, grace_seconds: i64, keep_days: i64, lg_k: u8, feature_lg_k: u8,
+        max_features_per_day: usize, weights: HashMap<String, i64>, dedupe_retention_days: i64,
+    ) -> Self {
+        EngagementKernel {
+            ledger: Ledger::new(Config::new(
+                inactive_names, key_features, activation_names, activation_days, session_gap_seconds, grace_seconds,
+                keep_days, lg_k, feature_lg_k, max_features_per_day, weights, dedupe_retention_days,
+            )),
+        }
+    }
+
+    /// Apply records `values[start:]` in order until one needs the Python path.
+    /// Returns (processed, duplicates, late events, index of the record to hand to Python or None).
+    fn apply_records(&mut self, values: &Bound<'_, PyList>, start: usize) -> PyResult<(u64, u64, Vec<Late>, Option<usize>)> {
+        let (mut processed, mut duplicates, mut late) = (0u64, 0u64, Vec::new());
+        for i in start..values.len() {
+            let item = values.get_item(i)?;
+            let Ok(bytes) = item.downcast::<PyBytes>() else {
+                return Ok((processed, duplicates, late, Some(i)));
+            };
+            let raw = bytes.as_bytes();
+            let Some((is_batch, events)) = decode_record(raw) else {
+                return Ok((processed, duplicates, late, Some(i)));
+            };
+            for (index, e) in events.iter().enumerate() {
+                match self.ledger.apply(e) {
+                    Outcome::Applied => processed += 1,
+                    Outcome::Duplicate => duplicates += 1,
+                    Outcome::Late => late.push((i, is_batch.then_some(index), e.micros)),
+                }
+            }
+        }
+        Ok((processed, duplicates, late, None))
+    }
+
+    /// One event validated by pydantic (the Python path): None, "duplicate" or "late".
+    #[pyo3(signature = (event_id, micros, name, user_id, account_id, anonymous_id, feature, session_id))]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_event(
+        &mut self, event_id: &str, micros: i64, name: &str, user_id: Option<&str>, account_id: Option<&str>,
+        anonymous_id: Option<&str>, feature: Option<&str>, session_id: Option<&str>,
+    ) -> PyResult<Option<&'static str>> {
+        if user_id.is_none() && anonymous_id.is_none() {
+            return Err(PyValueError::new_err("a product event needs user_id or anonymous_id"));
+        }
+        let facts = Facts {
+            event_id: Cow::Borrowed(event_id),
+            micros,
+            name: Cow::Borrowed(name),
+            user_id: user_id.map(Cow::Borrowed),
+            account_id: account_id.map(Cow::Borrowed),
+            anonymous_id: anonymous_id.map(Cow::Borrowed),
+            feature: feature.map(Cow::Borrowed),
+            session_id: session_id.map(Cow::Borrowed),
+        };
+        Ok(match self.ledger.apply(&facts) {
+            Outcome::Applied => None,
+            Outcome::Duplicate => Some("duplicate"),
+            Outcome::Late => Some("late"),
+        })
+    }
+
+    /// What the compiled validator reads of a record (for tests): facts per event, or None.
+    #[staticmethod]
+    fn validate(raw: &[u8]) -> Option<Vec<FactsTuple>> {
+        let (_, events) = decode_record(raw)?;
+        Some(
+            events
+                .iter()
+                .map(|e| {
+                    (e.event_id.to_string(), e.micros, e.name.to_string(), owned(&e.user_id), owned(&e.account_id),
+                     owned(&e.anonymous_id), owned(&e.feature), owned(&e.session_id))
+                })
+                .collect(),
+        )
+    }
+
+    /// (drop sketches of days before this day or None, [(sketch key, lg_k, ids in first-seen order)])
+    fn take_sketch_updates<'py>(&mut self, py: Python<'py>) -> PyResult<(Option<i64>, Bound<'py, PyList>)> {
+        let (expired, updates) = self.ledger.take_sketch_updates();
+        let out = PyList::empty(py);
+        for u in updates {
+            let ids: Vec<&str> = u.ids.iter().map(|s| &**s).collect();
+            out.append((u.key, u.lg_k, PyList::new(py, ids)?))?;
+        }
+        Ok((expired, out))
+    }
+
+    /// Changelog records of everything changed since the last flush, and the touched account-days.
+    fn flush<'py>(&mut self, py: Python<'py>, batch: i64) -> PyResult<(Bound<'py, PyList>, Vec<String>)> {
+        let (records, touched) = self.ledger.flush(batch);
+        let out = PyList::empty(py);
+        for (key, value) in records {
+            let value = value.map(|v| PyBytes::new(py, &v));
+            out.append((PyBytes::new(py, &key), value))?;
+        }
+        Ok((out, touched))
+    }
+
+    fn load(&mut self, store: &str, key: &str, value: &[u8]) -> PyResult<()> {
+        self.ledger.load(store, key, value).map_err(PyValueError::new_err)
+    }
+
+    fn finish_load(&mut self) {
+        self.ledger.finish_load()
+    }
+
+    #[getter]
+    fn watermark(&self) -> Option<i64> {
+        self.ledger.watermark()
+    }
+
+    fn days_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.ledger.days_json())
+    }
+
+    #[pyo3(signature = (keys=None))]
+    fn accounts_json<'py>(&self, py: Python<'py>, keys: Option<Vec<String>>) -> Bound<'py, PyBytes> {
+        let json = match keys {
+            Some(k) => self.ledger.accounts_json(k.iter().map(|s| s.as_str())),
+            None => {
+                let all = self.ledger.account_keys();
+                self.ledger.accounts_json(all.iter().map(|s| s.as_str()))
+            }
+        };
+        PyBytes::new(py, &json)
+    }
+
+    /// [(account-day key, its JSON)] for the keys that exist: published to Redis as they are.
+    fn accounts_encoded<'py>(&self, py: Python<'py>, keys: Vec<String>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for key in keys {
+            if let Some(json) = self.ledger.account_json(&key) {
+                out.append((key, PyBytes::new(py, &json)))?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn account_keys(&self) -> Vec<String> {
+        self.ledger.account_keys()
+    }
+
+    fn sessions_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.ledger.sessions_json())
+    }
+
+    fn signups_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.ledger.signups_json())
+    }
+
+    /// Entry counts of the state (sizes for logs and benchmarks).
+    fn sizes(&self) -> HashMap<&'static str, usize> {
+        self.ledger.sizes().into_iter().collect()
+    }
+}
+
+#[pymodule]
+fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<EngagementKernel>()?;
+    m.add("MAX_BATCH", event::MAX_BATCH)?;
+    Ok(())
+}
