@@ -505,6 +505,12 @@ impl Ledger {
     /// the last flush, and the account-day keys among them.
     pub fn flush(&mut self, batch: i64) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<String>) {
         let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        // Batch ids are source offsets; without one (replay) they still must never repeat, or a
+        // batch's record would replace an earlier batch's hashes.
+        let batch = match self.dedupe_records.iter().map(|(_, b)| *b).max() {
+            Some(last) if batch <= last => last + 1,
+            _ => batch,
+        };
         let rec = |store: &str, key: &str| format!("{store}{SEP}{key}").into_bytes();
         for (day, hashes) in std::mem::take(&mut self.new_ids) {
             let mut v = Vec::with_capacity(hashes.len() * 8);

@@ -197,7 +197,7 @@ def test_kernel_reaches_the_reference_state(specs: list[dict[str, Any]], cuts: l
         got["rejected"] += len(outcome.rejected)
         pipeline.flush(state)
         state.next_offset = at = at + cut
-        changelog.update(state.drain_changes())
+        changelog.update([*state.drain_changes(), state.checkpoint_record()])
         if restarts and restarts[n % len(restarts)]:
             pipeline.dropped(0)
             state = recover(state, changelog)
