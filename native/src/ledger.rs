@@ -424,10 +424,15 @@ impl Ledger {
             self.account_days.entry(day).or_default().push(key.clone());
         }
         let r = self.accounts.get_mut(key.as_str()).expect("inserted above");
-        if active {
-            r.u.insert(user.to_owned(), 1);
-        } else if !r.u.contains_key(user) {
-            r.u.insert(user.to_owned(), 0);
+        match r.u.get_mut(user) {
+            Some(seen) => {
+                if active {
+                    *seen = 1;
+                }
+            }
+            None => {
+                r.u.insert(user.to_owned(), active as u8);
+            }
         }
         r.w += weight;
         if let Some(f) = key_feature {

@@ -59,3 +59,12 @@ def test_worker_image_runs_the_cli(compose: dict[str, Any]) -> None:
     assert 'ENTRYPOINT ["pulse"]' in dockerfile
     assert compose["services"]["pulse-worker"]["command"] == ["worker"]
     assert compose["services"]["simulator"]["command"][0] == "simulate"
+
+
+def test_worker_image_builds_the_compiled_kernel() -> None:
+    """The image's wheel must carry the Rust kernel: its sources and a toolchain reach the build."""
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert "setuptools-rust" in pyproject and 'path = "native/Cargo.toml"' in pyproject
+    assert "COPY native/src ./native/src" in dockerfile and "native/Cargo.lock" in dockerfile
+    assert "rustup" in dockerfile and "pip wheel" in dockerfile
