@@ -36,15 +36,19 @@ REPO = Path(__file__).resolve().parents[1]
 BROKER = os.environ.get("PULSE_KAFKA_BROKER", "127.0.0.1:9092")
 
 
-def make_events(n: int, users: int) -> list[dict[str, object]]:
+def make_events(n: int, users: int, random_accounts: bool = False) -> list[dict[str, object]]:
     start = datetime(2026, 5, 1, tzinfo=timezone.utc)
     names = ("login", "feature_used", "page_view", "report_exported", "invite_sent")
     out = []
     for i in range(n):
         at = start + timedelta(seconds=i * 86400 * 7 // n)
-        user = f"u{(i // 8 * 7919) % users}"  # a user's events come in sessions of 8
+        who = (i // 8 * 7919) % users  # a user's events come in sessions of 8
+        user = f"u{who}"
+        # A user belongs to one account of 10 users (--random-accounts: an account drawn per event,
+        # which makes every account-day record hold dozens of users and change in every batch).
+        account = f"a{(i * 7919) % users // 10}" if random_accounts else f"a{who // 10}"
         out.append({"event_id": f"b-{i}", "type": "track", "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "name": names[i % 5], "user_id": user, "account_id": f"a{(i * 7919) % users // 10}",
+                    "name": names[i % 5], "user_id": user, "account_id": account,
                     "feature": "reports" if i % 5 == 1 else None, "session_id": f"s{user}-{i // 8}" if i % 10 else None,
                     "properties": {}})
     return out
@@ -150,6 +154,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1, help="events per Kafka record (JSON array when > 1)")
     ap.add_argument("--skip-faust", action="store_true")
+    ap.add_argument("--random-accounts", action="store_true", help="draw each event's account at random")
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -160,7 +165,7 @@ def main() -> None:
     settings = PulseSettings(kafka_broker=BROKER, topic_prefix=prefix, app_id="bench-topics")
     asyncio.run(ensure_topics(settings))
     topic = settings.topic("product-events")
-    events = make_events(args.events, args.users)
+    events = make_events(args.events, args.users, args.random_accounts)
     t = time.perf_counter()
     records = asyncio.run(publish(topic, events, args.batch))
     print(f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
