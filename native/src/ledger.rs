@@ -103,6 +103,7 @@ struct AccountDay {
     u: IndexMap<String, u8>, // user -> 1 active, 0 only seen
     f: Vec<String>,          // key features used
     dirty: bool,
+    changed: Vec<usize>, // indices in `u` first seen or turned active since the last flush
 }
 
 pub enum Outcome {
@@ -149,7 +150,7 @@ pub struct Ledger {
     accounts: Map<String, AccountDay>,
     account_days: BTreeMap<i64, Vec<String>>,
     dirty_accounts: Vec<String>,
-    deleted_accounts: Vec<String>,
+    deleted_accounts: Vec<(String, Vec<String>)>, // with the users whose records go too
     // sketches
     pending: IndexMap<SketchKey, IndexSet<Box<str>, RandomState>, RandomState>,
     features: IndexSet<String, RandomState>,
@@ -424,14 +425,16 @@ impl Ledger {
             self.account_days.entry(day).or_default().push(key.clone());
         }
         let r = self.accounts.get_mut(key.as_str()).expect("inserted above");
-        match r.u.get_mut(user) {
-            Some(seen) => {
-                if active {
+        match r.u.get_full_mut(user) {
+            Some((index, _, seen)) => {
+                if active && *seen == 0 {
                     *seen = 1;
+                    r.changed.push(index);
                 }
             }
             None => {
-                r.u.insert(user.to_owned(), active as u8);
+                let (index, _) = r.u.insert_full(user.to_owned(), active as u8);
+                r.changed.push(index);
             }
         }
         r.w += weight;
@@ -477,8 +480,8 @@ impl Ledger {
                 break;
             }
             for key in self.account_days.remove(&day).unwrap_or_default() {
-                if self.accounts.remove(&key).is_some() {
-                    self.deleted_accounts.push(key);
+                if let Some(a) = self.accounts.remove(&key) {
+                    self.deleted_accounts.push((key, a.u.into_keys().collect()));
                 }
             }
         }
@@ -564,8 +567,17 @@ impl Ledger {
             }
         }
         let mut touched = Vec::new();
-        for key in std::mem::take(&mut self.deleted_accounts) {
-            if !self.accounts.contains_key(&key) {
+        // An account-day is one small record (weights, key features) plus one record per user,
+        // written when the user is first seen or turns active: a batch writes what changed, not
+        // every user of a big account again.
+        for (key, users) in std::mem::take(&mut self.deleted_accounts) {
+            let now = self.accounts.get(&key);
+            for user in users {
+                if now.map_or(true, |a| !a.u.contains_key(&user)) {
+                    out.push((rec("account_user", &account_user_key(&key, &user)), None));
+                }
+            }
+            if now.is_none() {
                 out.push((rec("account", &key), None));
                 touched.push(key);
             }
@@ -574,7 +586,12 @@ impl Ledger {
             if let Some(a) = self.accounts.get_mut(&key) {
                 if a.dirty {
                     a.dirty = false;
-                    out.push((rec("account", &key), Some(encode_account(a))));
+                    out.push((rec("account", &key), Some(encode_account_head(a))));
+                    for index in std::mem::take(&mut a.changed) {
+                        let (user, active) = a.u.get_index(index).expect("indices of u only grow");
+                        let value = if *active == 1 { b"1".to_vec() } else { b"0".to_vec() };
+                        out.push((rec("account_user", &account_user_key(&key, user)), Some(value)));
+                    }
                     touched.push(key);
                 }
             }
@@ -621,14 +638,32 @@ impl Ledger {
                 self.signups.insert(key.to_owned(), Signup { ts, activated: activated != 0, dirty: false });
             }
             "account" => {
-                let day = key.rsplit_once('|').and_then(|(_, d)| d.parse::<i64>().ok()).ok_or_else(|| bad("key is not <account>|<day>"))?;
-                let a = decode_account(value).map_err(|e| bad(&e))?;
-                self.account_days.entry(day).or_default().push(key.to_owned());
-                self.accounts.insert(key.to_owned(), a);
+                let loaded = decode_account(value).map_err(|e| bad(&e))?;
+                let a = self.account_entry(key).ok_or_else(|| bad("key is not <account>|<day>"))?;
+                a.w = loaded.w;
+                a.f = loaded.f;
+                for (user, active) in loaded.u {
+                    a.u.insert(user, active); // records written before users had their own
+                }
+            }
+            "account_user" => {
+                let (account_day, user) = split_account_user_key(key).ok_or_else(|| bad("key is not <n>:<account>|<day>|<user>"))?;
+                let active: u8 = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+                let a = self.account_entry(account_day).ok_or_else(|| bad("key is not <n>:<account>|<day>|<user>"))?;
+                a.u.insert(user.to_owned(), active.min(1));
             }
             other => return Err(format!("unknown engagement store {other:?}")),
         }
         Ok(())
+    }
+
+    fn account_entry(&mut self, key: &str) -> Option<&mut AccountDay> {
+        let day = key.rsplit_once('|').and_then(|(_, d)| d.parse::<i64>().ok())?;
+        if !self.accounts.contains_key(key) {
+            self.account_days.entry(day).or_default().push(key.to_owned());
+            self.accounts.insert(key.to_owned(), AccountDay::default());
+        }
+        self.accounts.get_mut(key)
     }
 
     /// All records are loaded: rebuild the dedupe index in (day, batch) order.
@@ -849,9 +884,36 @@ fn decode_account(value: &[u8]) -> Result<AccountDay, String> {
     #[derive(serde::Deserialize)]
     struct Stored {
         w: i64,
+        #[serde(default)]
         u: IndexMap<String, u8>,
         f: Vec<String>,
     }
     let s: Stored = serde_json::from_slice(value).map_err(|e| e.to_string())?;
-    Ok(AccountDay { w: s.w, u: s.u, f: s.f, dirty: false })
+    Ok(AccountDay { w: s.w, u: s.u, f: s.f, ..AccountDay::default() })
+}
+
+/// `{"w":..,"f":[..]}`: an account-day's record without its users (they have their own).
+fn encode_account_head(a: &AccountDay) -> Vec<u8> {
+    let mut out = format!("{{\"w\":{},\"f\":[", a.w).into_bytes();
+    for (i, f) in a.f.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(&mut out, f);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `<length of account-day key>:<account>|<day>|<user>`: unambiguous whatever the ids hold.
+fn account_user_key(account_day: &str, user: &str) -> String {
+    format!("{}:{account_day}|{user}", account_day.len())
+}
+
+fn split_account_user_key(key: &str) -> Option<(&str, &str)> {
+    let (n, rest) = key.split_once(':')?;
+    let n: usize = n.parse().ok()?;
+    let account_day = rest.get(..n)?;
+    let user = rest.get(n..)?.strip_prefix('|')?;
+    Some((account_day, user))
 }
