@@ -349,10 +349,14 @@ impl Ledger {
         key.clear();
         match session_id {
             Some(s) => {
-                let _ = write!(key, "s:{who}:{s}");
+                key.push_str("s:");
+                key.push_str(who);
+                key.push(':');
+                key.push_str(s);
             }
             None => {
-                let _ = write!(key, "u:{who}");
+                key.push_str("u:");
+                key.push_str(who);
             }
         }
         let existing = self.sessions.get(key.as_str()).map(|s| (s.first, s.last, s.n));
@@ -413,7 +417,9 @@ impl Ledger {
     fn account_event(&mut self, account: &str, user: &str, name: &str, feature: Option<&str>, day: i64) {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        let _ = write!(key, "{account}|{day}");
+        key.push_str(account);
+        key.push('|');
+        let _ = write!(key, "{day}");
         let active = !self.cfg.inactive.contains(name);
         let weight = self.cfg.weights.get(name).copied().unwrap_or(0);
         let key_feature = match feature {
@@ -519,7 +525,13 @@ impl Ledger {
             Some(last) if batch <= last => last + 1,
             _ => batch,
         };
-        let rec = |store: &str, key: &str| format!("{store}{SEP}{key}").into_bytes();
+        let rec = |store: &str, key: &str| {
+            let mut out = Vec::with_capacity(store.len() + 1 + key.len());
+            out.extend_from_slice(store.as_bytes());
+            out.push(SEP as u8);
+            out.extend_from_slice(key.as_bytes());
+            out
+        };
         for (day, hashes) in std::mem::take(&mut self.new_ids) {
             let mut v = Vec::with_capacity(hashes.len() * 8);
             for h in hashes {

@@ -1,0 +1,79 @@
+"""In-process cost per product event, no Kafka: the worker's pipeline (compiled kernel,
+sketch updates, changelog encoding) against the plain-Python reference reducer.
+
+    .venv/bin/python bench/engagement_kernel.py --events 300000 [--batch 100]
+
+Same events as bench/product_events.py; batches of 20,000 events, each followed by the flush
+and changelog encoding the engine does (the reference has no changelog, so it is a floor for
+any pure-Python reducer, not a like-for-like worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.product_events import make_events  # noqa: E402
+from consumers.engagement.ledger import EngagementConfig  # noqa: E402
+from consumers.product_events import EngagementProcessor  # noqa: E402
+from stream.decoding import Accepted, decode_record  # noqa: E402
+from stream.pipeline import Pipeline  # noqa: E402
+from stream.state import PartitionState  # noqa: E402
+from stream.topics import spec_for  # noqa: E402
+from tests.reference.engagement_ledger import ReferenceLedger  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--users", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=1, help="events per record (JSON array when > 1)")
+    args = ap.parse_args()
+    events = make_events(args.events, args.users)
+    if args.batch > 1:
+        records = [orjson.dumps(events[i:i + args.batch]) for i in range(0, len(events), args.batch)]
+    else:
+        records = [orjson.dumps(e) for e in events]
+    per_batch = max(1, 20_000 // args.batch)
+    spec = spec_for("product-events")
+    config = EngagementConfig()
+
+    pipeline = Pipeline(spec, EngagementProcessor(config), config.dedupe_retention_days)
+    state = PartitionState(0, codecs=pipeline.codecs)
+    pipeline.loaded(state)
+    changelog = 0
+    t = time.perf_counter()
+    processed = 0
+    for i in range(0, len(records), per_batch):
+        processed += pipeline.handle_many(state, records[i:i + per_batch]).processed
+        pipeline.flush(state)
+        state.next_offset = i + per_batch
+        changelog += len(state.drain_changes()) + 1
+    kernel = time.perf_counter() - t
+    assert processed == args.events, processed
+
+    facts = [r.event for raw in records for r in decode_record(spec, raw) if isinstance(r, Accepted)]
+    reference = ReferenceLedger(config)
+    t = time.perf_counter()
+    for f in facts:
+        reference.apply(f)
+    python = time.perf_counter() - t
+
+    n = args.events
+    print(f"{n} events, {args.batch} per record, {args.users} users; {changelog} changelog records "
+          f"({changelog / n:.2f} per event)\n")
+    print("| reducer | µs per event | events/s |")
+    print("| --- | ---: | ---: |")
+    print(f"| Pulse pipeline: compiled kernel + sketches + changelog encoding | {kernel / n * 1e6:.2f} | {n / kernel:,.0f} |")
+    print(f"| plain-Python reference reducer (validated facts in, no changelog) | {python / n * 1e6:.2f} | {n / python:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
