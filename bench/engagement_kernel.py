@@ -35,7 +35,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1, help="events per record (JSON array when > 1)")
+    ap.add_argument("--dedupe-ids", type=int, default=0, help="instead: memory per remembered event_id")
     args = ap.parse_args()
+    if args.dedupe_ids:
+        dedupe_memory(args.dedupe_ids)
+        return
     events = make_events(args.events, args.users)
     if args.batch > 1:
         records = [orjson.dumps(events[i:i + args.batch]) for i in range(0, len(events), args.batch)]
@@ -73,6 +77,24 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     print(f"| Pulse pipeline: compiled kernel + sketches + changelog encoding | {kernel / n * 1e6:.2f} | {n / kernel:,.0f} |")
     print(f"| plain-Python reference reducer (validated facts in, no changelog) | {python / n * 1e6:.2f} | {n / python:,.0f} |")
+
+
+def dedupe_memory(n: int) -> None:
+    """Resident memory growth of the kernel while it remembers ``n`` distinct event ids."""
+    kernel = EngagementConfig().kernel()
+    records = [orjson.dumps({"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": "2026-05-01T10:00:00Z",
+                             "name": "page_view", "anonymous_id": "v"}) for i in range(n)]
+
+    def rss() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+    before = rss()
+    for i in range(0, n, 20_000):
+        kernel.apply_records(records[i:i + 20_000], 0)
+        kernel.flush(i)
+        kernel.take_sketch_updates()
+    grown = rss() - before
+    print(f"{kernel.sizes()['dedupe_ids']:,} ids remembered: {grown / n:.1f} bytes per id (resident memory growth)")
 
 
 if __name__ == "__main__":

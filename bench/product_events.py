@@ -5,8 +5,11 @@
 1. ceiling: a plain aiokafka `getmany` consumer that decodes the same records with orjson and
    updates the same HyperLogLog sketches, with no validation and no state durability;
 2. naive Faust: a Faust agent doing that work per event (bench/faust_naive.py);
-3. Pulse: a real `pulse worker` (fast validation, dedupe, sessions, cohorts, sketches,
-   checkpointed changelog), timed from ready to the last event counted on /metrics.
+3. Pulse: a real `pulse worker` (the compiled kernel: validation, dedupe, sessions, cohorts,
+   account activity; DataSketches sketches; checkpointed changelog), timed from ready to the
+   last event counted on /health.
+
+Events: 50,000 users in accounts of 10, sessions of 8 events, one week of event time.
 
 Each consumer reads the same pre-published topic from the beginning. The broker is the local
 stack's (scripts/stack up). Results go to stdout as a Markdown table.

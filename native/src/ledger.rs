@@ -517,21 +517,15 @@ impl Ledger {
 
     /// Changelog records (`<store>\x1f<key>`, JSON value or None) for everything changed since
     /// the last flush, and the account-day keys among them.
-    pub fn flush(&mut self, batch: i64) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<String>) {
-        let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    pub fn flush(&mut self, batch: i64) -> (Vec<Record>, Vec<String>) {
+        let mut out: Vec<Record> = Vec::new();
         // Batch ids are source offsets; without one (replay) they still must never repeat, or a
         // batch's record would replace an earlier batch's hashes.
         let batch = match self.dedupe_records.iter().map(|(_, b)| *b).max() {
             Some(last) if batch <= last => last + 1,
             _ => batch,
         };
-        let rec = |store: &str, key: &str| {
-            let mut out = Vec::with_capacity(store.len() + 1 + key.len());
-            out.extend_from_slice(store.as_bytes());
-            out.push(SEP as u8);
-            out.extend_from_slice(key.as_bytes());
-            out
-        };
+        let rec = record_key;
         for (day, hashes) in std::mem::take(&mut self.new_ids) {
             let mut v = Vec::with_capacity(hashes.len() * 8);
             for h in hashes {
@@ -552,32 +546,16 @@ impl Ledger {
             let value = self.days.get(&day).map(encode_day);
             out.push((rec("day", &day.to_string()), value));
         }
-        for key in std::mem::take(&mut self.deleted_sessions) {
-            if !self.sessions.contains_key(&key) {
-                out.push((rec("session", &key), None));
-            }
-        }
-        for key in std::mem::take(&mut self.dirty_sessions) {
-            if let Some(s) = self.sessions.get_mut(&key) {
-                if s.dirty {
-                    s.dirty = false;
-                    out.push((rec("session", &key), Some(format!("[{},{},{}]", s.first, s.last, s.n).into_bytes())));
-                }
-            }
-        }
-        for key in std::mem::take(&mut self.deleted_signups) {
-            if !self.signups.contains_key(&key) {
-                out.push((rec("signup", &key), None));
-            }
-        }
-        for key in std::mem::take(&mut self.dirty_signups) {
-            if let Some(s) = self.signups.get_mut(&key) {
-                if s.dirty {
-                    s.dirty = false;
-                    out.push((rec("signup", &key), Some(format!("[{},{}]", s.ts, s.activated as u8).into_bytes())));
-                }
-            }
-        }
+        let deleted = std::mem::take(&mut self.deleted_sessions);
+        let dirty = std::mem::take(&mut self.dirty_sessions);
+        flush_keyed(&mut out, "session", &mut self.sessions, deleted, dirty, |s| &mut s.dirty, |s| {
+            format!("[{},{},{}]", s.first, s.last, s.n).into_bytes()
+        });
+        let deleted = std::mem::take(&mut self.deleted_signups);
+        let dirty = std::mem::take(&mut self.dirty_signups);
+        flush_keyed(&mut out, "signup", &mut self.signups, deleted, dirty, |s| &mut s.dirty, |s| {
+            format!("[{},{}]", s.ts, s.activated as u8).into_bytes()
+        });
         let mut touched = Vec::new();
         // An account-day is one small record (weights, key features) plus one record per user,
         // written when the user is first seen or turns active: a batch writes what changed, not
@@ -767,6 +745,37 @@ impl Ledger {
             ("account_days", self.accounts.len()),
             ("days", self.days.len()),
         ]
+    }
+}
+
+type Record = (Vec<u8>, Option<Vec<u8>>);
+
+/// `<store>\x1f<key>`: the changelog key of a store's entry (stream/state.py).
+fn record_key(store: &str, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(store.len() + 1 + key.len());
+    out.extend_from_slice(store.as_bytes());
+    out.push(SEP as u8);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// Tombstones for deleted keys (unless recreated since), then the entries marked dirty.
+fn flush_keyed<V>(
+    out: &mut Vec<Record>, store: &str, entries: &mut Map<String, V>, deleted: Vec<String>, dirty: Vec<String>,
+    flag: impl Fn(&mut V) -> &mut bool, encode: impl Fn(&V) -> Vec<u8>,
+) {
+    for key in deleted {
+        if !entries.contains_key(&key) {
+            out.push((record_key(store, &key), None));
+        }
+    }
+    for key in dirty {
+        if let Some(v) = entries.get_mut(&key) {
+            let was_dirty = std::mem::replace(flag(v), false);
+            if was_dirty {
+                out.push((record_key(store, &key), Some(encode(v))));
+            }
+        }
     }
 }
 
