@@ -632,8 +632,17 @@ impl Ledger {
                 let a = self.account_entry(key).ok_or_else(|| bad("key is not <account>|<day>"))?;
                 a.w = loaded.w;
                 a.f = loaded.f;
-                for (user, active) in loaded.u {
-                    a.u.insert(user, active); // records written before users had their own
+                if !loaded.u.is_empty() {
+                    // Written before users had records of their own: the next flush writes them,
+                    // since it replaces this record with one that no longer lists them.
+                    for (user, active) in loaded.u {
+                        let (index, _) = a.u.insert_full(user, active);
+                        a.changed.push(index);
+                    }
+                    if !a.dirty {
+                        a.dirty = true;
+                        self.dirty_accounts.push(key.to_owned());
+                    }
                 }
             }
             "account_user" => {

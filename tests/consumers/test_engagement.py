@@ -166,3 +166,30 @@ def test_engagement_and_health_scores() -> None:
     assert scores["health_score"] == round(100 * (0.4 * 10 / 30 + 0.3 * 0.5 + 0.3 * 0.5), 1)
     later = account_scores(days, D0 + 9 + 30, 2)  # the window has moved past it all
     assert later["health_score"] == 0 and later["engagement_score"] == 0
+
+
+def test_changelog_of_the_python_ledger_recovers_and_keeps_its_account_users() -> None:
+    """Records written before the kernel (an account-day with its users inline) load, and the
+    first flush writes those users as records of their own, so the next recovery keeps them."""
+    old = {
+        b"account\x1fa1|740000": b'{"w":7,"u":{"u1":1,"u2":0},"f":["reports"]}',
+        b"session\x1fs:u1:s1": b"[100,160,3]",
+        b"day\x1f740000": b'{"sessions":1,"session_seconds":60}',
+        b"meta\x1fwatermark": b"160",
+    }
+    state = PartitionState(0, codecs=EngagementLedger.STORES)
+    for key, value in old.items():
+        state.apply_record(key, value)
+    lg = EngagementLedger(EngagementConfig(), state)
+    assert lg.accounts == {"a1|740000": {"w": 7, "u": {"u1": 1, "u2": 0}, "f": ["reports"]}}
+    day = datetime.combine(date.fromordinal(740000), datetime.min.time(), timezone.utc)
+    lg.apply(ev(day + timedelta(hours=10), user="u3", account="a1"))  # rewrites the account-day
+    lg.flush()
+    changelog = {**old, **dict(state.drain_changes())}
+    recovered = PartitionState(0, codecs=EngagementLedger.STORES)
+    for key, value in changelog.items():
+        if value is not None:
+            recovered.apply_record(key, value)
+    again = EngagementLedger(EngagementConfig(), recovered)
+    assert again.accounts == lg.accounts
+    assert again.accounts["a1|740000"]["u"] == {"u1": 1, "u2": 0, "u3": 1}
