@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from stream.settings import PulseSettings
 from stream.topics import DEADLETTER, SOURCE_TOPICS
 
-__all__ = ["BrokerUnreachable", "ensure_topics", "pulse_topics"]
+__all__ = ["BrokerUnreachable", "ensure_topics", "pulse_topics", "records_in"]
 
 
 class BrokerUnreachable(Exception):
@@ -92,4 +92,30 @@ async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[
         await _wait_until_led(admin, list(topics), timeout)
         return wanted
     finally:
+        await admin.close()
+
+
+async def records_in(settings: PulseSettings, topic: str) -> int:
+    """How many records the topic holds (end minus beginning offsets, all partitions)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_broker)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_broker, enable_auto_commit=False)
+    try:
+        await admin.start()
+        await consumer.start()
+    except KafkaConnectionError as exc:
+        raise unreachable(settings) from exc
+    try:
+        described = await admin.describe_topics([topic])
+        partitions = [
+            TopicPartition(topic, p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]
+        ]
+        if not partitions:
+            return 0
+        first = await consumer.beginning_offsets(partitions)
+        last = await consumer.end_offsets(partitions)
+        return sum(last[tp] - first[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
         await admin.close()

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from stream.admin import BrokerUnreachable, ensure_topics
+from stream.admin import BrokerUnreachable, ensure_topics, records_in
 from stream.jsonl import FileFormatError, dump_line, iter_records
 from stream.settings import PulseSettings, SettingsError, load_settings
 
@@ -382,7 +382,12 @@ def demo(
 
     try:
         spawn(["worker"], "demo-worker.log")
-        if history_days:
+        already = history_days and _guard(lambda: asyncio.run(records_in(settings, settings.topic("subscriptions"))))
+        if already:
+            # Publishing it again would put month-old events behind the live ones: dead-lettered
+            # as late, one warning each. The worker's state already holds the first copy.
+            out.print(f"history already published ({already} subscription records): not publishing it again")
+        elif history_days:
             out.print(f"publishing {history_days} days of history for {customers} customers…")
             subprocess.check_call(
                 pulse + ["simulate", "--customers", str(customers), "--days", str(history_days)]

@@ -17,7 +17,6 @@ def run_worker(settings: PulseSettings) -> None:
     # full collections over all of them far too often under a batch of 20,000 records.
     gc.set_threshold(100_000, 50, 100)
     runtime = create_app(settings)
-    gc.freeze()  # modules and app objects live for the whole run: no collection re-scans them
     worker = faust.Worker(
         runtime.app,
         runtime.engine,

@@ -3,14 +3,18 @@ and reason, resends counted once, and all of it survives a SIGKILL."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Iterator
 
 import orjson
 import pytest
 
+from stream.admin import records_in
 from stream.deadletter import read_deadletter_record
+from stream.settings import PulseSettings
 from tests.factories import make_subscription
-from tests.integration.harness import Deployment, Worker, wait_for
+from tests.integration.harness import BROKER, Deployment, Worker, wait_for
 
 PROCESSED = "pulse_events_processed_total"
 REJECTED = "pulse_events_rejected_total"
@@ -95,3 +99,13 @@ def test_state_survives_sigkill_so_resends_stay_duplicates(deployment: Deploymen
     # Nothing already processed was processed again: no new rejections, no new dead letters.
     assert rejected(worker, "subscriptions") == 0
     assert len(deployment.read_topic("deadletter", 10**6, timeout=3)) == dead_before
+
+
+def test_records_in_counts_what_a_topic_holds(tmp_path: Path) -> None:
+    """What `pulse demo` checks so that it does not publish its history twice."""
+    fresh = Deployment(tmp_path)
+    settings = PulseSettings(kafka_broker=BROKER, topic_prefix=fresh.prefix)
+    assert asyncio.run(records_in(settings, settings.topic("leads"))) == 0  # no such topic yet
+    fresh.publish([("leads", b"l", b"{}")] * 3)
+    assert asyncio.run(records_in(settings, settings.topic("leads"))) == 3
+    assert asyncio.run(records_in(settings, settings.topic("surveys"))) == 0  # created, empty
