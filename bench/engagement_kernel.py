@@ -36,9 +36,14 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1, help="events per record (JSON array when > 1)")
     ap.add_argument("--dedupe-ids", type=int, default=0, help="instead: memory per remembered event_id")
+    ap.add_argument("--sessions", type=int, default=0,
+                    help="instead: memory per live session (each with its own user, account user and event id)")
     args = ap.parse_args()
     if args.dedupe_ids:
-        dedupe_memory(args.dedupe_ids)
+        state_memory(args.dedupe_ids, sessions=False)
+        return
+    if args.sessions:
+        state_memory(args.sessions, sessions=True)
         return
     events = make_events(args.events, args.users)
     if args.batch > 1:
@@ -79,11 +84,20 @@ def main() -> None:
     print(f"| plain-Python reference reducer (validated facts in, no changelog) | {python / n * 1e6:.2f} | {n / python:,.0f} |")
 
 
-def dedupe_memory(n: int) -> None:
-    """Resident memory growth of the kernel while it remembers ``n`` distinct event ids."""
+def state_memory(n: int, sessions: bool) -> None:
+    """Resident memory growth of the kernel's state over ``n`` events: only distinct event ids
+    (anonymous page views), or each event also a new session of a new user in an account."""
     kernel = EngagementConfig().kernel()
-    records = [orjson.dumps({"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": "2026-05-01T10:00:00Z",
-                             "name": "page_view", "anonymous_id": "v"}) for i in range(n)]
+
+    def event(i: int) -> dict[str, str]:
+        at = f"2026-05-01T10:{(i // 20_000) % 60:02d}:00Z"
+        if not sessions:
+            return {"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": at, "name": "page_view",
+                    "anonymous_id": "v"}
+        return {"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": at, "name": "login",
+                "user_id": f"user-{i:09d}", "account_id": f"acct-{i // 10:07d}", "session_id": f"sess-{i:012d}"}
+
+    records = [orjson.dumps(event(i)) for i in range(n)]
 
     def rss() -> int:
         return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
@@ -94,7 +108,8 @@ def dedupe_memory(n: int) -> None:
         kernel.flush(i)
         kernel.take_sketch_updates()
     grown = rss() - before
-    print(f"{kernel.sizes()['dedupe_ids']:,} ids remembered: {grown / n:.1f} bytes per id (resident memory growth)")
+    what = "remembered event id" if not sessions else "event (a session, an account user and an event id)"
+    print(f"{kernel.sizes()}: {grown / n:.1f} bytes per {what} (resident memory growth)")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ use ahash::RandomState;
 use indexmap::{IndexMap, IndexSet};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Facts;
 
 type Map<K, V> = HashMap<K, V, RandomState>;
+type Key = Arc<str>;
 type Set<K> = HashSet<K, RandomState>;
 
 /// Fixed seeds: iteration orders are the same in every process (replay == streaming).
@@ -139,14 +141,15 @@ pub struct Ledger {
     watermark: Option<i64>,
     days: BTreeMap<i64, Day>,
     dirty_days: BTreeSet<i64>,
-    sessions: Map<String, Span>,
-    session_hours: BTreeMap<i64, Vec<String>>,
-    dirty_sessions: Vec<String>,
-    deleted_sessions: Vec<String>,
-    signups: Map<String, Signup>,
-    signup_hours: BTreeMap<i64, Vec<String>>,
-    dirty_signups: Vec<String>,
-    deleted_signups: Vec<String>,
+    // Keys shared (Arc) between the map and its hour index and dirty lists: one copy each.
+    sessions: Map<Key, Span>,
+    session_hours: BTreeMap<i64, Vec<Key>>,
+    dirty_sessions: Vec<Key>,
+    deleted_sessions: Vec<Key>,
+    signups: Map<Key, Signup>,
+    signup_hours: BTreeMap<i64, Vec<Key>>,
+    dirty_signups: Vec<Key>,
+    deleted_signups: Vec<Key>,
     accounts: Map<String, AccountDay>,
     account_days: BTreeMap<i64, Vec<String>>,
     dirty_accounts: Vec<String>,
@@ -320,9 +323,10 @@ impl Ledger {
         if self.signups.contains_key(who) {
             return;
         }
-        self.signups.insert(who.to_owned(), Signup { ts, activated: false, dirty: true });
-        self.dirty_signups.push(who.to_owned());
-        self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(who.to_owned());
+        let key: Key = Arc::from(who);
+        self.signups.insert(key.clone(), Signup { ts, activated: false, dirty: true });
+        self.dirty_signups.push(key.clone());
+        self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(key);
         let d = self.day_mut(day);
         *d.cohort_signups.get_or_insert(0) += 1;
     }
@@ -336,7 +340,7 @@ impl Ledger {
         record.activated = true;
         if !record.dirty {
             record.dirty = true;
-            self.dirty_signups.push(user.to_owned());
+            self.dirty_signups.push(Arc::from(user));
         }
         let cohort = day_of(record.ts);
         let d = self.day_mut(cohort);
@@ -359,7 +363,11 @@ impl Ledger {
                 key.push_str(who);
             }
         }
-        let existing = self.sessions.get(key.as_str()).map(|s| (s.first, s.last, s.n));
+        let found = self.sessions.get_key_value(key.as_str()).map(|(k, s)| (k.clone(), (s.first, s.last, s.n)));
+        let (shared, existing): (Key, Option<(i64, i64, i64)>) = match found {
+            Some((k, span)) => (k, Some(span)),
+            None => (Arc::from(key.as_str()), None),
+        };
         let mut span = existing;
         if let (Some((first, last, _)), None) = (span, session_id) {
             if !(first - self.cfg.gap <= ts && ts <= last + self.cfg.gap) {
@@ -385,19 +393,19 @@ impl Ledger {
         };
         let moved_hour = existing.map_or(true, |(_, last, _)| last.div_euclid(3600) != new.1.div_euclid(3600));
         if moved_hour {
-            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(key.clone());
+            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(shared.clone());
         }
         match self.sessions.get_mut(key.as_str()) {
             Some(s) => {
                 (s.first, s.last, s.n) = new;
                 if !s.dirty {
                     s.dirty = true;
-                    self.dirty_sessions.push(key.clone());
+                    self.dirty_sessions.push(shared);
                 }
             }
             None => {
-                self.dirty_sessions.push(key.clone());
-                self.sessions.insert(key.clone(), Span { first: new.0, last: new.1, n: new.2, dirty: true });
+                self.dirty_sessions.push(shared.clone());
+                self.sessions.insert(shared, Span { first: new.0, last: new.1, n: new.2, dirty: true });
             }
         }
         self.key = key;
@@ -619,13 +627,15 @@ impl Ledger {
             }
             "session" => {
                 let [first, last, n]: [i64; 3] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
-                self.session_hours.entry(last.div_euclid(3600)).or_default().push(key.to_owned());
-                self.sessions.insert(key.to_owned(), Span { first, last, n, dirty: false });
+                let key: Key = Arc::from(key);
+                self.session_hours.entry(last.div_euclid(3600)).or_default().push(key.clone());
+                self.sessions.insert(key, Span { first, last, n, dirty: false });
             }
             "signup" => {
                 let [ts, activated]: [i64; 2] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
-                self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(key.to_owned());
-                self.signups.insert(key.to_owned(), Signup { ts, activated: activated != 0, dirty: false });
+                let key: Key = Arc::from(key);
+                self.signup_hours.entry(ts.div_euclid(3600)).or_default().push(key.clone());
+                self.signups.insert(key, Signup { ts, activated: activated != 0, dirty: false });
             }
             "account" => {
                 let loaded = decode_account(value).map_err(|e| bad(&e))?;
@@ -770,7 +780,7 @@ fn record_key(store: &str, key: &str) -> Vec<u8> {
 
 /// Tombstones for deleted keys (unless recreated since), then the entries marked dirty.
 fn flush_keyed<V>(
-    out: &mut Vec<Record>, store: &str, entries: &mut Map<String, V>, deleted: Vec<String>, dirty: Vec<String>,
+    out: &mut Vec<Record>, store: &str, entries: &mut Map<Key, V>, deleted: Vec<Key>, dirty: Vec<Key>,
     flag: impl Fn(&mut V) -> &mut bool, encode: impl Fn(&V) -> Vec<u8>,
 ) {
     for key in deleted {
@@ -791,7 +801,7 @@ fn flush_keyed<V>(
 /// Forget entries whose time is before `horizon`: exactly those, whatever order they came in.
 /// `hours` indexes every entry under the hour of its current time (stale entries are skipped).
 fn expire_by_hour<V>(
-    hours: &mut BTreeMap<i64, Vec<String>>, entries: &mut Map<String, V>, deleted: &mut Vec<String>, horizon: i64,
+    hours: &mut BTreeMap<i64, Vec<Key>>, entries: &mut Map<Key, V>, deleted: &mut Vec<Key>, horizon: i64,
     time: impl Fn(&V) -> i64,
 ) {
     let horizon_hour = horizon.div_euclid(3600);
