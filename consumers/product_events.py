@@ -59,6 +59,7 @@ class EngagementProcessor:
             "product-events", state.partition,
             {k: sketches[k].serialize_compact() for k in keys if k in sketches},
             [k for k in keys if k not in sketches],
+            version=state.next_offset or 0,
         )
         accounts = self.unpublished_accounts.pop(state.partition, set())
         await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))

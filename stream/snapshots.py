@@ -31,16 +31,41 @@ class SnapshotStore:
         raw = await self.client.hgetall(self._partitions_key(topic))
         return {int(k): orjson.loads(v) for k, v in raw.items()}
 
-    async def put_sketches(self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str]) -> None:
+    async def put_sketches(
+        self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str], version: int
+    ) -> None:
+        """Changed sketches with the version (checkpoint offset) they reflect, in one transaction,
+        so readers fetch only what changed since they last looked."""
         key = f"{self.prefix}:{topic}:sketches:{partition}"
+        versions = f"{self.prefix}:{topic}:sketch-versions:{partition}"
+        pipe = self.client.pipeline(transaction=True)
         if sketches:
-            await self.client.hset(key, mapping=sketches)  # type: ignore[arg-type]
+            pipe.hset(key, mapping=sketches)  # type: ignore[arg-type]
+            pipe.hset(versions, mapping={k: version for k in sketches})  # type: ignore[arg-type]
         if gone:
-            await self.client.hdel(key, *gone)
+            pipe.hdel(key, *gone)
+            pipe.hdel(versions, *gone)
+        await pipe.execute()
 
     async def sketches(self, topic: str, partition: int) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketches:{partition}")
         return {k.decode(): v for k, v in raw.items()}
+
+    async def changed_sketches(
+        self, topic: str, partition: int, known: dict[str, int]
+    ) -> tuple[dict[str, bytes], dict[str, int], list[str]]:
+        """Sketches whose version differs from ``known``: (their bytes, all current versions,
+        keys that are gone). A sketch written between the two reads is newer than its version
+        says, and is fetched again next time: never older."""
+        raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketch-versions:{partition}")
+        versions = {k.decode(): int(v) for k, v in raw.items()}
+        changed = [k for k, v in versions.items() if known.get(k) != v]
+        blobs: dict[str, bytes] = {}
+        if changed:
+            values = await self.client.hmget(f"{self.prefix}:{topic}:sketches:{partition}", changed)
+            blobs = {k: v for k, v in zip(changed, values) if v is not None}
+            versions.update({k: -1 for k in changed if k not in blobs})  # vanished meanwhile: ask again
+        return blobs, versions, [k for k in known if k not in versions]
 
     async def put_entities(self, kind: str, views: dict[str, Any]) -> None:
         if views:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Iterator
 
+from datasketches import hll_sketch
 from prometheus_client.core import GaugeMetricFamily
 
 from consumers.engagement.figures import EngagementFigures, Partition
@@ -40,6 +41,8 @@ class EngagementView:
         self.activation_days = activation_days
         self.figures = EngagementFigures([], activation_days=activation_days)
         self._cache: dict[int, tuple[Any, Partition]] = {}
+        self._sketches: dict[int, dict[str, hll_sketch]] = {}  # partition -> key -> sketch
+        self._sketch_versions: dict[int, dict[str, int]] = {}
 
     async def refresh(self) -> None:
         parts = await self.snapshots.partitions("product-events")
@@ -49,7 +52,17 @@ class EngagementView:
             version = (payload.get("next_offset"), payload.get("watermark"))
             cached = self._cache.get(p)
             if cached is None or cached[0] != version:
-                sketches = await self.snapshots.sketches("product-events", p)
+                # Only the sketches this partition's owner changed since the last look: a busy
+                # partition changes today's few sketches, not the 35 days of them.
+                sketches = self._sketches.setdefault(p, {})
+                blobs, versions, gone = await self.snapshots.changed_sketches(
+                    "product-events", p, self._sketch_versions.get(p, {})
+                )
+                for key in gone:
+                    sketches.pop(key, None)
+                for key, blob in blobs.items():
+                    sketches[key] = hll_sketch.deserialize(blob)
+                self._sketch_versions[p] = versions
                 cached = self._cache[p] = (version, Partition(sketches, payload.get("days", {}), payload.get("watermark")))
             partitions.append(cached[1])
         self.figures = EngagementFigures(partitions, activation_days=self.activation_days)
