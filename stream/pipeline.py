@@ -26,7 +26,14 @@ DUPLICATE = "duplicate"
 
 
 class Processor(Protocol):
-    """A topic's metric logic over one partition's state. Deterministic: same input, same state."""
+    """A topic's metric logic over one partition's state. Deterministic: same input, same state.
+
+    Optional, found with getattr: ``flush(state)`` (end of a batch: write what changed into the
+    state), ``publish(state, snapshots)`` (share the partition's summary in Redis),
+    ``apply_records(state, values, start) -> (processed, duplicates, late, deferred index)``
+    (take raw records in bulk; see ``Pipeline.handle_many``) and ``dedupes = True`` (the
+    processor remembers event ids itself and answers DUPLICATE).
+    """
 
     codecs: dict[str, Codec]
 

@@ -353,7 +353,8 @@ impl Ledger {
         key.clear();
         match session_id {
             Some(s) => {
-                key.push_str("s:");
+                // s:<bytes of who>:<who>:<session id>: ids may hold ':' themselves
+                let _ = write!(key, "s:{}:", who.len());
                 key.push_str(who);
                 key.push(':');
                 key.push_str(s);

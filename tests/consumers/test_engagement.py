@@ -193,3 +193,11 @@ def test_changelog_of_the_python_ledger_recovers_and_keeps_its_account_users() -
     again = EngagementLedger(EngagementConfig(), recovered)
     assert again.accounts == lg.accounts
     assert again.accounts["a1|740000"]["u"] == {"u1": 1, "u2": 0, "u3": 1}
+
+
+def test_ids_with_colons_do_not_merge_sessions() -> None:
+    lg = ledger()
+    lg.apply(ev(T0, user="a:b", session="c"))
+    lg.apply(ev(T0 + timedelta(minutes=5), user="a", session="b:c"))
+    assert lg.days[str(D0)]["sessions"] == 2 and lg.days[str(D0)]["single_event_sessions"] == 2
+    assert len(lg.sessions) == 2

@@ -110,11 +110,11 @@ event_spec = st.fixed_dictionaries({
     "minutes": st.integers(0, 60 * 24 * 9),
     "back": st.sampled_from([0, 0, 0, 30, 600, 60 * 20, 60 * 30]),  # late arrivals, some beyond grace
     "name": st.sampled_from(NAMES),
-    "user": st.sampled_from([None, "u0", "u1", "u2", "u3", "u4"]),
+    "user": st.sampled_from([None, "u0", "u1", "u2", "u3", "u4", "u:1", "u"]),
     "anon": st.sampled_from([None, "a0", "a1"]),
     "account": st.sampled_from([None, "x0", "x1"]),
     "feature": st.sampled_from([None, "reports", "dashboards", "f1", "f2", "f3"]),
-    "session": st.sampled_from([None, None, "s1", "s2"]),
+    "session": st.sampled_from([None, None, "s1", "s2", "1:s1"]),  # u:1 + s1 vs u + 1:s1
     "form": st.sampled_from(["Z", "Z", "Z", "+02:00", "7digits", "space"]),
 })
 

@@ -110,7 +110,7 @@ class ReferenceLedger:
         d[name] = d.get(name, 0) + by
 
     def _session(self, who: str, session_id: str | None, ts: int) -> None:
-        key = f"s:{who}:{session_id}" if session_id else f"u:{who}"
+        key = f"s:{len(who.encode())}:{who}:{session_id}" if session_id else f"u:{who}"
         span = self.sessions.get(key)
         gap = self.c.session_gap_seconds
         if span is not None and session_id is None and not span[0] - gap <= ts <= span[1] + gap:
