@@ -31,7 +31,7 @@ __all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "KERNEL_STORES
 SKETCH_TYPE = tgt_hll_type.HLL_4
 DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
 #: Stores the kernel owns: their changelog values are JSON (dedupe_log: packed 64-bit hashes).
-KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "signup", "account", "account_user")
+KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "session_log", "signup", "account", "account_user")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = datetime.resolution
 

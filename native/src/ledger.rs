@@ -146,6 +146,13 @@ pub struct Ledger {
     session_hours: BTreeMap<i64, Vec<Key>>,
     dirty_sessions: Vec<Key>,
     deleted_sessions: Vec<Key>,
+    // Sessions go to the changelog as one log record per batch (`session_log`, key: the batch),
+    // not one record per session: batch -> the latest `last` in it, to know when it can go.
+    session_logs: BTreeMap<(i64, i64), i64>, // (batch, chunk) -> latest `last` in it
+    session_horizon: Option<i64>, // of the latest expiry pass: recovery expires up to it
+    loading_session_logs: Vec<((i64, i64), Vec<LogEntry>)>,
+    legacy_session_keys: Vec<String>, // per-session records of an older changelog, to delete
+    last_batch: Option<i64>,
     signups: Map<Key, Signup>,
     signup_hours: BTreeMap<i64, Vec<Key>>,
     dirty_signups: Vec<Key>,
@@ -182,6 +189,11 @@ impl Ledger {
             session_hours: BTreeMap::new(),
             dirty_sessions: Vec::new(),
             deleted_sessions: Vec::new(),
+            session_logs: BTreeMap::new(),
+            session_horizon: None,
+            loading_session_logs: Vec::new(),
+            legacy_session_keys: Vec::new(),
+            last_batch: None,
             signups: Map::with_hasher(hasher()),
             signup_hours: BTreeMap::new(),
             dirty_signups: Vec::new(),
@@ -479,6 +491,7 @@ impl Ledger {
         }
         let horizon = ts - self.cfg.grace - self.cfg.gap;
         expire_by_hour(&mut self.session_hours, &mut self.sessions, &mut self.deleted_sessions, horizon, |s| s.last);
+        self.session_horizon = Some(horizon);
         let horizon = ts - self.cfg.grace - self.cfg.activation_seconds;
         expire_by_hour(&mut self.signup_hours, &mut self.signups, &mut self.deleted_signups, horizon, |s| s.ts);
     }
@@ -530,10 +543,11 @@ impl Ledger {
         let mut out: Vec<Record> = Vec::new();
         // Batch ids are source offsets; without one (replay) they still must never repeat, or a
         // batch's record would replace an earlier batch's hashes.
-        let batch = match self.dedupe_records.iter().map(|(_, b)| *b).max() {
+        let batch = match self.last_batch {
             Some(last) if batch <= last => last + 1,
             _ => batch,
         };
+        self.last_batch = Some(batch);
         let rec = record_key;
         for (day, hashes) in std::mem::take(&mut self.new_ids) {
             let mut v = Vec::with_capacity(hashes.len() * 8);
@@ -555,11 +569,7 @@ impl Ledger {
             let value = self.days.get(&day).map(encode_day);
             out.push((rec("day", &day.to_string()), value));
         }
-        let deleted = std::mem::take(&mut self.deleted_sessions);
-        let dirty = std::mem::take(&mut self.dirty_sessions);
-        flush_keyed(&mut out, "session", &mut self.sessions, deleted, dirty, |s| &mut s.dirty, |s| {
-            format!("[{},{},{}]", s.first, s.last, s.n).into_bytes()
-        });
+        self.flush_sessions(&mut out, batch);
         let deleted = std::mem::take(&mut self.deleted_signups);
         let dirty = std::mem::take(&mut self.dirty_signups);
         flush_keyed(&mut out, "signup", &mut self.signups, deleted, dirty, |s| &mut s.dirty, |s| {
@@ -595,10 +605,81 @@ impl Ledger {
                 }
             }
         }
+        if let Some(h) = self.session_horizon {
+            out.push((rec("meta", "session_horizon"), Some(h.to_string().into_bytes())));
+        }
         if let Some(w) = self.watermark {
             out.push((rec("meta", "watermark"), Some(w.to_string().into_bytes())));
         }
         (out, touched)
+    }
+
+    /// This batch's changed sessions as records `[[key, first, last, events], ...]`; the oldest
+    /// logs, once every session in them has expired, are deleted (a session still alive was
+    /// rewritten by a later log, since every change rewrites the session).
+    fn flush_sessions(&mut self, out: &mut Vec<Record>, batch: i64) {
+        /// A log record stays well below the producer's batch and the broker's message limits.
+        const CHUNK_BYTES: usize = 200_000;
+        for key in std::mem::take(&mut self.legacy_session_keys) {
+            out.push((record_key("session", &key), None));
+        }
+        let mut log = b"[".to_vec();
+        let mut latest = i64::MIN;
+        let mut chunk = 0i64;
+        let mut close = |log: &mut Vec<u8>, latest: &mut i64, chunk: &mut i64, logs: &mut BTreeMap<(i64, i64), i64>| {
+            if log.len() > 1 {
+                log.push(b']');
+                out.push((record_key("session_log", &format!("{batch}:{chunk}")), Some(std::mem::replace(log, b"[".to_vec()))));
+                logs.insert((batch, *chunk), *latest);
+                *latest = i64::MIN;
+                *chunk += 1;
+            }
+        };
+        // Expired sessions first, as `[key]`: without it a recovery could bring back an older
+        // write of the same key (its span, replaced in this batch, may end later).
+        for key in std::mem::take(&mut self.deleted_sessions) {
+            if self.sessions.contains_key(&key) {
+                continue; // started again since: its new span follows
+            }
+            if log.len() > 1 {
+                log.push(b',');
+            }
+            log.push(b'[');
+            json_str(&mut log, &key);
+            log.push(b']');
+            if log.len() >= CHUNK_BYTES {
+                close(&mut log, &mut latest, &mut chunk, &mut self.session_logs);
+            }
+        }
+        for key in std::mem::take(&mut self.dirty_sessions) {
+            let Some(s) = self.sessions.get_mut(&key) else { continue };
+            if !std::mem::replace(&mut s.dirty, false) {
+                continue;
+            }
+            if log.len() > 1 {
+                log.push(b',');
+            }
+            log.push(b'[');
+            json_str(&mut log, &key);
+            log.extend_from_slice(format!(",{},{},{}]", s.first, s.last, s.n).as_bytes());
+            latest = latest.max(s.last);
+            if log.len() >= CHUNK_BYTES {
+                close(&mut log, &mut latest, &mut chunk, &mut self.session_logs);
+            }
+        }
+        close(&mut log, &mut latest, &mut chunk, &mut self.session_logs);
+        // Oldest first, and only while every log before has gone too: a session's later write can
+        // hold an earlier `last` (a late event starts a new span), so deleting a newer log alone
+        // could bring an older write of the same session back at recovery.
+        if let Some(horizon) = self.session_horizon {
+            while let Some((&(b, c), &latest)) = self.session_logs.first_key_value() {
+                if latest >= horizon {
+                    break;
+                }
+                self.session_logs.remove(&(b, c));
+                out.push((record_key("session_log", &format!("{b}:{c}")), None));
+            }
+        }
     }
 
     // --- recovery ---------------------------------------------------------------------------------
@@ -618,19 +699,31 @@ impl Ledger {
                 self.loading_dedupe.push((day, batch, hashes));
             }
             "meta" => {
-                if key == "watermark" {
-                    self.watermark = Some(serde_json::from_slice::<i64>(value).map_err(|e| bad(&e.to_string()))?);
+                let v = || serde_json::from_slice::<i64>(value).map_err(|e| bad(&e.to_string()));
+                match key {
+                    "watermark" => self.watermark = Some(v()?),
+                    "session_horizon" => self.session_horizon = Some(v()?),
+                    _ => {}
                 }
+            }
+            "session_log" => {
+                let parsed = key.split_once(':').and_then(|(b, c)| Some((b.parse::<i64>().ok()?, c.parse::<i64>().ok()?)));
+                let batch = parsed.ok_or_else(|| bad("key is not <batch>:<chunk>"))?;
+                let entries: Vec<LogEntry> = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+                self.loading_session_logs.push((batch, entries));
             }
             "day" => {
                 let day = key.parse::<i64>().map_err(|_| bad("day"))?;
                 self.days.insert(day, decode_day(value).map_err(|e| bad(&e))?);
             }
             "session" => {
+                // One record per session: how changelogs were written before session logs.
+                // Loaded as they are, rewritten in the next log and deleted at the next flush.
                 let [first, last, n]: [i64; 3] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
+                self.legacy_session_keys.push(key.to_owned());
                 let key: Key = Arc::from(key);
-                self.session_hours.entry(last.div_euclid(3600)).or_default().push(key.clone());
-                self.sessions.insert(key, Span { first, last, n, dirty: false });
+                self.dirty_sessions.push(key.clone());
+                self.sessions.insert(key, Span { first, last, n, dirty: true });
             }
             "signup" => {
                 let [ts, activated]: [i64; 2] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
@@ -676,8 +769,34 @@ impl Ledger {
         self.accounts.get_mut(key)
     }
 
-    /// All records are loaded: rebuild the dedupe index in (day, batch) order.
+    /// All records are loaded: replay session logs in batch order (the latest write of a
+    /// session wins), forget what the last expiry pass forgot, rebuild the indexes.
     pub fn finish_load(&mut self) {
+        let mut logs = std::mem::take(&mut self.loading_session_logs);
+        logs.sort_by_key(|(b, _)| *b);
+        for ((batch, chunk), entries) in logs {
+            let mut latest = i64::MIN;
+            for entry in entries {
+                match entry {
+                    LogEntry::Put(key, first, last, n) => {
+                        latest = latest.max(last);
+                        self.sessions.insert(Arc::from(key.as_str()), Span { first, last, n, dirty: false });
+                    }
+                    LogEntry::Gone([key]) => {
+                        self.sessions.remove(key.as_str());
+                    }
+                }
+            }
+            self.session_logs.insert((batch, chunk), latest);
+            self.last_batch = Some(self.last_batch.map_or(batch, |l| l.max(batch)));
+        }
+        if let Some(horizon) = self.session_horizon {
+            self.sessions.retain(|_, s| s.last >= horizon);
+        }
+        self.session_hours.clear();
+        for (key, s) in self.sessions.iter() {
+            self.session_hours.entry(s.last.div_euclid(3600)).or_default().push(key.clone());
+        }
         let mut entries = std::mem::take(&mut self.loading_dedupe);
         entries.sort_by_key(|(d, b, _)| (*d, *b));
         for (day, batch, hashes) in entries {
@@ -686,6 +805,7 @@ impl Ledger {
             }
             self.by_day.entry(day).or_default().extend(hashes);
             self.dedupe_records.insert((day, batch));
+            self.last_batch = Some(self.last_batch.map_or(batch, |l| l.max(batch)));
         }
         self.dedupe_mark = self.by_day.last_key_value().map(|(d, _)| *d);
     }
@@ -769,6 +889,14 @@ impl Ledger {
 }
 
 type Record = (Vec<u8>, Option<Vec<u8>>);
+
+/// An entry of a session log: `[key, first, last, events]`, or `[key]` for an expired session.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum LogEntry {
+    Put(String, i64, i64, i64),
+    Gone([String; 1]),
+}
 
 /// `<store>\x1f<key>`: the changelog key of a store's entry (stream/state.py).
 fn record_key(store: &str, key: &str) -> Vec<u8> {

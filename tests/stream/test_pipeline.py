@@ -59,4 +59,4 @@ def test_handle_many_equals_handle_record_by_record() -> None:
     # the same changelog, so the same state (the kernel keeps its stores and emits their records)
     batch_changes, single_changes = dict(batch_state.drain_changes()), dict(single_state.drain_changes())
     assert batch_changes == single_changes
-    assert any(k.startswith(b"session\x1f") for k in batch_changes) and any(k.startswith(b"sketch\x1f") for k in batch_changes)
+    assert any(k.startswith(b"session_log\x1f") for k in batch_changes) and any(k.startswith(b"sketch\x1f") for k in batch_changes)
