@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from stream.snapshots import SnapshotStore
@@ -30,7 +30,7 @@ class EngagementProcessor:
     def apply(self, state: PartitionState, event: Any) -> str | None:
         return self.ledger(state).apply(event)
 
-    def apply_records(self, state: PartitionState, values: Sequence[bytes | None], start: int) -> Any:
+    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> Any:
         return self.ledger(state).apply_records(values, start)
 
     def flush(self, state: PartitionState) -> None:

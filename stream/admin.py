@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -60,16 +62,19 @@ async def _wait_until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout
         await asyncio.sleep(0.2)
 
 
+async def _started(client: Any, close: Callable[[], Awaitable[Any]], settings: PulseSettings, timeout: float) -> None:
+    """Start an aiokafka client, or close it and say which broker could not be reached."""
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (KafkaConnectionError, asyncio.TimeoutError, OSError):
+        await close()
+        raise unreachable(settings) from None
+
+
 async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left alone."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_broker, request_timeout_ms=int(timeout * 1000)
-    )
-    try:
-        await asyncio.wait_for(admin.start(), timeout)
-    except (KafkaConnectionError, asyncio.TimeoutError, OSError):
-        await admin.close()
-        raise unreachable(settings) from None
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_broker, request_timeout_ms=int(timeout * 1000))
+    await _started(admin, admin.close, settings, timeout)
     try:
         existing = set(await admin.list_topics())
         topics = pulse_topics(settings)
@@ -95,17 +100,16 @@ async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[
         await admin.close()
 
 
-async def records_in(settings: PulseSettings, topic: str) -> int:
+async def records_in(settings: PulseSettings, topic: str, timeout: float = 30.0) -> int:
     """How many records the topic holds (end minus beginning offsets, all partitions)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_broker)
+    await _started(admin, admin.close, settings, timeout)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_broker, enable_auto_commit=False)
     try:
-        await admin.start()
-        await consumer.start()
-    except KafkaConnectionError as exc:
-        raise unreachable(settings) from exc
+        await _started(consumer, consumer.stop, settings, timeout)
+    except BrokerUnreachable:
+        await admin.close()
+        raise
     try:
         described = await admin.describe_topics([topic])
         partitions = [

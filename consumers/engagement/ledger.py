@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import orjson
 from datasketches import hll_sketch, tgt_hll_type
@@ -122,9 +122,9 @@ class EngagementLedger:
             e.feature, e.session_id,
         )
 
-    def apply_records(self, values: Sequence[bytes | None], start: int) -> tuple[int, int, list[Any], int | None]:
+    def apply_records(self, values: list[bytes | None], start: int) -> tuple[int, int, list[Any], int | None]:
         """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)."""
-        return self.kernel.apply_records(values if isinstance(values, list) else list(values), start)  # type: ignore[no-any-return]
+        return self.kernel.apply_records(values, start)  # type: ignore[no-any-return]
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()
@@ -182,11 +182,8 @@ class EngagementLedger:
     def accounts(self) -> dict[str, dict[str, Any]]:
         return orjson.loads(self.kernel.accounts_json())  # type: ignore[no-any-return]
 
-    def account_records(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return orjson.loads(self.kernel.accounts_json(list(keys)))  # type: ignore[no-any-return]
-
     def account_records_encoded(self, keys: Iterable[str]) -> dict[str, bytes]:
-        """The same records as JSON bytes, as the kernel encodes them (no Python objects)."""
+        """These account-day records as JSON bytes, as the kernel encodes them (no Python objects)."""
         return dict(self.kernel.accounts_encoded(list(keys)))
 
     def account_keys(self) -> list[str]:

@@ -595,7 +595,7 @@ impl Ledger {
             if let Some(a) = self.accounts.get_mut(&key) {
                 if a.dirty {
                     a.dirty = false;
-                    out.push((rec("account", &key), Some(encode_account_head(a))));
+                    out.push((rec("account", &key), Some(encode_account(a, false))));
                     for index in std::mem::take(&mut a.changed) {
                         let (user, active) = a.u.get_index(index).expect("indices of u only grow");
                         let value = if *active == 1 { b"1".to_vec() } else { b"0".to_vec() };
@@ -825,26 +825,22 @@ impl Ledger {
         out
     }
 
-    pub fn accounts_json<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    pub fn accounts_json(&self) -> Vec<u8> {
         let mut out = b"{".to_vec();
-        let mut first = true;
-        for key in keys {
-            if let Some(a) = self.accounts.get(key) {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                json_str(&mut out, key);
-                out.push(b':');
-                out.extend_from_slice(&encode_account(a));
+        for (i, (key, a)) in self.accounts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
+            json_str(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(&encode_account(a, true));
         }
         out.push(b'}');
         out
     }
 
     pub fn account_json(&self, key: &str) -> Option<Vec<u8>> {
-        self.accounts.get(key).map(encode_account)
+        self.accounts.get(key).map(|a| encode_account(a, true))
     }
 
     pub fn account_keys(&self) -> Vec<String> {
@@ -1029,16 +1025,22 @@ fn decode_day(value: &[u8]) -> Result<Day, String> {
     })
 }
 
-fn encode_account(a: &AccountDay) -> Vec<u8> {
-    let mut out = format!("{{\"w\":{},\"u\":{{", a.w).into_bytes();
-    for (i, (user, active)) in a.u.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+/// `{"w":..,"u":{user: 0|1,..},"f":[..]}`; without `users` (the changelog's account record:
+/// users have records of their own) `{"w":..,"f":[..]}`.
+fn encode_account(a: &AccountDay, users: bool) -> Vec<u8> {
+    let mut out = format!("{{\"w\":{},", a.w).into_bytes();
+    if users {
+        out.extend_from_slice(b"\"u\":{");
+        for (i, (user, active)) in a.u.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(&mut out, user);
+            out.extend_from_slice(if *active == 1 { b":1" } else { b":0" });
         }
-        json_str(&mut out, user);
-        out.extend_from_slice(if *active == 1 { b":1" } else { b":0" });
+        out.extend_from_slice(b"},");
     }
-    out.extend_from_slice(b"},\"f\":[");
+    out.extend_from_slice(b"\"f\":[");
     for (i, f) in a.f.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -1059,19 +1061,6 @@ fn decode_account(value: &[u8]) -> Result<AccountDay, String> {
     }
     let s: Stored = serde_json::from_slice(value).map_err(|e| e.to_string())?;
     Ok(AccountDay { w: s.w, u: s.u, f: s.f, ..AccountDay::default() })
-}
-
-/// `{"w":..,"f":[..]}`: an account-day's record without its users (they have their own).
-fn encode_account_head(a: &AccountDay) -> Vec<u8> {
-    let mut out = format!("{{\"w\":{},\"f\":[", a.w).into_bytes();
-    for (i, f) in a.f.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_str(&mut out, f);
-    }
-    out.extend_from_slice(b"]}");
-    out
 }
 
 /// `<length of account-day key>:<account>|<day>|<user>`: unambiguous whatever the ids hold.

@@ -154,16 +154,8 @@ impl EngagementKernel {
         PyBytes::new(py, &self.ledger.days_json())
     }
 
-    #[pyo3(signature = (keys=None))]
-    fn accounts_json<'py>(&self, py: Python<'py>, keys: Option<Vec<String>>) -> Bound<'py, PyBytes> {
-        let json = match keys {
-            Some(k) => self.ledger.accounts_json(k.iter().map(|s| s.as_str())),
-            None => {
-                let all = self.ledger.account_keys();
-                self.ledger.accounts_json(all.iter().map(|s| s.as_str()))
-            }
-        };
-        PyBytes::new(py, &json)
+    fn accounts_json<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.ledger.accounts_json())
     }
 
     /// [(account-day key, its JSON)] for the keys that exist: published to Redis as they are.
