@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.product_events import make_events  # noqa: E402
 from consumers.engagement.ledger import EngagementConfig  # noqa: E402
-from consumers.product_events import EngagementProcessor  # noqa: E402
+from consumers.engagement.processor import EngagementProcessor  # noqa: E402
 from stream.decoding import Accepted, decode_record  # noqa: E402
 from stream.pipeline import Pipeline  # noqa: E402
 from stream.state import PartitionState  # noqa: E402

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datasketches import hll_sketch  # noqa: E402
 
-from consumers.engagement.ledger import SKETCH_TYPE, EngagementConfig  # noqa: E402
+from consumers.engagement.definitions import SKETCH_TYPE
+from consumers.engagement.ledger import EngagementConfig  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 import faust
 import orjson
@@ -26,7 +27,7 @@ state = {"seen": 0, "start": 0.0}
 
 
 @app.agent(topic)
-async def naive(stream):  # type: ignore[no-untyped-def]
+async def naive(stream: Any) -> None:
     async for value in stream:
         if state["seen"] == 0:
             state["start"] = time.perf_counter()

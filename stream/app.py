@@ -1,4 +1,5 @@
-"""Builds the one Faust app of a worker, with the ingest engine as its service."""
+"""Builds the one Faust app of a worker: the ingest engine as its service, every registered
+family's view (gauges, routes) on its web server."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from dataclasses import dataclass
 
 import faust
 
-from consumers.engagement.view import EngagementCollector, EngagementView
-from consumers.revenue.view import RevenueCollector, RevenueView
 from stream.engine import IngestEngine
 from stream.exporter import IngestMetrics
-from stream.pipeline import Pipeline, Processor
+from stream.family import FamilyView, Processor
+from stream.pipeline import Pipeline
+from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.topics import SOURCE_TOPICS
 
@@ -25,25 +26,22 @@ class Runtime:
     app: faust.App
     metrics: IngestMetrics
     engine: IngestEngine
-    revenue: RevenueView
-    engagement: EngagementView
+    registry: FamilyRegistry
+    #: family name -> its deployment-wide view
+    views: dict[str, FamilyView]
 
 
-def build_pipelines(
-    settings: PulseSettings, processors: dict[str, Processor]
-) -> dict[str, Pipeline]:
+def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -> dict[str, Pipeline]:
     return {
-        name: Pipeline(
-            SOURCE_TOPICS[name], processor, settings.dedupe_retention_days, settings.currencies
-        )
+        name: Pipeline(SOURCE_TOPICS[name], processor, settings.dedupe_retention_days, settings.currencies)
         for name, processor in processors.items()
     }
 
 
-def create_app(settings: PulseSettings) -> Runtime:
-    from consumers import build_processors
+def create_app(settings: PulseSettings, registry: FamilyRegistry | None = None) -> Runtime:
     from stream.web import register_views
 
+    registry = registry if registry is not None else FamilyRegistry.installed(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -56,17 +54,11 @@ def create_app(settings: PulseSettings) -> Runtime:
         autodiscover=False,
     )
     metrics = IngestMetrics()
-    processors = build_processors(settings, metrics)
-    engine = IngestEngine(settings, build_pipelines(settings, processors), metrics, loop=app.loop)
-    revenue = RevenueView(
-        engine.snapshots, settings.reporting_currency, settings.gross_margin, settings.segment_top_n
-    )
-    metrics.registry.register(RevenueCollector(revenue))
-    engagement = EngagementView(
-        engine.snapshots, settings.key_features, settings.feature_top_n, settings.activation_days,
-        settings.health_threshold,
-    )
-    metrics.registry.register(EngagementCollector(engagement))
-    runtime = Runtime(settings, app, metrics, engine, revenue, engagement)
+    engine = IngestEngine(settings, build_pipelines(settings, registry.processors()), metrics, loop=app.loop)
+    views = {family.name: family.view(engine.snapshots) for family in registry}
+    for view in views.values():
+        for collector in view.collectors():
+            metrics.registry.register(collector)
+    runtime = Runtime(settings, app, metrics, engine, registry, views)
     register_views(runtime)
     return runtime

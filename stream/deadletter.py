@@ -29,7 +29,7 @@ def deadletter_record(
             "offset": offset,
             "batch_index": rejected.index,
             "key_base64": base64.b64encode(key).decode() if key is not None else None,
-            "reason": rejected.reason,
+            "reason": rejected.reason.value,
             "error": rejected.error,
             "original_base64": base64.b64encode(rejected.raw).decode(),
             "rejected_at": when.isoformat().replace("+00:00", "Z"),

@@ -12,23 +12,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from stream.outcomes import RejectReason
 from stream.topics import TopicSpec
 
 __all__ = ["Accepted", "Rejected", "decode_record", "validate_event", "MAX_BATCH"]
 
 MAX_BATCH = 1000
-
-# Reasons are a closed set: they become the `reason` label of pulse_events_rejected_total.
-REASONS = (
-    "invalid_json",
-    "not_object",
-    "batch_too_large",
-    "unknown_type",
-    "timestamp",
-    "currency",
-    "schema",
-    "late",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +28,18 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    reason: str
+    reason: RejectReason
     error: str
     raw: bytes  # the original bytes (the element's bytes for one element of a batch)
     index: int | None
 
 
-def _reason(error: ValidationError, spec: TopicSpec, obj: dict[str, Any]) -> str:
+def _reason(error: ValidationError, spec: TopicSpec, obj: dict[str, Any]) -> RejectReason:
     if obj.get("type") not in spec.types:
-        return "unknown_type"
+        return RejectReason.UNKNOWN_TYPE
     if any("occurred_at" in item["loc"] for item in error.errors()):
-        return "timestamp"
-    return "schema"
+        return RejectReason.TIMESTAMP
+    return RejectReason.SCHEMA
 
 
 def _short(error: ValidationError, tag: Any) -> str:
@@ -73,17 +62,15 @@ def validate_event(
 ) -> Accepted | Rejected:
     """Validate one decoded JSON value against the topic's contract."""
     if not isinstance(obj, dict):
-        return Rejected("not_object", f"expected a JSON object, got {type(obj).__name__}", raw, index)
+        return Rejected(RejectReason.NOT_OBJECT, f"expected a JSON object, got {type(obj).__name__}", raw, index)
     try:
         event = spec.adapter.validate_python(obj)
     except ValidationError as exc:
         return Rejected(_reason(exc, spec, obj), _short(exc, obj.get("type")), raw, index)
-    if spec.slow_to_fast is not None:
-        event = spec.slow_to_fast(event)
     currency = getattr(event, "currency", None)
     if currency is not None and currencies and currency not in currencies:
         return Rejected(
-            "currency", f"currency {currency} is not configured (PULSE_CURRENCIES)", raw, index
+            RejectReason.CURRENCY, f"currency {currency} is not configured (PULSE_CURRENCIES)", raw, index
         )
     return Accepted(event, index)
 
@@ -93,16 +80,16 @@ def decode_record(
 ) -> list[Accepted | Rejected]:
     """Decode one Kafka record; a batch topic may carry a JSON array of up to MAX_BATCH events."""
     if raw is None:
-        return [Rejected("invalid_json", "empty record (null value)", b"", None)]
+        return [Rejected(RejectReason.INVALID_JSON, "empty record (null value)", b"", None)]
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return [Rejected("invalid_json", f"not valid UTF-8 JSON: {exc}", raw, None)]
+        return [Rejected(RejectReason.INVALID_JSON, f"not valid UTF-8 JSON: {exc}", raw, None)]
     if isinstance(obj, list) and spec.allow_batch:
         if len(obj) > MAX_BATCH:
             return [
                 Rejected(
-                    "batch_too_large",
+                    RejectReason.BATCH_TOO_LARGE,
                     f"batch of {len(obj)} events exceeds {MAX_BATCH}",
                     raw,
                     None,

@@ -35,7 +35,7 @@ def changelog_topic(settings: PulseSettings, source: str) -> str:
     return f"{settings.topic_prefix}{settings.app_id}.state.{source}"
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
     def __init__(self, engine: "IngestEngine") -> None:
         self.engine = engine
 
@@ -153,8 +153,7 @@ class IngestEngine(Service):
             self.states[tp] = state
             pipeline = self.pipelines[self.by_topic[tp.topic]]
             pipeline.loaded(state)
-            if hasattr(pipeline.processor, "publish"):
-                self.unpublished.add(tp)
+            self.unpublished.add(tp)
             # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
             # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
             self.consumer.seek(tp, state.next_offset or 0)
@@ -195,14 +194,14 @@ class IngestEngine(Service):
         offsets = {tp: o for tp, o in offsets.items() if tp in self.states}
         if offsets:
             try:
-                await self.consumer.commit(offsets)  # type: ignore[arg-type]
+                await self.consumer.commit(offsets)
             except CommitFailedError as exc:
                 # We were dropped from the group (e.g. a long pause): the partitions may have
                 # a new owner already; the rejoin reloads what we own.
                 log.warning("group offset commit failed (%s); state will be reloaded", exc)
 
     async def publish_snapshots(self, force: bool) -> None:
-        """Share committed state of partitions whose processor publishes (throttled)."""
+        """Share the committed state of every owned partition via its processor (throttled)."""
         now = asyncio.get_running_loop().time()
         for tp in sorted(self.unpublished):
             state = self.states.get(tp)
@@ -213,7 +212,7 @@ class IngestEngine(Service):
                 continue
             processor = self.pipelines[self.by_topic[tp.topic]].processor
             try:
-                await processor.publish(state, self.snapshots)  # type: ignore[attr-defined]
+                await processor.publish(state, self.snapshots)
             except Exception as exc:  # Redis down must not stop the stream: retry next time
                 log.warning("snapshot publish failed for %s:%d: %s", tp.topic, tp.partition, exc)
                 return
@@ -278,15 +277,14 @@ class IngestEngine(Service):
                     [*state.drain_changes(), state.checkpoint_record()],
                 )
             )
-            if hasattr(pipeline.processor, "publish"):
-                self.unpublished.add(tp)
+            self.unpublished.add(tp)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
         if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
             per_record = max(1.0, events_seen / records_seen)
             self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
-        offsets = {tp: self.states[tp].next_offset for tp in batch if tp in self.states}
-        return pending, offsets  # type: ignore[return-value]
+        offsets = {tp: self.states[tp].next_offset or 0 for tp in batch if tp in self.states}
+        return pending, offsets
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

@@ -119,15 +119,15 @@ class SubscriptionRenewed(_SubscriptionBase):
     type: Literal["subscription_renewed"]
 
 
-_SUBSCRIPTION_TYPES = (
+_SubscriptionUnion = Union[
     TrialStarted,
     TrialExpired,
     SubscriptionStarted,
     SubscriptionChanged,
     SubscriptionCancelled,
     SubscriptionRenewed,
-)
-SubscriptionEvent = Annotated[Union[_SUBSCRIPTION_TYPES], Field(discriminator="type")]
+]
+SubscriptionEvent = Annotated[_SubscriptionUnion, Field(discriminator="type")]
 
 
 # --- product-events [key: account_id, else anonymous_id] ---------------------------------------
@@ -231,8 +231,7 @@ LeadEvent = Annotated[Union[LeadCreated, LeadQualified], Field(discriminator="ty
 
 #: Every event of every topic.
 Event = Union[
-    _SUBSCRIPTION_TYPES
-    + (ProductEvent, TicketEvent, SurveyResponse, SpendRecorded, LeadCreated, LeadQualified)
+    _SubscriptionUnion, ProductEvent, TicketEvent, SurveyResponse, SpendRecorded, LeadCreated, LeadQualified
 ]
 
 #: Adapter per topic's contract; built once because TypeAdapter construction is not free.

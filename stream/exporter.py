@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
 
+from stream.outcomes import RejectReason
+
 __all__ = ["IngestMetrics", "render"]
 
 # `_created` series double the exposition and no dashboard of ours reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 
 class IngestMetrics:
@@ -48,9 +50,9 @@ class IngestMetrics:
             registry=self.registry,
         )
 
-    def count_rejected(self, topic: str, reason: str) -> None:
-        self.rejected.labels(topic=topic, reason=reason).inc()
-        if reason == "late":
+    def count_rejected(self, topic: str, reason: RejectReason) -> None:
+        self.rejected.labels(topic=topic, reason=reason.value).inc()
+        if reason is RejectReason.LATE:
             self.late.labels(topic=topic).inc()
 
 

@@ -9,16 +9,17 @@ identical numbers, sketches merged in the same order included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream.app import build_pipelines
-from stream.exporter import IngestMetrics
 from stream.jsonl import iter_records
+from stream.outcomes import RejectReason
 from stream.pipeline import Pipeline
+from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 
@@ -42,7 +43,7 @@ class Replay:
     states: dict[str, list[PartitionState]]
     processed: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
-    rejected: dict[tuple[str, str], int] = field(default_factory=dict)
+    rejected: dict[tuple[str, RejectReason], int] = field(default_factory=dict)
 
 
 def replay_file(
@@ -51,17 +52,12 @@ def replay_file(
     topics: tuple[str, ...],
     default_topic: str | None = None,
     on_record: Callable[[], None] | None = None,
+    registry: FamilyRegistry | None = None,
 ) -> Replay:
     """Run every record of `topics` in the file through its pipeline, partitioned as Kafka would."""
-    from consumers import build_processors
-
+    registry = registry if registry is not None else FamilyRegistry.installed(settings)
     n = settings.topic_partitions
-    processors = {k: v for k, v in build_processors(settings, IngestMetrics()).items() if k in topics}
-    engagement = processors.get("product-events")
-    if engagement is not None and hasattr(engagement, "config"):
-        # A report covers the whole file: keep every day (a worker drops days older than 35,
-        # which no figure of a later day reads, so the rows both compute are the same).
-        engagement.config = replace(engagement.config, keep_days=10**6)  # type: ignore[attr-defined]
+    processors = {k: v for k, v in registry.processors(replay=True).items() if k in topics}
     pipelines = build_pipelines(settings, processors)
     result = Replay(
         pipelines, {name: [PartitionState(p, codecs=pl.codecs) for p in range(n)] for name, pl in pipelines.items()}

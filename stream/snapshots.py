@@ -16,6 +16,15 @@ import redis.asyncio as aioredis
 __all__ = ["SnapshotStore"]
 
 
+def _text(value: bytes | str) -> str:
+    """A key as str (the client returns bytes: no decode_responses; its stubs say either)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 class SnapshotStore:
     def __init__(self, url: str, app_id: str) -> None:
         self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -40,8 +49,8 @@ class SnapshotStore:
         versions = f"{self.prefix}:{topic}:sketch-versions:{partition}"
         pipe = self.client.pipeline(transaction=True)
         if sketches:
-            pipe.hset(key, mapping=sketches)  # type: ignore[arg-type]
-            pipe.hset(versions, mapping={k: version for k in sketches})  # type: ignore[arg-type]
+            pipe.hset(key, mapping=sketches)  # type: ignore[arg-type]  # redis stubs: invariant Mapping[str | bytes, ...]
+            pipe.hset(versions, mapping={k: version for k in sketches})
         if gone:
             pipe.hdel(key, *gone)
             pipe.hdel(versions, *gone)
@@ -49,7 +58,7 @@ class SnapshotStore:
 
     async def sketches(self, topic: str, partition: int) -> dict[str, bytes]:
         raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketches:{partition}")
-        return {k.decode(): v for k, v in raw.items()}
+        return {_text(k): _raw(v) for k, v in raw.items()}
 
     async def changed_sketches(
         self, topic: str, partition: int, known: dict[str, int]
@@ -58,12 +67,12 @@ class SnapshotStore:
         keys that are gone). A sketch written between the two reads is newer than its version
         says, and is fetched again next time: never older."""
         raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketch-versions:{partition}")
-        versions = {k.decode(): int(v) for k, v in raw.items()}
+        versions = {_text(k): int(v) for k, v in raw.items()}
         changed = [k for k, v in versions.items() if known.get(k) != v]
         blobs: dict[str, bytes] = {}
         if changed:
             values = await self.client.hmget(f"{self.prefix}:{topic}:sketches:{partition}", changed)
-            blobs = {k: v for k, v in zip(changed, values) if v is not None}
+            blobs = {k: _raw(v) for k, v in zip(changed, values) if v is not None}
             versions.update({k: -1 for k in changed if k not in blobs})  # vanished meanwhile: ask again
         return blobs, versions, [k for k in known if k not in versions]
 
@@ -76,7 +85,7 @@ class SnapshotStore:
     async def put_entities_encoded(self, kind: str, views: dict[str, bytes]) -> None:
         """Entities already encoded as JSON (no decode and re-encode on the hot path)."""
         if views:
-            await self.client.hset(f"{self.prefix}:{kind}", mapping=views)  # type: ignore[arg-type]
+            await self.client.hset(f"{self.prefix}:{kind}", mapping=views)  # type: ignore[arg-type]  # redis stubs: invariant Mapping[str | bytes, ...]
 
     async def entity(self, kind: str, key: str) -> Any | None:
         raw = await self.client.hget(f"{self.prefix}:{kind}", key)
@@ -84,7 +93,7 @@ class SnapshotStore:
 
     async def entities(self, kind: str) -> dict[str, Any]:
         raw = await self.client.hgetall(f"{self.prefix}:{kind}")
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return {_text(k): orjson.loads(v) for k, v in raw.items()}
 
     async def close(self) -> None:
         await self.client.aclose()

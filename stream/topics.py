@@ -8,7 +8,6 @@ from typing import Any, Callable
 from pydantic import TypeAdapter
 
 from stream import events as ev
-from stream.product_facts import facts_of
 
 __all__ = ["TopicSpec", "SOURCE_TOPICS", "DEADLETTER", "spec_for"]
 
@@ -22,8 +21,6 @@ class TopicSpec:
     types: tuple[str, ...]
     key_of: Callable[[dict[str, Any]], str | None]
     allow_batch: bool = False  # a record may hold a JSON array of events
-    #: Turns a pydantic-validated model into what the topic's processor reads (e.g. ProductFacts).
-    slow_to_fast: Callable[[Any], Any] | None = None
 
     def key_for(self, event: dict[str, Any]) -> bytes | None:
         key = self.key_of(event)
@@ -65,7 +62,6 @@ SOURCE_TOPICS: dict[str, TopicSpec] = {
             ("track",),
             _product_key,
             allow_batch=True,
-            slow_to_fast=facts_of,
         ),
         TopicSpec(
             "support-tickets",

@@ -1,16 +1,16 @@
-"""HTTP endpoints on the Faust web port: /metrics, /health and the JSON API."""
+"""HTTP endpoints on the Faust web port: /metrics, /health and every family's routes."""
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import date
-import re
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream.exporter import render
+from stream.family import Reply, Request, Route
 
 if TYPE_CHECKING:
     from stream.app import Runtime
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["register_views", "is_ready"]
 
 log = logging.getLogger("pulse.web")
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+REFRESH_INTERVAL = 0.5  # seconds: at most two snapshot reads a second, whatever the traffic
 
 
 def is_ready(runtime: "Runtime") -> bool:
@@ -28,22 +28,20 @@ def is_ready(runtime: "Runtime") -> bool:
 
 def register_views(runtime: "Runtime") -> None:
     app = runtime.app
-    view = runtime.revenue
-
     last_refresh = [0.0]
 
     async def refresh() -> str | None:
-        """Read every partition's snapshot from Redis, at most twice a second."""
+        """Read every family's snapshots from Redis, at most twice a second."""
         now = time.monotonic()
-        if now - last_refresh[0] < 0.5:
+        if now - last_refresh[0] < REFRESH_INTERVAL:
             return None
         try:
-            await view.refresh()
-            await runtime.engagement.refresh()
+            for view in runtime.views.values():
+                await view.refresh()
             last_refresh[0] = now
             return None
         except Exception as exc:  # Redis unreachable: serve what we have, say so
-            log.warning("revenue snapshot refresh failed: %s", exc)
+            log.warning("snapshot refresh failed: %s", exc)
             return str(exc)
 
     @app.page("/metrics")
@@ -72,57 +70,25 @@ def register_views(runtime: "Runtime") -> None:
         }
         return web.json(body, status=200 if ready else 503)
 
-    @app.page("/api/v1/revenue")
-    async def revenue(web: Any, request: Any) -> Any:
-        month = request.query.get("month", "")
-        if not MONTH.match(month):
-            return web.json({"error": "query parameter month=YYYY-MM is required"}, status=400)
-        problem = await refresh()
-        if problem is not None:
-            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
-        figures = view.month(month)
-        return web.json(
-            {
-                **figures["row"],
-                "currency": runtime.settings.reporting_currency,
-                "ratios": figures["ratios"],
-                "watermark": view.watermark,
-                "partitions_checkpoint": {str(k): v for k, v in sorted(view.partitions.items())},
-            }
-        )
+    for view in runtime.views.values():
+        for route in view.routes():
+            _register_route(app, route, refresh)
 
-    @app.page("/api/v1/engagement/daily")
-    async def engagement_daily(web: Any, request: Any) -> Any:
-        try:
-            day = date.fromisoformat(request.query.get("date", ""))
-        except ValueError:
-            return web.json({"error": "query parameter date=YYYY-MM-DD is required"}, status=400)
-        problem = await refresh()
-        if problem is not None:
-            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
-        return web.json(runtime.engagement.daily(day))
 
-    @app.page("/api/v1/accounts/at-risk")
-    async def accounts_at_risk(web: Any, request: Any) -> Any:
-        problem = await refresh()
-        if problem is not None:
-            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
-        view = runtime.engagement
-        return web.json({"threshold": view.health_threshold, "accounts": view.at_risk()})
+def _register_route(app: Any, route: Route, refresh: Any) -> None:
+    names = [part[1:-1] for part in route.path.split("/") if part.startswith("{") and part.endswith("}")]
 
-    @app.page("/api/v1/accounts/{account_id}")
-    async def account(web: Any, request: Any, account_id: str) -> Any:
-        problem = await refresh()
-        if problem is not None:
-            return web.json({"error": f"snapshots unavailable: {problem}"}, status=503)
-        found = runtime.engagement.account(account_id)
-        if found is None:
-            return web.json({"error": f"no account {account_id}"}, status=404)
-        return web.json(found)
+    async def page(web: Any, request: Any, **params: str) -> Any:
+        if route.fresh:
+            problem = await refresh()
+            if problem is not None:
+                return _reply(web, Reply({"error": f"snapshots unavailable: {problem}"}, 503))
+        reply = await route.handler(Request(dict(request.query), {n: params[n] for n in names}))
+        return _reply(web, reply)
 
-    @app.page("/api/v1/customers/{customer_id}")
-    async def customer(web: Any, request: Any, customer_id: str) -> Any:
-        found = await view.snapshots.entity("customers", customer_id)
-        if found is None:
-            return web.json({"error": f"no customer {customer_id}"}, status=404)
-        return web.json({**found, "currency": runtime.settings.reporting_currency})
+    page.__name__ = "route_" + "_".join(p.strip("{}") for p in route.path.split("/") if p) or "root"
+    app.page(route.path)(page)
+
+
+def _reply(web: Any, reply: Reply) -> Any:
+    return web.bytes(orjson.dumps(reply.body), content_type="application/json", status=reply.status)

@@ -20,16 +20,18 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import orjson
-from datasketches import hll_sketch, tgt_hll_type
+from datasketches import hll_sketch
 
 from consumers.engagement._kernel import EngagementKernel
-from stream.product_facts import ProductFacts
+from consumers.engagement.definitions import DEFAULT_WEIGHTS, FEATURE_LG_K, LG_K, SKETCH_TYPE, day_of_sketch
+from consumers.engagement.facts import ProductFacts
+from consumers.engagement.settings import EngagementSettings
+from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, late
+from stream.settings import PulseSettings
 from stream.state import RAW, Codec, PartitionState
 
-__all__ = ["EngagementConfig", "EngagementLedger", "SKETCH_TYPE", "KERNEL_STORES", "micros_of"]
+__all__ = ["EngagementConfig", "EngagementLedger", "KERNEL_STORES", "micros_of"]
 
-SKETCH_TYPE = tgt_hll_type.HLL_4
-DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
 #: Stores the kernel owns: their changelog values are JSON (dedupe_log: packed 64-bit hashes).
 KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "session_log", "signup", "account", "account_user")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -45,8 +47,8 @@ class EngagementConfig:
     session_gap_seconds: int = 1800
     grace_seconds: int = 2 * 86400
     keep_days: int = 35
-    lg_k: int = 16  # relative standard error 1.04/sqrt(2^16) = 0.41%
-    feature_lg_k: int = 12  # 1.6%: adoption ratios need less
+    lg_k: int = LG_K
+    feature_lg_k: int = FEATURE_LG_K
     max_features_per_day: int = 50
     action_weights: Any = None  # event name -> weight of the engagement score
     dedupe_retention_days: int = 7
@@ -56,16 +58,16 @@ class EngagementConfig:
             object.__setattr__(self, "action_weights", dict(DEFAULT_WEIGHTS))
 
     @classmethod
-    def from_settings(cls, s: Any) -> "EngagementConfig":
+    def from_settings(cls, settings: PulseSettings, section: EngagementSettings) -> "EngagementConfig":
         return cls(
-            inactive_names=frozenset(s.inactive_event_names),
-            key_features=tuple(s.key_features),
-            activation_names=frozenset(s.activation_event_names),
-            activation_days=s.activation_days,
-            session_gap_seconds=s.session_gap_seconds,
-            grace_seconds=s.grace_period_seconds,
-            action_weights=dict(s.engagement_weights),
-            dedupe_retention_days=s.dedupe_retention_days,
+            inactive_names=frozenset(section.inactive_event_names),
+            key_features=tuple(section.key_features),
+            activation_names=frozenset(section.activation_event_names),
+            activation_days=section.activation_days,
+            session_gap_seconds=section.session_gap_seconds,
+            grace_seconds=settings.grace_period_seconds,
+            action_weights=dict(section.engagement_weights),
+            dedupe_retention_days=settings.dedupe_retention_days,
         )
 
     def kernel(self) -> EngagementKernel:
@@ -115,22 +117,27 @@ class EngagementLedger:
 
     # --- the reducer ----------------------------------------------------------------------
 
-    def apply(self, e: ProductFacts) -> str | None:
-        """One event that took the Python path: None, "duplicate" or "late"."""
-        return self.kernel.apply_event(  # type: ignore[no-any-return]
+    def apply(self, e: ProductFacts) -> ApplyResult:
+        """One event that took the Python path (validated by pydantic)."""
+        verdict = self.kernel.apply_event(
             e.event_id, micros_of(e.occurred_at), e.name, e.user_id, e.account_id, e.anonymous_id,
             e.feature, e.session_id,
         )
+        if verdict is None:
+            return APPLIED
+        return DUPLICATE if verdict == "duplicate" else late(e.occurred_at)
 
-    def apply_records(self, values: list[bytes | None], start: int) -> tuple[int, int, list[Any], int | None]:
+    def apply_records(
+        self, values: list[bytes | None], start: int
+    ) -> tuple[int, int, list[tuple[int, int | None, int]], int | None]:
         """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)."""
-        return self.kernel.apply_records(values, start)  # type: ignore[no-any-return]
+        return self.kernel.apply_records(values, start)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()
         sketches = self._sketches
         if expired_before is not None:
-            for key in [k for k in sketches if int(k.rsplit(":", 1)[1]) < expired_before]:
+            for key in [k for k in sketches if day_of_sketch(k) < expired_before]:
                 del sketches[key]
                 self._dirty_sketches.add(key)
         for key, lg_k, ids in updates:
@@ -172,22 +179,25 @@ class EngagementLedger:
 
     @property
     def watermark(self) -> int | None:
-        return self.kernel.watermark  # type: ignore[no-any-return]
+        """Latest occurred_at applied, in epoch seconds."""
+        return self.kernel.watermark
 
     @property
     def days(self) -> dict[str, dict[str, Any]]:
-        return orjson.loads(self.kernel.days_json())  # type: ignore[no-any-return]
+        days: dict[str, dict[str, Any]] = orjson.loads(self.kernel.days_json())
+        return days
 
     @property
     def accounts(self) -> dict[str, dict[str, Any]]:
-        return orjson.loads(self.kernel.accounts_json())  # type: ignore[no-any-return]
+        accounts: dict[str, dict[str, Any]] = orjson.loads(self.kernel.accounts_json())
+        return accounts
 
     def account_records_encoded(self, keys: Iterable[str]) -> dict[str, bytes]:
         """These account-day records as JSON bytes, as the kernel encodes them (no Python objects)."""
         return dict(self.kernel.accounts_encoded(list(keys)))
 
     def account_keys(self) -> list[str]:
-        return self.kernel.account_keys()  # type: ignore[no-any-return]
+        return self.kernel.account_keys()
 
     @property
     def sessions(self) -> dict[str, tuple[int, int, int]]:

@@ -2,50 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
-from typing import Any, Iterator
+from typing import Any
 
 from datasketches import hll_sketch
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-from consumers.engagement.figures import EngagementFigures, Partition
-from consumers.engagement.health import account_scores
+from consumers.engagement.definitions import FEATURE_LG_K, LG_K, EngagementFigures, Partition, account_scores
+from consumers.engagement.processor import TOPIC
+from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
 
-__all__ = ["EngagementView", "EngagementCollector", "ENGAGEMENT_HELP"]
-
-ENGAGEMENT_HELP = {
-    "pulse_active_users": "Distinct active users (an event whose name is not inactive, with a user_id) in the UTC day of the event-time watermark (1d) or the 7 or 30 UTC days ending with it; HyperLogLog estimate.",
-    "pulse_stickiness_ratio": "DAU / MAU of the UTC day of the event-time watermark.",
-    "pulse_unique_visitors": "Distinct anonymous_id or user_id with a page_view in the window; HyperLogLog estimate.",
-    "pulse_signups": "Distinct users with a signed_up event in the window; HyperLogLog estimate.",
-    "pulse_feature_active_users": "Distinct users of the feature (feature_used) in the window; HyperLogLog estimate.",
-    "pulse_feature_adoption_ratio": "Distinct users of the feature over the 30 UTC days ending with the watermark day / MAU.",
-    "pulse_feature_events": "feature_used events of the feature in the UTC day of the event-time watermark.",
-    "pulse_sessions": "Sessions whose last event is in the UTC day of the event-time watermark.",
-    "pulse_session_duration_seconds_avg": "Average duration (first to last event) of the sessions ending in the UTC day of the watermark; single-event sessions count as 0 seconds.",
-    "pulse_single_event_sessions": "Sessions of a single event ending in the UTC day of the event-time watermark.",
-    "pulse_accounts_at_risk": "Accounts whose health score (docs/metrics.md) over the 30 UTC days ending with the watermark day is below the health threshold.",
-    "pulse_activation_ratio": "Users who signed up in the cohort day and performed an activation event within the activation window / users who signed up that day; latest_final is the latest cohort whose window has closed.",
-}
+__all__ = ["EngagementView"]
 
 
-class EngagementView:
+
+class EngagementView(FamilyView):
     def __init__(self, snapshots: SnapshotStore, key_features: tuple[str, ...], top_n: int, activation_days: int,
-                 health_threshold: float = 40.0) -> None:
+                 health_threshold: float = 40.0, lg_k: int = LG_K, feature_lg_k: int = FEATURE_LG_K) -> None:
         self.snapshots = snapshots
         self.health_threshold = health_threshold
         self.accounts: dict[str, Any] = {}
         self.key_features = key_features
         self.top_n = top_n
         self.activation_days = activation_days
-        self.figures = EngagementFigures([], activation_days=activation_days)
+        self.lg_k = lg_k
+        self.feature_lg_k = feature_lg_k
+        self.figures = self._figures([])
         self._cache: dict[int, tuple[Any, Partition]] = {}
         self._sketches: dict[int, dict[str, hll_sketch]] = {}  # partition -> key -> sketch
         self._sketch_versions: dict[int, dict[str, int]] = {}
 
     async def refresh(self) -> None:
-        parts = await self.snapshots.partitions("product-events")
+        parts = await self.snapshots.partitions(TOPIC)
         partitions = []
         for p in sorted(parts):
             payload = parts[p]
@@ -56,7 +46,7 @@ class EngagementView:
                 # partition changes today's few sketches, not the 35 days of them.
                 sketches = self._sketches.setdefault(p, {})
                 blobs, versions, gone = await self.snapshots.changed_sketches(
-                    "product-events", p, self._sketch_versions.get(p, {})
+                    TOPIC, p, self._sketch_versions.get(p, {})
                 )
                 for key in gone:
                     sketches.pop(key, None)
@@ -65,8 +55,21 @@ class EngagementView:
                 self._sketch_versions[p] = versions
                 cached = self._cache[p] = (version, Partition(sketches, payload.get("days", {}), payload.get("watermark")))
             partitions.append(cached[1])
-        self.figures = EngagementFigures(partitions, activation_days=self.activation_days)
+        self.figures = self._figures(partitions)
         self.accounts = await self.snapshots.entities("accounts")
+
+    def _figures(self, partitions: list[Partition]) -> EngagementFigures:
+        return EngagementFigures(partitions, self.lg_k, self.feature_lg_k, self.activation_days)
+
+    def collectors(self) -> Iterable[Collector]:
+        from consumers.engagement.collector import EngagementCollector
+
+        return [EngagementCollector(self)]
+
+    def routes(self) -> Iterable[Route]:
+        from consumers.engagement.routes import engagement_routes
+
+        return engagement_routes(self)
 
     def _by_account(self) -> dict[str, dict[int, Any]]:
         out: dict[str, dict[int, Any]] = {}
@@ -117,55 +120,3 @@ class EngagementView:
         usage = self.figures.feature_events(range(day - 29, day + 1))
         extra = [f for f, _ in sorted(usage.items(), key=lambda kv: (-kv[1], kv[0])) if f not in self.key_features]
         return list(self.key_features) + extra[: self.top_n]
-
-
-class EngagementCollector:
-    def __init__(self, view: EngagementView) -> None:
-        self.view = view
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        f = self.view.figures
-        day = f.watermark_day
-        g = {name: GaugeMetricFamily(name, text, labels=labels) for name, text, labels in (
-            ("pulse_active_users", ENGAGEMENT_HELP["pulse_active_users"], ["window"]),
-            ("pulse_stickiness_ratio", ENGAGEMENT_HELP["pulse_stickiness_ratio"], []),
-            ("pulse_unique_visitors", ENGAGEMENT_HELP["pulse_unique_visitors"], ["window"]),
-            ("pulse_signups", ENGAGEMENT_HELP["pulse_signups"], ["window"]),
-            ("pulse_feature_active_users", ENGAGEMENT_HELP["pulse_feature_active_users"], ["feature", "window"]),
-            ("pulse_feature_adoption_ratio", ENGAGEMENT_HELP["pulse_feature_adoption_ratio"], ["feature"]),
-            ("pulse_feature_events", ENGAGEMENT_HELP["pulse_feature_events"], ["feature"]),
-            ("pulse_sessions", ENGAGEMENT_HELP["pulse_sessions"], []),
-            ("pulse_session_duration_seconds_avg", ENGAGEMENT_HELP["pulse_session_duration_seconds_avg"], []),
-            ("pulse_single_event_sessions", ENGAGEMENT_HELP["pulse_single_event_sessions"], []),
-            ("pulse_activation_ratio", ENGAGEMENT_HELP["pulse_activation_ratio"], ["cohort"]),
-            ("pulse_accounts_at_risk", ENGAGEMENT_HELP["pulse_accounts_at_risk"], []),
-        )}
-        if day is not None:
-            windows = {"1d": [day], "7d": range(day - 6, day + 1), "30d": range(day - 29, day + 1)}
-            for window, days in windows.items():
-                g["pulse_active_users"].add_metric([window], f.distinct("dau", days))
-                g["pulse_unique_visitors"].add_metric([window], f.distinct("vis", days))
-                g["pulse_signups"].add_metric([window], f.distinct("sig", days))
-            row = f.daily_row(day)
-            mau = f.distinct("dau", windows["30d"])
-            g["pulse_stickiness_ratio"].add_metric([], f.distinct("dau", [day]) / mau if mau else 0.0)
-            today = f.feature_events([day])
-            for feature in self.view.features(day):
-                for window, days in windows.items():
-                    g["pulse_feature_active_users"].add_metric(
-                        [feature, window], f.distinct(f"feat:{feature}", days, f.feature_lg_k))
-                if mau:
-                    users = f.distinct(f"feat:{feature}", windows["30d"], f.feature_lg_k)
-                    g["pulse_feature_adoption_ratio"].add_metric([feature], users / mau)
-                g["pulse_feature_events"].add_metric([feature], float(today.get(feature, 0)))
-            g["pulse_sessions"].add_metric([], float(row["sessions"]))
-            g["pulse_session_duration_seconds_avg"].add_metric([], float(row["avg_session_seconds"]))
-            g["pulse_single_event_sessions"].add_metric([], float(f.counter(day, "single_event_sessions")))
-            g["pulse_accounts_at_risk"].add_metric([], float(len(self.view.at_risk())))
-            cohort = self.view.latest_final_cohort()
-            if cohort is not None and cohort["ratio"] is not None:
-                g["pulse_activation_ratio"].add_metric(["latest_final"], cohort["ratio"])
-        yield from g.values()

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Mapping
 
-from consumers.revenue.timeline import Timeline
+from consumers.revenue.timeline import Movement, Timeline
 
 __all__ = ["KINDS", "Buckets", "contributions", "add_into", "month_key", "day_key"]
 
@@ -33,9 +33,9 @@ def day_key(at: datetime) -> str:
 
 
 def contributions(tl: Timeline) -> Buckets:
-    out: Buckets = defaultdict(lambda: defaultdict(Decimal))  # type: ignore[arg-type]
+    out: Buckets = defaultdict(lambda: defaultdict(Decimal))
     kinds_seen: dict[str, set[str]] = defaultdict(set)
-    by_month: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+    by_month: dict[str, list[Movement]] = defaultdict(list)
     for mv in tl.movements:
         for bucket in (month_key(mv.at), day_key(mv.at)):
             c = out[bucket]

@@ -16,9 +16,11 @@ from typing import Any, Mapping
 
 from consumers.revenue.buckets import Buckets, add_into, contributions
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
+from consumers.revenue.settings import RevenueSettings
 from consumers.revenue.timeline import Timeline, build_timeline, sort_key
 from stream.events import SubscriptionChanged, SubscriptionStarted
-from stream.pipeline import DUPLICATE
+from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, RejectReason, Refused, late
+from stream.settings import PulseSettings
 
 __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
 
@@ -36,12 +38,12 @@ class RevenueConfig:
     segment_attributes: tuple[str, ...] = ("country", "acquisition_channel", "segment")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "RevenueConfig":
+    def from_settings(cls, settings: PulseSettings, section: RevenueSettings) -> "RevenueConfig":
         return cls(
-            fx_rates=dict(settings.fx_rates),
+            fx_rates=dict(section.fx_rates),
             grace_seconds=settings.grace_period_seconds,
-            grouping_seconds=settings.movement_grouping_seconds,
-            segment_attributes=tuple(settings.segment_attributes),
+            grouping_seconds=section.movement_grouping_seconds,
+            segment_attributes=tuple(section.segment_attributes),
         )
 
 
@@ -80,25 +82,25 @@ class RevenueLedger:
 
     # --- the reducer ----------------------------------------------------------------------
 
-    def apply(self, event: Any) -> str | None:
-        """Apply one validated subscription event; a rejection reason, or None."""
+    def apply(self, event: Any) -> ApplyResult:
+        """Apply one validated subscription event."""
         try:
             record = compact(event, self.config.fx_rates)
         except MissingRate:
-            return "currency"
+            return Refused(RejectReason.CURRENCY, f"currency: {event.currency} has no rate in PULSE_FX_RATES")
         cid = event.customer_id
         state = self.customers.get(cid)
         events: list[dict[str, Any]] = state["e"] if state else []
         if any(e["id"] == record["id"] for e in events):
             return DUPLICATE  # a resend older than the dedupe window: still exactly once
         if events and self._too_late(record["t"], events[-1]["t"]):
-            return "late"
+            return late(event.occurred_at)
         bisect.insort(events, record, key=sort_key)
         self.customers[cid] = {"e": events}  # (re)assign: marks the key for the changelog
         self._refresh(cid)
         if self.watermark is None or record["t"] > self.watermark:
             self.watermark = record["t"]
-        return None
+        return APPLIED
 
     def _too_late(self, at: str, last: str) -> bool:
         if at >= last:
@@ -141,6 +143,14 @@ class RevenueLedger:
             value = tl.attributes.get(name, "unknown")
             out[f"attr:{name}:{value}"] = {"mrr": tl.mrr, "customers": Decimal(1)}
         return out
+
+    def months_spanned(self) -> tuple[str, str] | None:
+        """UTC months (YYYY-MM) of the earliest and the latest event applied, or None."""
+        if not self.customers:
+            return None
+        firsts = [c["e"][0]["t"] for c in self.customers.values()]
+        lasts = [c["e"][-1]["t"] for c in self.customers.values()]
+        return min(firsts)[:7], max(lasts)[:7]
 
     def customer_view(self, cid: str) -> dict[str, Any] | None:
         tl = self.timelines.get(cid)

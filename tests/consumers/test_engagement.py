@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from consumers.engagement.figures import EngagementFigures, Partition
+from consumers.engagement.definitions import EngagementFigures, Partition
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
-from stream.product_facts import ProductFacts
+from consumers.engagement.facts import ProductFacts
 from stream.state import PartitionState
+from stream.outcomes import APPLIED, late
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
 D0 = T0.date().toordinal()
@@ -110,8 +111,8 @@ def test_activation_cohorts_provisional_then_final() -> None:
 def test_late_beyond_grace_is_rejected_within_grace_lands_in_its_day() -> None:
     lg = ledger()
     lg.apply(ev(T0 + timedelta(days=5), user="now"))
-    assert lg.apply(ev(T0 + timedelta(days=3, hours=1), user="ok")) is None
-    assert lg.apply(ev(T0 + timedelta(days=2), user="old")) == "late"
+    assert lg.apply(ev(T0 + timedelta(days=3, hours=1), user="ok")) is APPLIED
+    assert lg.apply(ev(T0 + timedelta(days=2), user="old")) == late(T0 + timedelta(days=2))
     f = figures(lg)
     assert f.daily_row(D0 + 3)["dau"] == 1 and f.daily_row(D0 + 2)["dau"] == 0
 
@@ -151,7 +152,7 @@ def test_partitions_merge_without_double_counting_users() -> None:
 
 
 def test_engagement_and_health_scores() -> None:
-    from consumers.engagement.health import account_scores
+    from consumers.engagement.definitions import account_scores
 
     lg = ledger(key_features=("reports", "alerts"))
     for day in range(10):  # u1 active 10 days; u2 seen once (a page view), never active

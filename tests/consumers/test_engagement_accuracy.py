@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from aiokafka.partitioner import murmur2
 
-from consumers.engagement.figures import EngagementFigures, Partition
+from consumers.engagement.definitions import EngagementFigures, Partition
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
-from stream.product_facts import ProductFacts
+from consumers.engagement.facts import ProductFacts
 from stream.state import PartitionState
+from stream.outcomes import APPLIED
 
 T0 = datetime(2026, 4, 1, 12, tzinfo=timezone.utc)
 
@@ -29,7 +30,7 @@ def test_dau_and_mau_of_a_million_users_within_one_percent() -> None:
             p = partition.get(i)
             if p is None:
                 p = partition[i] = (murmur2(user.encode()) & 0x7FFFFFFF) % 6
-            assert ledgers[p].apply(ProductFacts(f"e{i}-{d}", at, "login", user, None, None, None, None)) is None
+            assert ledgers[p].apply(ProductFacts(f"e{i}-{d}", at, "login", user, None, None, None, None)) is APPLIED
         exact_days[d] = len(active)
     f = EngagementFigures([Partition(lg.sketches, lg.days, lg.watermark) for lg in ledgers])
     last = T0.date().toordinal() + 29

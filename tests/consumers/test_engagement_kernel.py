@@ -12,11 +12,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from consumers.engagement._kernel import EngagementKernel
 from consumers.engagement.ledger import EngagementConfig, micros_of
-from consumers.product_events import EngagementProcessor
+from consumers.engagement.processor import EngagementProcessor
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.events import ProductEvent
 from stream.pipeline import Pipeline
-from stream.product_facts import facts_of
+from consumers.engagement.facts import facts_of
 from stream.state import PartitionState
 from stream.topics import spec_for
 from tests.reference.engagement_ledger import ReferenceLedger
@@ -178,7 +178,7 @@ def test_kernel_reaches_the_reference_state(specs: list[dict[str, Any]], cuts: l
                 expected["rejected"] += 1
                 continue
             assert isinstance(result, Accepted)
-            verdict = ref.apply(result.event)
+            verdict = ref.apply(facts_of(result.event))
             expected["processed" if verdict is None else "duplicate" if verdict == "duplicate" else "rejected"] += 1
 
     # the kernel: the engine's path, in batches, with the partition moving to a new owner at times
@@ -204,7 +204,8 @@ def test_kernel_reaches_the_reference_state(specs: list[dict[str, Any]], cuts: l
             pipeline.loaded(state)
 
     assert got == expected
-    ledger = pipeline.processor.ledger(state)  # type: ignore[attr-defined]
+    assert isinstance(pipeline.processor, EngagementProcessor)
+    ledger = pipeline.processor.ledger(state)
     assert ledger.watermark == ref.watermark
     assert ledger.days == ref.days
     assert ledger.sessions == ref.sessions

@@ -11,10 +11,11 @@ import pytest
 
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from consumers.revenue.normalize import normalized_mrr
-from consumers.revenue.report import ltv, money, month_ratios, month_row, window_sums
+from consumers.revenue.definitions import ltv, money, month_ratios, month_row, window_sums
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
 from tests.factories import make_subscription
+from stream.outcomes import APPLIED, DUPLICATE, RejectReason, Refused
 
 RATES = {"USD": Decimal(1), "EUR": Decimal("1.10")}
 D = Decimal
@@ -91,9 +92,10 @@ def test_100_customers_at_100_monthly_and_50_at_600_yearly_is_12500() -> None:
 
 def test_currency_conversion_and_missing_rate() -> None:
     lg = ledger()
-    assert lg.apply(start("2026-01-01T00:00:00Z", "c1", "100", currency="EUR")) is None
+    assert lg.apply(start("2026-01-01T00:00:00Z", "c1", "100", currency="EUR")) is APPLIED
     assert mrr(lg) == D("110.00")
-    assert lg.apply(start("2026-01-01T00:00:00Z", "c2", "100", currency="JPY")) == "currency"
+    refused = lg.apply(start("2026-01-01T00:00:00Z", "c2", "100", currency="JPY"))
+    assert refused == Refused(RejectReason.CURRENCY, "currency: JPY has no rate in PULSE_FX_RATES")
     assert "c2" not in lg.customers
 
 
@@ -153,10 +155,10 @@ def test_out_of_order_within_grace_equals_in_order() -> None:
     b = ev("subscription_changed", "2026-01-02T00:00:00Z", "c1", "a", amount="200", interval="month")
     c = ev("subscription_cancelled", "2026-01-03T00:00:00Z", "c1", "a")
     for e in (a, b, c):
-        assert in_order.apply(e) is None
+        assert in_order.apply(e) is APPLIED
     shuffled = ledger()
     for e in (a, c, b):
-        assert shuffled.apply(e) is None
+        assert shuffled.apply(e) is APPLIED
     assert shuffled.buckets == in_order.buckets
     assert [m.kind for m in shuffled.timelines["c1"].movements] == ["new", "expansion", "churn"]
 
@@ -165,9 +167,10 @@ def test_late_beyond_grace_is_rejected_and_changes_nothing() -> None:
     lg = ledger()
     lg.apply(start("2026-01-10T00:00:00Z", "c1", "100", sub="a"))
     before = dict(lg.buckets)
-    assert lg.apply(start("2026-01-07T23:59:59Z", "c1", "50", sub="b")) == "late"
+    refused = lg.apply(start("2026-01-07T23:59:59Z", "c1", "50", sub="b"))
+    assert isinstance(refused, Refused) and refused.reason is RejectReason.LATE
     assert lg.buckets == before
-    assert lg.apply(start("2026-01-08T00:00:00Z", "c1", "50", sub="b")) is None  # exactly 2 days
+    assert lg.apply(start("2026-01-08T00:00:00Z", "c1", "50", sub="b")) is APPLIED  # exactly 2 days
 
 
 # --- monthly figures ------------------------------------------------------------------------
@@ -263,6 +266,6 @@ def test_a_resend_beyond_any_window_is_still_a_duplicate() -> None:
     lg = ledger()
     first = ev("subscription_renewed", "2026-01-31T00:00:00Z", "c1", "c1-s")
     lg.apply(start("2026-01-01T00:00:00Z", "c1", "100"))
-    assert lg.apply(first) is None
-    assert lg.apply(first) == "duplicate"
+    assert lg.apply(first) is APPLIED
+    assert lg.apply(first) is DUPLICATE
     assert month_ratios(lg.buckets, "2026-01")["renewal_ratio_count"] == 1

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings, strategies as st
 
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
-from consumers.revenue.report import months_between, mrr_at_end
+from consumers.revenue.definitions import months_between, mrr_at_end
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
 

@@ -4,13 +4,15 @@ the settings in the code."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from stream.settings import PulseSettings
+from stream.registry import installed_families
+from stream.settings import PulseSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,14 +29,26 @@ def test_services(compose: dict[str, Any]) -> None:
     assert "<kafka.version>3.9.1</kafka.version>" in pom, "compose and the local stack must run the same Kafka"
 
 
-def test_every_pulse_variable_is_a_real_setting_with_a_valid_value(compose: dict[str, Any]) -> None:
-    fields = set(PulseSettings.model_fields)
+def test_every_pulse_variable_is_a_real_setting_with_a_valid_value(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sections = [family.settings_model for family in installed_families()]
+    fields = set(PulseSettings.model_fields).union(*(set(model.model_fields) for model in sections))
     for name in ("pulse-worker", "simulator"):
         env = compose["services"][name]["environment"]
         for key in env:
             assert key.startswith("PULSE_") and key[6:].lower() in fields, f"{name}: {key} is not a setting"
-        settings = PulseSettings(**{k[6:].lower(): v for k, v in env.items() if k != "PULSE_FX_RATES"})
-        assert settings.kafka_broker == "kafka:19092"
+        for key in [k for k in os.environ if k.startswith("PULSE_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        load_settings.cache_clear()
+        try:
+            assert load_settings().kafka_broker == "kafka:19092"
+            for model in sections:
+                model.load()  # raises SettingsError naming a bad variable
+        finally:
+            load_settings.cache_clear()
 
 
 def test_ports_agree_with_the_code(compose: dict[str, Any]) -> None:

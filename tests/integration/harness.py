@@ -105,9 +105,10 @@ class Worker:
     def health(self) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
-                return orjson.loads(r.read())  # type: ignore[no-any-return]
+                body: dict[str, Any] = orjson.loads(r.read())
         except urllib.error.HTTPError as exc:
-            return orjson.loads(exc.read())  # type: ignore[no-any-return]
+            body = orjson.loads(exc.read())
+        return body
 
     def get_json(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:

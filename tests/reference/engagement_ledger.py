@@ -13,8 +13,9 @@ from typing import Any
 from datasketches import hll_sketch
 from xxhash import xxh3_64_intdigest
 
-from consumers.engagement.ledger import SKETCH_TYPE, EngagementConfig
-from stream.product_facts import ProductFacts
+from consumers.engagement.definitions import SKETCH_TYPE
+from consumers.engagement.ledger import EngagementConfig
+from consumers.engagement.facts import ProductFacts
 
 EPOCH = date(1970, 1, 1).toordinal()
 _EPOCH_DT = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -10,10 +10,11 @@ import orjson
 from hypothesis import given, settings, strategies as st
 
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
-from consumers.revenue.report import monthly_rows
+from consumers.revenue.definitions import monthly_rows
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
 from tests.reference.monthly_mrr import monthly
+from stream.outcomes import APPLIED
 
 RATES = {"USD": Decimal(1), "EUR": Decimal("1.08")}
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -47,7 +48,7 @@ def test_reducer_matches_the_independent_reference(drawn: list[dict[str, Any]]) 
     for e in events:
         (result,) = decode_record(spec_for("subscriptions"), orjson.dumps(e))
         assert isinstance(result, Accepted)
-        assert ledger.apply(result.event) is None
+        assert ledger.apply(result.event) is APPLIED
     expected = monthly(events, RATES)
     if not expected:
         return

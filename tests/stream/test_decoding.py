@@ -6,13 +6,13 @@ import orjson
 import pytest
 
 from stream.decoding import MAX_BATCH, Accepted, Rejected, decode_record
-from stream.topics import SOURCE_TOPICS, spec_for
+from stream.topics import SOURCE_TOPICS, TopicSpec, spec_for
 from tests.factories import make_subscription
 
 SUBS = spec_for("subscriptions")
 
 
-def one(raw: bytes, spec=SUBS, currencies=frozenset()):  # type: ignore[no-untyped-def]
+def one(raw: bytes, spec: TopicSpec = SUBS, currencies: frozenset[str] = frozenset()) -> Accepted | Rejected:
     results = decode_record(spec, raw, currencies)
     assert len(results) == 1
     return results[0]

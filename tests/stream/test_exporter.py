@@ -3,11 +3,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from decimal import Decimal
-
 from prometheus_client import CollectorRegistry
 
+from stream.registry import FamilyRegistry
+from stream.settings import PulseSettings
+from stream.snapshots import SnapshotStore
+
 from stream.exporter import IngestMetrics, render
+from stream.outcomes import RejectReason
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
 
@@ -19,12 +22,11 @@ def documented_help() -> dict[str, str]:
 
 
 def test_every_exported_metric_is_documented_with_the_same_help() -> None:
-    from consumers.engagement.view import EngagementCollector, EngagementView
-    from consumers.revenue.view import RevenueCollector, RevenueView
-
     metrics = IngestMetrics(CollectorRegistry())
-    metrics.registry.register(RevenueCollector(RevenueView(None, "USD", Decimal(1), 10)))  # type: ignore[arg-type]
-    metrics.registry.register(EngagementCollector(EngagementView(None, ("a",), 3, 7)))  # type: ignore[arg-type]
+    snapshots = SnapshotStore("redis://127.0.0.1:1/0", "help-test")  # never contacted: no refresh
+    for family in FamilyRegistry.installed(PulseSettings()):
+        for collector in family.view(snapshots).collectors():
+            metrics.registry.register(collector)
     docs = documented_help()
     exported = {}
     for family in metrics.registry.collect():
@@ -39,7 +41,7 @@ def test_every_exported_metric_is_documented_with_the_same_help() -> None:
 def test_counters_render_with_labels_and_no_created_series() -> None:
     metrics = IngestMetrics(CollectorRegistry())
     metrics.processed.labels(topic="surveys").inc(3)
-    metrics.count_rejected("surveys", "late")
+    metrics.count_rejected("surveys", RejectReason.LATE)
     text = render(metrics.registry).decode()
     assert 'pulse_events_processed_total{topic="surveys"} 3.0' in text
     assert 'pulse_events_late_total{topic="surveys"} 1.0' in text

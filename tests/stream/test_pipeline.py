@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from consumers import build_processors
+from consumers.engagement.family import EngagementFamily
 from stream.app import build_pipelines
-from stream.exporter import IngestMetrics
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 
@@ -29,8 +28,8 @@ def records() -> list[bytes | None]:
 
 def run(batch: bool) -> tuple[PartitionState, tuple[int, int, list[tuple[str, bytes]]]]:
     settings = PulseSettings()
-    processors = {k: v for k, v in build_processors(settings, IngestMetrics()).items() if k == "product-events"}
-    pipeline = build_pipelines(settings, processors)["product-events"]
+    processor = EngagementFamily(settings).processor("product-events")
+    pipeline = build_pipelines(settings, {"product-events": processor})["product-events"]
     state = PartitionState(0, codecs=pipeline.codecs)
     pipeline.loaded(state)
     values = records()

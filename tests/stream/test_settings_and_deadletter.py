@@ -8,6 +8,9 @@ import pytest
 
 from stream.deadletter import deadletter_record, read_deadletter_record
 from stream.decoding import Rejected
+from stream.outcomes import RejectReason
+from consumers.engagement.settings import EngagementSettings
+from consumers.revenue.settings import RevenueSettings
 from stream.settings import PulseSettings, SettingsError, load_settings
 
 
@@ -37,18 +40,28 @@ def test_broker_scheme_is_accepted_and_garbage_refused() -> None:
 def test_currencies_and_fx_rates_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULSE_CURRENCIES", "usd, EUR")
     monkeypatch.setenv("PULSE_FX_RATES", '{"USD": 1, "EUR": "1.08"}')
-    s = PulseSettings()
-    assert s.currencies == frozenset({"USD", "EUR"})
-    assert str(s.fx_rates["EUR"]) == "1.08"
+    assert PulseSettings().currencies == frozenset({"USD", "EUR"})
+    assert str(RevenueSettings.load().fx_rates["EUR"]) == "1.08"
     monkeypatch.setenv("PULSE_FX_RATES", '{"EUR": 0}')
-    with pytest.raises(Exception, match="must be > 0"):
-        PulseSettings()
+    with pytest.raises(SettingsError, match="PULSE_FX_RATES.*must be > 0"):
+        RevenueSettings.load()
+    monkeypatch.setenv("PULSE_FX_RATES", "not json")
+    with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
+        RevenueSettings.load()
+
+
+def test_a_family_section_names_its_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_KEY_FEATURES", "reports, alerts")
+    assert EngagementSettings.load().key_features == ("reports", "alerts")
+    monkeypatch.setenv("PULSE_ACTIVATION_DAYS", "0")
+    with pytest.raises(SettingsError, match="PULSE_ACTIVATION_DAYS"):
+        EngagementSettings.load()
 
 
 def test_deadletter_record_keeps_original_bytes_and_coordinates() -> None:
     raw = b"\xff not json"
     record = deadletter_record(
-        Rejected("invalid_json", "boom", raw, None), "pulse.surveys", 3, 42, b"acct",
+        Rejected(RejectReason.INVALID_JSON, "boom", raw, None), "pulse.surveys", 3, 42, b"acct",
         now=datetime(2026, 1, 1, tzinfo=timezone.utc),
     )
     parsed = read_deadletter_record(record)
@@ -61,9 +74,5 @@ def test_deadletter_record_keeps_original_bytes_and_coordinates() -> None:
 
 def test_non_json_mapping_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULSE_FX_RATES", "EUR=1.08")
-    load_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
-            load_settings()
-    finally:
-        load_settings.cache_clear()
+    with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
+        RevenueSettings.load()

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from stream.state import RAW, CheckpointedReplay, PartitionState
+from stream.state import RAW, CheckpointedReplay, Codec, PartitionState
 
 
-def replay(records: list[tuple[bytes, bytes | None]], codecs=None) -> PartitionState:  # type: ignore[no-untyped-def]
+def replay(records: list[tuple[bytes, bytes | None]], codecs: dict[str, Codec] | None = None) -> PartitionState:
     """What recovery does: apply records up to the last checkpoint only."""
     state = PartitionState(0, codecs=codecs or {})
     feeder = CheckpointedReplay(state)

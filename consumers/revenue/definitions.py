@@ -1,7 +1,6 @@
-"""Revenue figures from summed buckets: the monthly table, window figures and ratios.
-
-Every formula of docs/metrics.md ("Revenue") lives here once; the exporter, the HTTP API and
-``pulse report monthly-mrr`` all call these functions.
+"""Every revenue formula of docs/metrics.md ("Revenue"), once, over summed buckets: the
+monthly table, window figures and ratios. The collector, the HTTP API and
+``pulse report monthly-mrr`` call these functions and compute nothing themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ __all__ = [
     "month_ratios",
     "window_sums",
     "ltv",
+    "lifetime_months",
+    "previous_month",
     "money",
     "months_between",
     "mrr_at_end",
@@ -76,7 +77,7 @@ def mrr_at_end(buckets: Buckets, month: str) -> tuple[Decimal, int]:
     )
 
 
-def _previous(month: str) -> str:
+def previous_month(month: str) -> str:
     y, m = int(month[:4]), int(month[5:7])
     return f"{y - 1:04d}-12" if m == 1 else f"{y:04d}-{m - 1:02d}"
 
@@ -113,9 +114,12 @@ def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1
     A ratio whose denominator is zero is None (not 0, not infinity).
     """
     b = f"m:{month}"
-    start_mrr, start_customers = mrr_at_end(buckets, _previous(month))
+    start_mrr, start_customers = mrr_at_end(buckets, previous_month(month))
     end_mrr, end_customers = mrr_at_end(buckets, month)
-    g = lambda name: _get(buckets, b, name)  # noqa: E731
+
+    def g(name: str) -> Decimal:
+        return _get(buckets, b, name)
+
     start_c = Decimal(start_customers)
     cohort_kept = start_mrr + g("cohort_expansion_mrr") - g("cohort_contraction_mrr") - g("cohort_churn_mrr")
     grr = _ratio(start_mrr - g("cohort_contraction_mrr") - g("cohort_churn_mrr"), start_mrr)
@@ -146,7 +150,7 @@ def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1
         "renewal_ratio_count": _ratio(g("terms_renewed"), terms),
         "renewal_ratio_amount": _ratio(g("terms_renewed_mrr"), terms_mrr),
         "ltv": ltv(arpa, churn_rate, gross_margin),
-        "lifetime_months": None if not churn_rate else 1 / churn_rate,
+        "lifetime_months": lifetime_months(churn_rate),
     }
 
 
@@ -155,6 +159,11 @@ def ltv(arpa: Decimal | None, churn_rate: Decimal | None, gross_margin: Decimal)
     if arpa is None or not churn_rate:
         return None
     return arpa * gross_margin / churn_rate
+
+
+def lifetime_months(churn_rate: Decimal | None) -> Decimal | None:
+    """1 / churn rate, in months; None when churn is zero or unknown."""
+    return None if not churn_rate else 1 / churn_rate
 
 
 def window_sums(buckets: Buckets, end: date, days: int) -> dict[str, Decimal]:

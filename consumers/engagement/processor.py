@@ -1,20 +1,27 @@
-"""Processor of the `product-events` topic: engagement state per partition."""
+"""Processor of the `product-events` topic: one engagement ledger per owned partition."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from consumers.engagement.facts import facts_of
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
+from stream.family import BulkResult, Processor
+from stream.outcomes import ApplyResult
 from stream.snapshots import SnapshotStore
-from stream.state import Codec, PartitionState
+from stream.state import PartitionState
 
-__all__ = ["EngagementProcessor"]
+__all__ = ["EngagementProcessor", "TOPIC"]
+
+TOPIC = "product-events"
 
 
-class EngagementProcessor:
-    codecs: dict[str, Codec] = EngagementLedger.STORES
+class EngagementProcessor(Processor):
+    codecs = EngagementLedger.STORES
     #: The kernel dedupes by event_id itself (64-bit hashes, one changelog record per batch).
     dedupes = True
+    #: The kernel validates and applies raw records in bulk; pydantic sees only what it defers.
+    bulk = True
 
     def __init__(self, config: EngagementConfig) -> None:
         self.config = config
@@ -27,11 +34,11 @@ class EngagementProcessor:
             self.loaded(state)
         return self.ledgers[state.partition]
 
-    def apply(self, state: PartitionState, event: Any) -> str | None:
-        return self.ledger(state).apply(event)
+    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
+        return self.ledger(state).apply(facts_of(event))
 
-    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> Any:
-        return self.ledger(state).apply_records(values, start)
+    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> BulkResult:
+        return BulkResult(*self.ledger(state).apply_records(values, start))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)
@@ -56,7 +63,7 @@ class EngagementProcessor:
         keys = self.unpublished.pop(state.partition, set())
         sketches = ledger.sketches
         await snapshots.put_sketches(
-            "product-events", state.partition,
+            TOPIC, state.partition,
             {k: sketches[k].serialize_compact() for k in keys if k in sketches},
             [k for k in keys if k not in sketches],
             version=state.next_offset or 0,
@@ -64,6 +71,6 @@ class EngagementProcessor:
         accounts = self.unpublished_accounts.pop(state.partition, set())
         await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))
         await snapshots.put_partition(
-            "product-events", state.partition,
+            TOPIC, state.partition,
             {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},
         )

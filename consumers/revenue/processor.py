@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from stream.family import Processor
+from stream.outcomes import APPLIED, ApplyResult
 from stream.snapshots import SnapshotStore
-from stream.state import Codec, PartitionState
+from stream.state import PartitionState
 
-__all__ = ["RevenueProcessor", "CUSTOMERS_STORE"]
+__all__ = ["RevenueProcessor", "CUSTOMERS_STORE", "TOPIC"]
 
+TOPIC = "subscriptions"
 CUSTOMERS_STORE = "customers"
 
 
-class RevenueProcessor:
+class RevenueProcessor(Processor):
     """Keeps one :class:`RevenueLedger` per owned partition; the ledger is the reducer."""
-
-    codecs: dict[str, Codec] = {}
 
     def __init__(self, config: RevenueConfig) -> None:
         self.config = config
@@ -30,11 +31,11 @@ class RevenueProcessor:
             ledger = self.ledgers[state.partition]
         return ledger
 
-    def apply(self, state: PartitionState, event: Any) -> str | None:
-        reason = self.ledger(state).apply(event)
-        if reason is None:
+    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
+        result = self.ledger(state).apply(event)
+        if result is APPLIED:
             self.changed.setdefault(state.partition, set()).add(event.customer_id)
-        return reason
+        return result
 
     def loaded(self, state: PartitionState) -> None:
         self.ledgers[state.partition] = RevenueLedger(self.config, state.store(CUSTOMERS_STORE))
@@ -52,7 +53,7 @@ class RevenueProcessor:
             "watermark": ledger.watermark,
             "buckets": {b: {k: str(v) for k, v in f.items()} for b, f in ledger.buckets.items()},
         }
-        await snapshots.put_partition("subscriptions", state.partition, payload)
+        await snapshots.put_partition(TOPIC, state.partition, payload)
         changed = self.changed.pop(state.partition, set())
         views = {cid: ledger.customer_view(cid) for cid in changed}
         await snapshots.put_entities("customers", {k: v for k, v in views.items() if v})

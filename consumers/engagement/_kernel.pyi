@@ -1,0 +1,104 @@
+"""The compiled per-event reducer of the product-events topic (Rust + PyO3, native/src/lib.rs).
+
+Python keeps the HyperLogLog sketches, the changelog and the figures; this module does the
+per-event work (JSON decoding, validation, dedupe, sessions, cohorts, account activity) that
+costs 10+ µs an event in Python. See consumers/engagement/ledger.py.
+"""
+
+from collections.abc import Sequence
+from typing import Final, Literal, Self, TypeAlias, final
+
+__all__ = ["EngagementKernel", "MAX_BATCH"]
+
+#: (event_id, occurred_at in epoch µs, name, user_id, account_id, anonymous_id, feature, session_id)
+_Facts: TypeAlias = tuple[str, int, str, str | None, str | None, str | None, str | None, str | None]
+#: (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
+_Late: TypeAlias = tuple[int, int | None, int]
+#: (sketch key, lg_k, ids in first-seen order)
+_SketchUpdate: TypeAlias = tuple[str, int, list[str]]
+#: (changelog key `<store>\x1f<key>`, JSON value or None for a tombstone)
+_Record: TypeAlias = tuple[bytes, bytes | None]
+
+#: The largest SDK batch (events in one JSON-array record), as stream.decoding.MAX_BATCH.
+MAX_BATCH: Final[int]
+
+@final
+class EngagementKernel:
+    """Engagement state of one partition (dedupe, watermark, days, sessions, cohorts, accounts)."""
+
+    def __new__(
+        cls,
+        *,
+        inactive_names: Sequence[str],
+        key_features: Sequence[str],
+        activation_names: Sequence[str],
+        activation_days: int,
+        session_gap_seconds: int,
+        grace_seconds: int,
+        keep_days: int,
+        lg_k: int,
+        feature_lg_k: int,
+        max_features_per_day: int,
+        weights: dict[str, int],
+        dedupe_retention_days: int,
+    ) -> Self:
+        """An empty reducer with this configuration (EngagementConfig.kernel builds it)."""
+
+    def apply_records(
+        self, values: list[bytes] | list[bytes | None], start: int
+    ) -> tuple[int, int, list[_Late], int | None]:
+        """Apply `values[start:]` until one needs Python: (processed, duplicates, late, its index or None)."""
+
+    def apply_event(
+        self,
+        event_id: str,
+        micros: int,
+        name: str,
+        user_id: str | None,
+        account_id: str | None,
+        anonymous_id: str | None,
+        feature: str | None,
+        session_id: str | None,
+    ) -> Literal["duplicate", "late"] | None:
+        """One event validated by pydantic (the Python path): None, "duplicate" or "late"."""
+
+    @staticmethod
+    def validate(raw: bytes) -> list[_Facts] | None:
+        """What the compiled validator reads of a record (for tests): facts per event, or None."""
+
+    def take_sketch_updates(self) -> tuple[int | None, list[_SketchUpdate]]:
+        """Drop sketches of days before the first item (if not None), then apply the updates in order."""
+
+    def flush(self, batch: int) -> tuple[list[_Record], list[str]]:
+        """Changelog records of everything changed since the last flush, and the touched account-days."""
+
+    def load(self, store: str, key: str, value: bytes) -> None:
+        """One record of a recovered store (JSON as written by `flush`); ValueError if malformed."""
+
+    def finish_load(self) -> None:
+        """All records are loaded: replay session logs, apply the last expiry, rebuild the indexes."""
+
+    @property
+    def watermark(self) -> int | None:
+        """The partition's event-time watermark in epoch seconds (None before any event)."""
+
+    def days_json(self) -> bytes:
+        """Per-day counters as JSON `{date ordinal: {...}}`, for reading figures and comparing states."""
+
+    def accounts_json(self) -> bytes:
+        """All account-day records (with users) as JSON `{key: {"w", "u", "f"}}`, for reading state."""
+
+    def accounts_encoded(self, keys: Sequence[str]) -> list[tuple[str, bytes]]:
+        """[(account-day key, its JSON)] for the keys that exist: published to Redis as they are."""
+
+    def account_keys(self) -> list[str]:
+        """Keys of every account-day held, to enumerate what can be published."""
+
+    def sessions_json(self) -> bytes:
+        """Open sessions as JSON `{key: [first, last, events]}`, for reading and comparing state."""
+
+    def signups_json(self) -> bytes:
+        """Signups in their activation window as JSON `{key: [ts, activated]}`, for reading state."""
+
+    def sizes(self) -> dict[str, int]:
+        """Entry counts of the state (sizes for logs and benchmarks)."""

@@ -1,0 +1,35 @@
+"""HTTP API of the engagement family: daily figures, accounts and the at-risk list."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from consumers.engagement.view import EngagementView
+from stream.family import Reply, Request, Route
+
+__all__ = ["engagement_routes"]
+
+
+def engagement_routes(view: EngagementView) -> list[Route]:
+    async def daily(request: Request) -> Reply:
+        try:
+            day = date.fromisoformat(request.query.get("date", ""))
+        except ValueError:
+            return Reply({"error": "query parameter date=YYYY-MM-DD is required"}, 400)
+        return Reply(view.daily(day))
+
+    async def at_risk(request: Request) -> Reply:
+        return Reply({"threshold": view.health_threshold, "accounts": view.at_risk()})
+
+    async def account(request: Request) -> Reply:
+        account_id = request.params["account_id"]
+        found = view.account(account_id)
+        if found is None:
+            return Reply({"error": f"no account {account_id}"}, 404)
+        return Reply(found)
+
+    return [
+        Route("/api/v1/engagement/daily", daily),
+        Route("/api/v1/accounts/at-risk", at_risk),
+        Route("/api/v1/accounts/{account_id}", account),
+    ]

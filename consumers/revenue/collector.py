@@ -1,0 +1,165 @@
+"""Prometheus gauges of the revenue family (HELP text = docs/metrics.md, word for word)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+
+from consumers.revenue.buckets import KINDS
+from consumers.revenue.definitions import lifetime_months, ltv as customer_ltv, month_ratios, previous_month, window_sums
+from consumers.revenue.view import RevenueView
+
+__all__ = ["RevenueCollector", "REVENUE_HELP"]
+
+ZERO = Decimal(0)
+
+#: HELP text of every revenue gauge; docs/metrics.md says the same, word for word.
+REVENUE_HELP = {
+    "pulse_mrr": "Monthly recurring revenue now: the sum of the normalized MRR of all active subscriptions, in the reporting currency.",
+    "pulse_arr": "Annual recurring revenue now: 12 x MRR, in the reporting currency.",
+    "pulse_customers_active": "Customers whose MRR is greater than 0 now.",
+    "pulse_arpa": "Average revenue per account now: MRR / active customers, in the reporting currency.",
+    "pulse_mrr_movement": "MRR moved by kind in the window (day and month: the current UTC calendar day and month of the event-time watermark; 30d: the 30 UTC days ending with it), as a positive amount in the reporting currency.",
+    "pulse_net_new_mrr": "New + expansion + reactivation - contraction - churn MRR in the window, in the reporting currency.",
+    "pulse_customer_churn_ratio": "Customers active at the start of the month who churned during it / customers active at the start of the month.",
+    "pulse_customer_retention_ratio": "Customers active at the start of the month and still active at its end / customers active at the start of the month.",
+    "pulse_revenue_churn_ratio": "gross: (churned + contraction MRR) / MRR at the start of the month; net: (churned + contraction - expansion - reactivation MRR) / MRR at the start of the month.",
+    "pulse_nrr_ratio": "Net revenue retention: (MRR at the start + expansion - contraction - churn of the customers active at the start) / MRR at the start of the month.",
+    "pulse_grr_ratio": "Gross revenue retention: (MRR at the start - contraction - churn of the customers active at the start) / MRR at the start of the month, at most 1.",
+    "pulse_quick_ratio": "(new + expansion + reactivation MRR) / (contraction + churn MRR) in the month.",
+    "pulse_ltv": "Customer lifetime value: ARPA x gross margin / last month's customer churn ratio, in the reporting currency; absent when that churn is 0.",
+    "pulse_ltv_undefined": "1 when last month's customer churn ratio is 0 or unknown, so pulse_ltv is not defined; else 0.",
+    "pulse_customer_lifetime_months": "Expected customer lifetime: 1 / last month's customer churn ratio, in months; absent when that churn is 0.",
+    "pulse_trials_started": "Trials started in the month.",
+    "pulse_trial_conversion_ratio": "Trials converted to a paid subscription / trials that ended (converted or expired) in the month.",
+    "pulse_renewal_ratio": "Renewals / (renewals + cancellations) of subscriptions at the end of a term in the month, by count or by MRR amount.",
+    "pulse_mrr_by_plan": "MRR now by plan, in the reporting currency.",
+    "pulse_customers_active_by_plan": "Active customers now with an active subscription on the plan.",
+    "pulse_mrr_by_segment": "MRR now by customer attribute value (top values by MRR, the rest as other), in the reporting currency.",
+    "pulse_customers_active_by_segment": "Active customers now by customer attribute value (top values by MRR, the rest as other).",
+}
+
+
+class RevenueCollector:
+    """Prometheus collector computing the revenue gauges from the last refreshed view."""
+
+    def __init__(self, view: RevenueView) -> None:
+        self.view = view
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        v = self.view
+        cur = v.currency
+
+        def gauge(name: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, REVENUE_HELP[name], labels=labels)
+
+        now = v.now()
+        mrr, customers = now.get("mrr", ZERO), now.get("customers", ZERO)
+        arpa = mrr / customers if customers else None
+        for name, value in (("pulse_mrr", mrr), ("pulse_arr", mrr * 12), ("pulse_arpa", arpa)):
+            g = gauge(name, ["currency"])
+            if value is not None:
+                g.add_metric([cur], float(value))
+            yield g
+        g = gauge("pulse_customers_active")
+        g.add_metric([], float(customers))
+        yield g
+
+        day = v.watermark_day()
+        movement = gauge("pulse_mrr_movement", ["kind", "window", "currency"])
+        net = gauge("pulse_net_new_mrr", ["window", "currency"])
+        if day is not None:
+            month = f"{day.year:04d}-{day.month:02d}"
+            windows = {
+                "day": v.buckets.get(f"d:{day.isoformat()}", {}),
+                "month": v.buckets.get(f"m:{month}", {}),
+                "30d": window_sums(v.buckets, day, 30),
+            }
+            for window, fields in windows.items():
+                for kind in KINDS:
+                    movement.add_metric([kind, window, cur], float(fields.get(f"{kind}_mrr", ZERO)))
+                net.add_metric([window, cur], float(fields.get("net_mrr", ZERO)))
+        yield movement
+        yield net
+
+        ratio_names = {
+            "pulse_customer_churn_ratio": "customer_churn_ratio",
+            "pulse_customer_retention_ratio": "customer_retention_ratio",
+            "pulse_nrr_ratio": "nrr_ratio",
+            "pulse_grr_ratio": "grr_ratio",
+            "pulse_quick_ratio": "quick_ratio",
+            "pulse_trial_conversion_ratio": "trial_conversion_ratio",
+        }
+        families = {n: gauge(n, ["window"]) for n in ratio_names}
+        revenue_churn = gauge("pulse_revenue_churn_ratio", ["kind", "window"])
+        renewal = gauge("pulse_renewal_ratio", ["by", "window"])
+        trials = gauge("pulse_trials_started", ["window"])
+        ltv = gauge("pulse_ltv", ["currency"])
+        ltv_undefined = gauge("pulse_ltv_undefined")
+        lifetime = gauge("pulse_customer_lifetime_months")
+        if day is not None:
+            this_month = f"{day.year:04d}-{day.month:02d}"
+            months = {"month": this_month, "last_month": previous_month(this_month)}
+            for window, month in months.items():
+                r = month_ratios(v.buckets, month, v.gross_margin)
+                for name, key in ratio_names.items():
+                    if r[key] is not None:
+                        families[name].add_metric([window], float(r[key]))
+                for kind in ("gross", "net"):
+                    if r[f"{kind}_revenue_churn_ratio"] is not None:
+                        revenue_churn.add_metric([kind, window], float(r[f"{kind}_revenue_churn_ratio"]))
+                for by in ("count", "amount"):
+                    if r[f"renewal_ratio_{by}"] is not None:
+                        renewal.add_metric([by, window], float(r[f"renewal_ratio_{by}"]))
+                trials.add_metric([window], float(r["trials_started"]))
+            last = month_ratios(v.buckets, months["last_month"], v.gross_margin)
+            churn = last["customer_churn_ratio"]
+            value = customer_ltv(arpa, churn, v.gross_margin)
+            months_expected = lifetime_months(churn)
+            if value is not None and months_expected is not None:
+                ltv.add_metric([cur], float(value))
+                lifetime.add_metric([], float(months_expected))
+            ltv_undefined.add_metric([], 0.0 if value is not None else 1.0)
+        yield from families.values()
+        yield from (revenue_churn, renewal, trials, ltv, ltv_undefined, lifetime)
+
+        by_plan = gauge("pulse_mrr_by_plan", ["plan", "currency"])
+        by_plan_c = gauge("pulse_customers_active_by_plan", ["plan"])
+        for bucket, fields in sorted(v.buckets.items()):
+            if bucket.startswith("plan:"):
+                by_plan.add_metric([bucket[5:], cur], float(fields.get("mrr", ZERO)))
+                by_plan_c.add_metric([bucket[5:]], float(fields.get("customers", ZERO)))
+        yield by_plan
+        yield by_plan_c
+
+        seg = gauge("pulse_mrr_by_segment", ["attribute", "value", "currency"])
+        seg_c = gauge("pulse_customers_active_by_segment", ["attribute", "value"])
+        for attribute, values in sorted(self._segments().items()):
+            for label, (m, c) in sorted(values.items()):
+                seg.add_metric([attribute, label, cur], float(m))
+                seg_c.add_metric([attribute, label], float(c))
+        yield seg
+        yield seg_c
+
+    def _segments(self) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
+        """Top N values per attribute by MRR; the rest summed as `other` (bounded cardinality)."""
+        raw: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
+        for bucket, fields in self.view.buckets.items():
+            if bucket.startswith("attr:"):
+                _, attribute, value = bucket.split(":", 2)
+                raw[attribute][value] = (fields.get("mrr", ZERO), fields.get("customers", ZERO))
+        out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
+        for attribute, values in raw.items():
+            ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
+            kept = dict(ranked[: self.view.top_n])
+            rest = ranked[self.view.top_n :]
+            if rest:
+                kept["other"] = (sum((m for _, (m, _) in rest), ZERO), sum((c for _, (_, c) in rest), ZERO))
+            out[attribute] = kept
+        return out

@@ -1,0 +1,41 @@
+"""HTTP API of the revenue family: a month's figures and one customer's history."""
+
+from __future__ import annotations
+
+import re
+
+from consumers.revenue.view import RevenueView
+from stream.family import Reply, Request, Route
+
+__all__ = ["revenue_routes"]
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def revenue_routes(view: RevenueView) -> list[Route]:
+    async def revenue(request: Request) -> Reply:
+        month = request.query.get("month", "")
+        if not MONTH.match(month):
+            return Reply({"error": "query parameter month=YYYY-MM is required"}, 400)
+        figures = view.month(month)
+        return Reply(
+            {
+                **figures["row"],
+                "currency": view.currency,
+                "ratios": figures["ratios"],
+                "watermark": view.watermark,
+                "partitions_checkpoint": {str(k): v for k, v in sorted(view.partitions.items())},
+            }
+        )
+
+    async def customer(request: Request) -> Reply:
+        customer_id = request.params["customer_id"]
+        found = await view.snapshots.entity("customers", customer_id)
+        if found is None:
+            return Reply({"error": f"no customer {customer_id}"}, 404)
+        return Reply({**found, "currency": view.currency})
+
+    return [
+        Route("/api/v1/revenue", revenue),
+        Route("/api/v1/customers/{customer_id}", customer, fresh=False),
+    ]

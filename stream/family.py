@@ -1,0 +1,175 @@
+"""The plug-in interface of a metric family: what the runtime asks of one, and nothing more.
+
+A metric family (``consumers/<family>/``) turns the events of one or more source topics into
+figures. The runtime (engine, replay, web, CLI) knows families only through this interface and
+the registry (stream/registry.py); it imports no family. Every hook has a documented no-op
+default, so a family implements only what it has — in the manner of faust's ``Sensor`` or
+quix-streams' ``Store``.
+
+How to add a family, step by step: docs/architecture.md, "How to add a metric family".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
+
+from prometheus_client.registry import Collector
+
+from stream.outcomes import APPLIED, ApplyResult
+from stream.settings import FamilySettings, PulseSettings
+from stream.snapshots import SnapshotStore
+from stream.state import Codec, PartitionState
+
+__all__ = [
+    "Processor",
+    "CountOnly",
+    "BulkResult",
+    "FamilyView",
+    "Route",
+    "Request",
+    "Reply",
+    "Report",
+    "MetricFamily",
+]
+
+
+class BulkResult(NamedTuple):
+    """What a bulk processor did with ``values[start:]`` (see :meth:`Processor.apply_records`)."""
+
+    processed: int
+    duplicates: int
+    #: (record index, index inside a batched record or None, occurred_at in epoch µs)
+    late: list[tuple[int, int | None, int]]
+    #: the first record it did not take (it goes through validation and :meth:`apply`), or None
+    deferred: int | None
+
+
+class Processor:
+    """A family's reducer for one topic over one partition's state: same input, same state.
+
+    The runtime validates and deduplicates each record, then calls :meth:`apply` with the
+    validated event (a model of stream/events.py); at the end of every batch it calls
+    :meth:`flush`, writes the partition's changelog and checkpoint, and later :meth:`publish`.
+    """
+
+    #: Codec of each named store this processor keeps in its partition state (default JSON).
+    codecs: Mapping[str, Codec] = {}
+    #: True when the processor remembers event ids itself and answers DUPLICATE: the runtime's
+    #: deduper is then skipped for its topic.
+    dedupes: bool = False
+    #: True when :meth:`apply_records` takes raw records in bulk.
+    bulk: bool = False
+
+    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
+        """Apply one valid, first-seen event; APPLIED, DUPLICATE or a Refused."""
+        return APPLIED
+
+    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> BulkResult:
+        """Take raw records ``values[start:]`` in order, until one it cannot take for sure.
+        Only called when :attr:`bulk` is True."""
+        raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
+
+    def loaded(self, state: PartitionState) -> None:
+        """The partition's state was recovered (or created): rebuild anything derived from it."""
+
+    def dropped(self, partition: int) -> None:
+        """The partition moved to another worker: forget anything derived from it."""
+
+    def flush(self, state: PartitionState) -> None:
+        """End of a batch, before its checkpoint: write in-memory changes into the stores."""
+
+    async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
+        """Share this partition's committed summary via Redis (throttled by the engine)."""
+
+
+class CountOnly(Processor):
+    """For a topic no family reduces yet: validation, dedupe, dead letters and counters only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a route handler sees of an HTTP request."""
+
+    query: Mapping[str, str] = field(default_factory=dict)
+    #: values of the ``{name}`` segments of the route's path
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A JSON reply: the body is serialized with orjson."""
+
+    body: Any
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One HTTP route of a family's API, e.g. ``/api/v1/revenue``."""
+
+    path: str
+    handler: Callable[[Request], Awaitable[Reply]]
+    #: Refresh the family's view from Redis first (503 with the reason when that fails).
+    fresh: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A ``pulse report <name>`` subcommand: replay a file, print one row per period."""
+
+    name: str
+    help: str
+    #: the topic the report replays; a file of bare events is read as this topic
+    topic: str
+    columns: tuple[str, ...]
+    #: the replayed processor of ``topic`` (every partition's state) -> rows
+    rows: Callable[[Processor], list[dict[str, Any]]]
+
+
+class FamilyView:
+    """What a worker serves of a family for the whole deployment, from the merged snapshots
+    every partition's owner published to Redis (whichever worker answers, it answers for all)."""
+
+    async def refresh(self) -> None:
+        """Read the latest snapshots from Redis (the web layer calls it at most twice a second)."""
+
+    def collectors(self) -> Iterable[Collector]:
+        """Prometheus collectors computing the family's gauges from the last refresh."""
+        return ()
+
+    def routes(self) -> Iterable[Route]:
+        """The family's HTTP API."""
+        return ()
+
+
+class MetricFamily:
+    """One metric family: its topics, reducer, snapshot view, gauges, routes and reports.
+
+    Constructed once per process with the core settings; a family reads its own settings
+    section (a :class:`FamilySettings` subclass, ``PULSE_<FIELD>`` variables) itself.
+    """
+
+    #: short name: registry key, log field, docs heading
+    name: ClassVar[str] = ""
+    #: source topics (stream/topics.py) whose events this family reduces; each topic has at
+    #: most one family
+    topics: ClassVar[tuple[str, ...]] = ()
+    #: the family's settings section, listed by `pulse` for documentation and checks
+    settings_model: ClassVar[type[FamilySettings]] = FamilySettings
+    #: the family's ``pulse report`` subcommands (known before any settings are read, so the
+    #: CLI can list them)
+    reports: ClassVar[Sequence[Report]] = ()
+
+    def __init__(self, settings: PulseSettings) -> None:
+        self.settings = settings
+
+    def processor(self, topic: str, *, replay: bool = False) -> Processor:
+        """A fresh processor of ``topic`` (one of :attr:`topics`). ``replay`` is True for
+        ``pulse report``, which covers a whole file in one process (no retention cut-off)."""
+        return CountOnly()
+
+    def view(self, snapshots: SnapshotStore) -> FamilyView:
+        """The deployment-wide view a worker serves (gauges, routes)."""
+        return FamilyView()

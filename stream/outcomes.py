@@ -1,0 +1,68 @@
+"""What can happen to one event: applied, a duplicate, or refused with a typed reason.
+
+The reasons are a closed set: their values are the ``reason`` label of
+``pulse_events_rejected_total`` and the ``reason`` field of a dead-letter record
+(docs/metrics.md, "Ingestion"). A family refuses an event with a :class:`Refused` carrying one
+of them and its own error text; the runtime never writes family-specific text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum, StrEnum
+
+__all__ = ["RejectReason", "Refused", "Applied", "APPLIED", "DUPLICATE", "ApplyResult", "late"]
+
+
+class RejectReason(StrEnum):
+    """Why an event went to the dead-letter topic instead of the metrics."""
+
+    #: not UTF-8 JSON, or an empty (null) record
+    INVALID_JSON = "invalid_json"
+    #: valid JSON, but not an object (or an array where the topic takes no batches)
+    NOT_OBJECT = "not_object"
+    #: a JSON array of more events than a record may carry
+    BATCH_TOO_LARGE = "batch_too_large"
+    #: ``type`` is not one of the topic's event types
+    UNKNOWN_TYPE = "unknown_type"
+    #: ``occurred_at`` missing, not ISO 8601, or without a UTC offset
+    TIMESTAMP = "timestamp"
+    #: a currency that is not accepted or has no conversion rate
+    CURRENCY = "currency"
+    #: any other violation of the topic's contract
+    SCHEMA = "schema"
+    #: older than the grace period behind the partition's event-time watermark
+    LATE = "late"
+
+
+class Applied(Enum):
+    """A processor's answer for an event it did not refuse."""
+
+    APPLIED = "applied"
+    #: Already applied (the processor keeps exact history longer than the dedupe window):
+    #: counted as a duplicate, not dead-lettered.
+    DUPLICATE = "duplicate"
+
+
+APPLIED = Applied.APPLIED
+DUPLICATE = Applied.DUPLICATE
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A processor's refusal of a valid event, with the text that goes to the dead letter."""
+
+    reason: RejectReason
+    error: str
+
+
+ApplyResult = Applied | Refused
+
+
+def late(occurred_at: datetime) -> Refused:
+    """The refusal of an event behind the grace period (event time is a runtime concept)."""
+    return Refused(
+        RejectReason.LATE,
+        f"late: occurred_at {occurred_at.isoformat()} is older than the grace period allows",
+    )
