@@ -4,13 +4,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit install stack stack-down schemas bench
+.PHONY: demo test unit lint install stack stack-down schemas bench
 
 demo: install stack
 	$(BIN)/pulse demo
 
-test: install stack
+test: install lint stack
 	$(BIN)/pytest
+
+# Lint, format, types (strict on stream/ and consumers/) and the architecture contract
+# (the runtime imports no metric family): all configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: install
 	$(BIN)/pytest -m "not integration"

@@ -36,8 +36,12 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1, help="events per record (JSON array when > 1)")
     ap.add_argument("--dedupe-ids", type=int, default=0, help="instead: memory per remembered event_id")
-    ap.add_argument("--sessions", type=int, default=0,
-                    help="instead: memory per live session (each with its own user, account user and event id)")
+    ap.add_argument(
+        "--sessions",
+        type=int,
+        default=0,
+        help="instead: memory per live session (each with its own user, account user and event id)",
+    )
     args = ap.parse_args()
     if args.dedupe_ids:
         state_memory(args.dedupe_ids, sessions=False)
@@ -47,7 +51,7 @@ def main() -> None:
         return
     events = make_events(args.events, args.users)
     if args.batch > 1:
-        records = [orjson.dumps(events[i:i + args.batch]) for i in range(0, len(events), args.batch)]
+        records = [orjson.dumps(events[i : i + args.batch]) for i in range(0, len(events), args.batch)]
     else:
         records = [orjson.dumps(e) for e in events]
     per_batch = max(1, 20_000 // args.batch)
@@ -61,7 +65,7 @@ def main() -> None:
     t = time.perf_counter()
     processed = 0
     for i in range(0, len(records), per_batch):
-        processed += pipeline.handle_many(state, records[i:i + per_batch]).processed
+        processed += pipeline.handle_many(state, records[i : i + per_batch]).processed
         pipeline.flush(state)
         state.next_offset = i + per_batch
         changelog += len(state.drain_changes()) + 1
@@ -76,12 +80,16 @@ def main() -> None:
     python = time.perf_counter() - t
 
     n = args.events
-    print(f"{n} events, {args.batch} per record, {args.users} users; {changelog} changelog records "
-          f"({changelog / n:.2f} per event)\n")
+    print(
+        f"{n} events, {args.batch} per record, {args.users} users; {changelog} changelog records "
+        f"({changelog / n:.2f} per event)\n"
+    )
     print("| reducer | µs per event | events/s |")
     print("| --- | ---: | ---: |")
-    print(f"| Pulse pipeline: compiled kernel + sketches + changelog encoding | {kernel / n * 1e6:.2f} | {n / kernel:,.0f} |")
-    print(f"| plain-Python reference reducer (validated facts in, no changelog) | {python / n * 1e6:.2f} | {n / python:,.0f} |")
+    pulse_row = "Pulse pipeline: compiled kernel + sketches + changelog encoding"
+    print(f"| {pulse_row} | {kernel / n * 1e6:.2f} | {n / kernel:,.0f} |")
+    python_row = "plain-Python reference reducer (validated facts in, no changelog)"
+    print(f"| {python_row} | {python / n * 1e6:.2f} | {n / python:,.0f} |")
 
 
 def state_memory(n: int, sessions: bool) -> None:
@@ -92,10 +100,22 @@ def state_memory(n: int, sessions: bool) -> None:
     def event(i: int) -> dict[str, str]:
         at = f"2026-05-01T10:{(i // 20_000) % 60:02d}:00Z"
         if not sessions:
-            return {"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": at, "name": "page_view",
-                    "anonymous_id": "v"}
-        return {"event_id": f"evt-{i:020d}", "type": "track", "occurred_at": at, "name": "login",
-                "user_id": f"user-{i:09d}", "account_id": f"acct-{i // 10:07d}", "session_id": f"sess-{i:012d}"}
+            return {
+                "event_id": f"evt-{i:020d}",
+                "type": "track",
+                "occurred_at": at,
+                "name": "page_view",
+                "anonymous_id": "v",
+            }
+        return {
+            "event_id": f"evt-{i:020d}",
+            "type": "track",
+            "occurred_at": at,
+            "name": "login",
+            "user_id": f"user-{i:09d}",
+            "account_id": f"acct-{i // 10:07d}",
+            "session_id": f"sess-{i:012d}",
+        }
 
     records = [orjson.dumps(event(i)) for i in range(n)]
 
@@ -104,7 +124,7 @@ def state_memory(n: int, sessions: bool) -> None:
 
     before = rss()
     for i in range(0, n, 20_000):
-        kernel.apply_records(records[i:i + 20_000], 0)
+        kernel.apply_records(records[i : i + 20_000], 0)
         kernel.flush(i)
         kernel.take_sketch_updates()
     grown = rss() - before

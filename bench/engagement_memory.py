@@ -48,7 +48,8 @@ def main() -> None:
     compact = sum(len(s.serialize_compact()) for s in sketches.values())
     updatable = sum(len(s.serialize_updatable()) for s in sketches.values())
     print(f"| users | {args.users:,} |")
-    print(f"| sketches (partitions x days) | {len(sketches)} ({args.partitions} x {args.days}), lg_k {lg_k}, {SKETCH_TYPE.name} |")
+    shape = f"{len(sketches)} ({args.partitions} x {args.days}), lg_k {lg_k}, {SKETCH_TYPE.name}"
+    print(f"| sketches (partitions x days) | {shape} |")
     print(f"| resident memory growth | {after - before:.1f} MB |")
     print(f"| in-memory sketch size (updatable form) | {updatable / 2**20:.1f} MB |")
     print(f"| changelog size (compact form) | {compact / 2**20:.1f} MB |")

@@ -18,8 +18,12 @@ from datasketches import hll_sketch, tgt_hll_type
 
 TOPIC, EXPECT = os.environ["BENCH_TOPIC"], int(os.environ["BENCH_EXPECT"])
 app = faust.App(
-    f"bench-naive-{os.getpid()}", broker=f"kafka://{os.environ['BENCH_BROKER']}", store="memory://",
-    web_enabled=False, processing_guarantee="at_least_once", autodiscover=False,
+    f"bench-naive-{os.getpid()}",
+    broker=f"kafka://{os.environ['BENCH_BROKER']}",
+    store="memory://",
+    web_enabled=False,
+    processing_guarantee="at_least_once",
+    autodiscover=False,
 )
 topic = app.topic(TOPIC, value_serializer="raw", key_serializer="raw")
 sketches: dict[str, hll_sketch] = {}

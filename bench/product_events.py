@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -40,7 +40,7 @@ BROKER = os.environ.get("PULSE_KAFKA_BROKER", "127.0.0.1:9092")
 
 
 def make_events(n: int, users: int, random_accounts: bool = False) -> list[dict[str, object]]:
-    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 5, 1, tzinfo=UTC)
     names = ("login", "feature_used", "page_view", "report_exported", "invite_sent")
     out = []
     for i in range(n):
@@ -50,10 +50,19 @@ def make_events(n: int, users: int, random_accounts: bool = False) -> list[dict[
         # A user belongs to one account of 10 users (--random-accounts: an account drawn per event,
         # which makes every account-day record hold dozens of users and change in every batch).
         account = f"a{(i * 7919) % users // 10}" if random_accounts else f"a{who // 10}"
-        out.append({"event_id": f"b-{i}", "type": "track", "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "name": names[i % 5], "user_id": user, "account_id": account,
-                    "feature": "reports" if i % 5 == 1 else None, "session_id": f"s{user}-{i // 8}" if i % 10 else None,
-                    "properties": {}})
+        out.append(
+            {
+                "event_id": f"b-{i}",
+                "type": "track",
+                "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "name": names[i % 5],
+                "user_id": user,
+                "account_id": account,
+                "feature": "reports" if i % 5 == 1 else None,
+                "session_id": f"s{user}-{i // 8}" if i % 10 else None,
+                "properties": {},
+            }
+        )
     return out
 
 
@@ -64,7 +73,7 @@ async def publish(topic: str, events: list[dict[str, object]], batch: int) -> in
     try:
         futures = []
         for i in range(0, len(events), batch):
-            chunk = events[i:i + batch]
+            chunk = events[i : i + batch]
             value = orjson.dumps(chunk if batch > 1 else chunk[0])
             key = str(chunk[0]["account_id"]).encode()
             futures.append(await producer.send(topic, value=value, key=key))
@@ -76,9 +85,14 @@ async def publish(topic: str, events: list[dict[str, object]], batch: int) -> in
 
 
 async def ceiling(topic: str, expect: int) -> float:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=BROKER, group_id=f"ceiling-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 << 20)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=BROKER,
+        group_id=f"ceiling-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     sketches: dict[str, hll_sketch] = {}
     seen, started = 0, 0.0
@@ -104,10 +118,21 @@ async def ceiling(topic: str, expect: int) -> float:
 def naive_faust(topic: str, expect: int, timeout: float) -> float | None:
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result"
-        env = {**os.environ, "BENCH_TOPIC": topic, "BENCH_EXPECT": str(expect), "BENCH_BROKER": BROKER,
-               "BENCH_RESULT": str(result)}
-        proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "faust_naive.py")], env=env, cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "BENCH_TOPIC": topic,
+            "BENCH_EXPECT": str(expect),
+            "BENCH_BROKER": BROKER,
+            "BENCH_RESULT": str(result),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "faust_naive.py")],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -121,11 +146,23 @@ def pulse_worker(prefix: str, expect: int, timeout: float) -> float:
     port = 6199
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     with tempfile.TemporaryDirectory() as tmp:
-        env.update(PULSE_KAFKA_BROKER=BROKER, PULSE_TOPIC_PREFIX=prefix, PULSE_APP_ID=f"bench-{uuid.uuid4().hex[:6]}",
-                   PULSE_WEB_PORT=str(port), PULSE_DATA_DIR=tmp, PULSE_LOG_LEVEL="warning")
+        env.update(
+            PULSE_KAFKA_BROKER=BROKER,
+            PULSE_TOPIC_PREFIX=prefix,
+            PULSE_APP_ID=f"bench-{uuid.uuid4().hex[:6]}",
+            PULSE_WEB_PORT=str(port),
+            PULSE_DATA_DIR=tmp,
+            PULSE_LOG_LEVEL="warning",
+        )
         log = open(Path(tmp) / "worker.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "worker"], env=env, cwd=REPO,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             started = None
             deadline = time.monotonic() + timeout
@@ -171,8 +208,10 @@ def main() -> None:
     events = make_events(args.events, args.users, args.random_accounts)
     t = time.perf_counter()
     records = asyncio.run(publish(topic, events, args.batch))
-    print(f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
-          file=sys.stderr)
+    print(
+        f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
+        file=sys.stderr,
+    )
 
     rows = []
     secs = asyncio.run(ceiling(topic, args.events))
@@ -184,8 +223,10 @@ def main() -> None:
     rows.append(("Pulse worker (validated, deduplicated, checkpointed)", secs_p))
 
     ceiling_rate = args.events / rows[0][1]
-    print(f"\n{args.events} product events, {args.batch} per record, {args.users} users, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+    print(
+        f"\n{args.events} product events, {args.batch} per record, {args.users} users, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
+    )
     print("| consumer | events/s | × ceiling |")
     print("| --- | ---: | ---: |")
     for name, secs in rows:

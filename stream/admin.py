@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -66,7 +67,7 @@ async def _started(client: Any, close: Callable[[], Awaitable[Any]], settings: P
     """Start an aiokafka client, or close it and say which broker could not be reached."""
     try:
         await asyncio.wait_for(client.start(), timeout)
-    except (KafkaConnectionError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, KafkaConnectionError, OSError):
         await close()
         raise unreachable(settings) from None
 

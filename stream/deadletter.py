@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -21,7 +21,7 @@ def deadletter_record(
     now: datetime | None = None,
 ) -> bytes:
     """JSON with the original bytes (base64) and enough coordinates to find and replay it."""
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (now or datetime.now(UTC)).astimezone(UTC)
     return orjson.dumps(
         {
             "source_topic": source_topic,

@@ -69,9 +69,7 @@ def validate_event(
         return Rejected(_reason(exc, spec, obj), _short(exc, obj.get("type")), raw, index)
     currency = getattr(event, "currency", None)
     if currency is not None and currencies and currency not in currencies:
-        return Rejected(
-            RejectReason.CURRENCY, f"currency {currency} is not configured (PULSE_CURRENCIES)", raw, index
-        )
+        return Rejected(RejectReason.CURRENCY, f"currency {currency} is not configured (PULSE_CURRENCIES)", raw, index)
     return Accepted(event, index)
 
 
@@ -95,8 +93,5 @@ def decode_record(
                     None,
                 )
             ]
-        return [
-            validate_event(spec, item, orjson.dumps(item), i, currencies)
-            for i, item in enumerate(obj)
-        ]
+        return [validate_event(spec, item, orjson.dumps(item), i, currencies) for i, item in enumerate(obj)]
     return [validate_event(spec, obj, raw, None, currencies)]

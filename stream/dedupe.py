@@ -11,7 +11,7 @@ by the engagement kernel instead: 64-bit hashes, one changelog record per batch.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Deduper", "WATERMARK_KEY"]
@@ -25,7 +25,7 @@ class Deduper:
 
     def seen(self, store: MutableMapping[str, Any], event_id: str, occurred_at: datetime) -> bool:
         """True when ``event_id`` is a resend; otherwise remember it and return False."""
-        day = occurred_at.astimezone(timezone.utc).toordinal()
+        day = occurred_at.astimezone(UTC).toordinal()
         mark = store.get(WATERMARK_KEY)
         if mark is None or day > mark:
             store[WATERMARK_KEY] = day

@@ -36,7 +36,7 @@ def changelog_topic(settings: PulseSettings, source: str) -> str:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
-    def __init__(self, engine: "IngestEngine") -> None:
+    def __init__(self, engine: IngestEngine) -> None:
         self.engine = engine
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -138,15 +138,11 @@ class IngestEngine(Service):
         assert self.consumer is not None
         log.info("recovering state of %d assigned partitions", len(assigned))
         changelogs = {
-            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition)
-            for tp in assigned
+            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in assigned
         }
         loaded = await load_partition_states(
             self.settings.kafka_broker,
-            {
-                changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs
-                for tp in assigned
-            },
+            {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in assigned},
         )
         for tp in sorted(assigned):
             state = loaded[changelogs[tp]]
@@ -256,7 +252,11 @@ class IngestEngine(Service):
                 self.metrics.count_rejected(name, rejected.reason)
                 log.warning(
                     "rejected topic=%s partition=%d offset=%d reason=%s error=%s",
-                    tp.topic, tp.partition, record.offset, rejected.reason, rejected.error,
+                    tp.topic,
+                    tp.partition,
+                    record.offset,
+                    rejected.reason,
+                    rejected.error,
                 )
                 pending.append(
                     await self.producer.send(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -42,9 +42,7 @@ __all__ = [
 ]
 
 # RFC 3339 date-time: date, 'T' (or space), time, optional fraction, and a mandatory offset.
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def _rfc3339_string(value: Any) -> Any:
@@ -119,14 +117,14 @@ class SubscriptionRenewed(_SubscriptionBase):
     type: Literal["subscription_renewed"]
 
 
-_SubscriptionUnion = Union[
-    TrialStarted,
-    TrialExpired,
-    SubscriptionStarted,
-    SubscriptionChanged,
-    SubscriptionCancelled,
-    SubscriptionRenewed,
-]
+_SubscriptionUnion = (
+    TrialStarted
+    | TrialExpired
+    | SubscriptionStarted
+    | SubscriptionChanged
+    | SubscriptionCancelled
+    | SubscriptionRenewed
+)
 SubscriptionEvent = Annotated[_SubscriptionUnion, Field(discriminator="type")]
 
 
@@ -144,7 +142,7 @@ class ProductEvent(EventBase):
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _someone(self) -> "ProductEvent":
+    def _someone(self) -> ProductEvent:
         if self.user_id is None and self.anonymous_id is None:
             raise ValueError("a product event needs user_id or anonymous_id")
         return self
@@ -158,9 +156,7 @@ TicketPriority = Literal["low", "normal", "high", "urgent"]
 
 
 class TicketEvent(EventBase):
-    type: Literal[
-        "ticket_opened", "agent_replied", "customer_replied", "ticket_resolved", "ticket_reopened"
-    ]
+    type: Literal["ticket_opened", "agent_replied", "customer_replied", "ticket_resolved", "ticket_reopened"]
     ticket_id: Id
     account_id: Id
     channel: TicketChannel | None = None
@@ -168,7 +164,7 @@ class TicketEvent(EventBase):
     priority: TicketPriority | None = None
 
     @model_validator(mode="after")
-    def _opened_is_complete(self) -> "TicketEvent":
+    def _opened_is_complete(self) -> TicketEvent:
         if self.type == "ticket_opened":
             missing = [f for f in ("channel", "category", "priority") if getattr(self, f) is None]
             if missing:
@@ -192,7 +188,7 @@ class SurveyResponse(EventBase):
     comment: str | None = Field(None, max_length=10_000)
 
     @model_validator(mode="after")
-    def _score_in_range(self) -> "SurveyResponse":
+    def _score_in_range(self) -> SurveyResponse:
         low, high = SCORE_RANGES[self.kind]
         if not low <= self.score <= high:
             raise ValueError(f"score {self.score} out of range {low}..{high} for {self.kind}")
@@ -227,12 +223,10 @@ class LeadQualified(EventBase):
     stage: Literal["mql", "sql", "pql"]
 
 
-LeadEvent = Annotated[Union[LeadCreated, LeadQualified], Field(discriminator="type")]
+LeadEvent = Annotated[LeadCreated | LeadQualified, Field(discriminator="type")]
 
 #: Every event of every topic.
-Event = Union[
-    _SubscriptionUnion, ProductEvent, TicketEvent, SurveyResponse, SpendRecorded, LeadCreated, LeadQualified
-]
+Event = _SubscriptionUnion | ProductEvent | TicketEvent | SurveyResponse | SpendRecorded | LeadCreated | LeadQualified
 
 #: Adapter per topic's contract; built once because TypeAdapter construction is not free.
 SubscriptionAdapter: TypeAdapter[Any] = TypeAdapter(SubscriptionEvent)

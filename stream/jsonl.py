@@ -6,8 +6,9 @@ A line is ``{"topic": "subscriptions", "key": "c-1", "event": {...}}``; files gi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -52,7 +53,7 @@ def iter_records(path: Path, topic: str | None = None) -> Iterator[tuple[str, by
             spec = spec_for(name)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise FileFormatError(
-                f"{path}:{number}: expected {{\"topic\": ..., \"event\": {{...}}}} ({exc}); "
+                f'{path}:{number}: expected {{"topic": ..., "event": {{...}}}} ({exc}); '
                 "use --topic for a file of bare events"
             ) from None
         key = obj.get("key")

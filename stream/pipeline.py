@@ -6,9 +6,9 @@ topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it fil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -22,7 +22,7 @@ from stream.topics import TopicSpec
 __all__ = ["Pipeline", "RecordOutcome", "BatchOutcome", "DEDUPE_STORE"]
 
 DEDUPE_STORE = "dedupe"
-_EPOCH = datetime.fromtimestamp(0, timezone.utc)
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass

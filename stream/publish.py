@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
@@ -27,7 +27,7 @@ async def open_producer(settings: PulseSettings) -> AIOKafkaProducer:
     )
     try:
         await asyncio.wait_for(producer.start(), 30)
-    except (KafkaConnectionError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, KafkaConnectionError, OSError):
         await producer.stop()
         raise unreachable(settings) from None
     return producer
@@ -59,4 +59,3 @@ async def publish(
     finally:
         await producer.stop()
     return sent
-

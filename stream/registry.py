@@ -60,7 +60,7 @@ class FamilyRegistry:
                 self.by_topic[topic] = family
 
     @classmethod
-    def installed(cls, settings: PulseSettings) -> "FamilyRegistry":
+    def installed(cls, settings: PulseSettings) -> FamilyRegistry:
         return cls([family(settings) for family in installed_families()])
 
     def __iter__(self) -> Iterator[MetricFamily]:
@@ -72,7 +72,6 @@ class FamilyRegistry:
             topic: family.processor(topic, replay=replay) if (family := self.by_topic.get(topic)) else CountOnly()
             for topic in SOURCE_TOPICS
         }
-
 
 
 def reports_of(families: Sequence[type[MetricFamily]]) -> list[Report]:

@@ -9,9 +9,9 @@ identical numbers, sketches merged in the same order included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from aiokafka.partitioner import DefaultPartitioner
 

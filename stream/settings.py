@@ -38,9 +38,7 @@ class PulseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore", frozen=True)
 
     # --- infrastructure -------------------------------------------------------------------
-    kafka_broker: str = Field(
-        "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
-    )
+    kafka_broker: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
     topic_prefix: str = Field("pulse.", description="Prefix of every topic Pulse reads or writes")
     topic_partitions: int = Field(6, ge=1, le=1024, description="Partitions of each source topic")
@@ -55,9 +53,7 @@ class PulseSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # --- ingestion ------------------------------------------------------------------------
-    dedupe_retention_days: int = Field(
-        7, ge=1, le=90, description="How long an event_id is remembered to drop resends"
-    )
+    dedupe_retention_days: int = Field(7, ge=1, le=90, description="How long an event_id is remembered to drop resends")
     currencies: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(),
         description="Accepted ISO 4217 codes; empty accepts any well-formed code",
@@ -107,9 +103,7 @@ def _read(model: type[BaseSettings], overrides: dict[str, Any]) -> BaseSettings:
         raise SettingsError(_describe(exc)) from None
     except _SourceError as exc:  # e.g. PULSE_FX_RATES is not JSON
         field = str(exc).split('"')[1] if '"' in str(exc) else "?"
-        raise SettingsError(
-            f"invalid configuration: PULSE_{field.upper()}: {exc.__cause__ or exc}"
-        ) from None
+        raise SettingsError(f"invalid configuration: PULSE_{field.upper()}: {exc.__cause__ or exc}") from None
 
 
 class FamilySettings(BaseSettings):

@@ -72,15 +72,13 @@ class SnapshotStore:
         blobs: dict[str, bytes] = {}
         if changed:
             values = await self.client.hmget(f"{self.prefix}:{topic}:sketches:{partition}", changed)
-            blobs = {k: _raw(v) for k, v in zip(changed, values) if v is not None}
+            blobs = {k: _raw(v) for k, v in zip(changed, values, strict=True) if v is not None}
             versions.update({k: -1 for k in changed if k not in blobs})  # vanished meanwhile: ask again
         return blobs, versions, [k for k in known if k not in versions]
 
     async def put_entities(self, kind: str, views: dict[str, Any]) -> None:
         if views:
-            await self.client.hset(
-                f"{self.prefix}:{kind}", mapping={k: orjson.dumps(v) for k, v in views.items()}
-            )
+            await self.client.hset(f"{self.prefix}:{kind}", mapping={k: orjson.dumps(v) for k, v in views.items()})
 
     async def put_entities_encoded(self, kind: str, views: dict[str, bytes]) -> None:
         """Entities already encoded as JSON (no decode and re-encode on the hot path)."""

@@ -15,9 +15,9 @@ recovered nothing from its table changelogs (see docs/architecture.md, "Why not 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -54,7 +54,7 @@ class StoreView(MutableMapping[str, Any]):
     Values are mutable objects: after mutating a value in place, call :meth:`touch`.
     """
 
-    def __init__(self, owner: "PartitionState", name: str) -> None:
+    def __init__(self, owner: PartitionState, name: str) -> None:
         self._owner = owner
         self._name = name
         self._data: dict[str, Any] = owner.data.setdefault(name, {})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -76,9 +77,7 @@ SOURCE_TOPICS: dict[str, TopicSpec] = {
             _field("ticket_id"),
         ),
         TopicSpec("surveys", TypeAdapter(ev.SurveyResponse), ("survey_response",), _field("account_id")),
-        TopicSpec(
-            "marketing-spend", TypeAdapter(ev.SpendRecorded), ("spend_recorded",), _field("channel")
-        ),
+        TopicSpec("marketing-spend", TypeAdapter(ev.SpendRecorded), ("spend_recorded",), _field("channel")),
         TopicSpec("leads", ev.LeadAdapter, ("lead_created", "lead_qualified"), _field("lead_id")),
     )
 }

@@ -21,12 +21,12 @@ log = logging.getLogger("pulse.web")
 REFRESH_INTERVAL = 0.5  # seconds: at most two snapshot reads a second, whatever the traffic
 
 
-def is_ready(runtime: "Runtime") -> bool:
+def is_ready(runtime: Runtime) -> bool:
     """Ready once the engine holds an assignment whose partitions have recovered their state."""
     return runtime.engine.ready
 
 
-def register_views(runtime: "Runtime") -> None:
+def register_views(runtime: Runtime) -> None:
     app = runtime.app
     last_refresh = [0.0]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
@@ -39,20 +40,23 @@ class EngagementCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         f = self.view.figures
         day = f.watermark_day
-        g = {name: GaugeMetricFamily(name, ENGAGEMENT_HELP[name], labels=labels) for name, labels in (
-            ("pulse_active_users", ["window"]),
-            ("pulse_stickiness_ratio", []),
-            ("pulse_unique_visitors", ["window"]),
-            ("pulse_signups", ["window"]),
-            ("pulse_feature_active_users", ["feature", "window"]),
-            ("pulse_feature_adoption_ratio", ["feature"]),
-            ("pulse_feature_events", ["feature"]),
-            ("pulse_sessions", []),
-            ("pulse_session_duration_seconds_avg", []),
-            ("pulse_single_event_sessions", []),
-            ("pulse_activation_ratio", ["cohort"]),
-            ("pulse_accounts_at_risk", []),
-        )}
+        g = {
+            name: GaugeMetricFamily(name, ENGAGEMENT_HELP[name], labels=labels)
+            for name, labels in (
+                ("pulse_active_users", ["window"]),
+                ("pulse_stickiness_ratio", []),
+                ("pulse_unique_visitors", ["window"]),
+                ("pulse_signups", ["window"]),
+                ("pulse_feature_active_users", ["feature", "window"]),
+                ("pulse_feature_adoption_ratio", ["feature"]),
+                ("pulse_feature_events", ["feature"]),
+                ("pulse_sessions", []),
+                ("pulse_session_duration_seconds_avg", []),
+                ("pulse_single_event_sessions", []),
+                ("pulse_activation_ratio", ["cohort"]),
+                ("pulse_accounts_at_risk", []),
+            )
+        }
         if day is not None:
             windows = {"1d": [day], "7d": range(day - 6, day + 1), "30d": range(day - 29, day + 1)}
             for window, days in windows.items():
@@ -66,7 +70,8 @@ class EngagementCollector:
             for feature in self.view.features(day):
                 for window, days in windows.items():
                     g["pulse_feature_active_users"].add_metric(
-                        [feature, window], f.distinct(f"feat:{feature}", days, f.feature_lg_k))
+                        [feature, window], f.distinct(f"feat:{feature}", days, f.feature_lg_k)
+                    )
                 if mau:
                     users = f.distinct(f"feat:{feature}", windows["30d"], f.feature_lg_k)
                     g["pulse_feature_adoption_ratio"].add_metric([feature], users / mau)

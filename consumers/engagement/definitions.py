@@ -8,8 +8,9 @@ same sketches in the same order and report the same estimates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from datasketches import hll_sketch, hll_union, tgt_hll_type
 
@@ -36,8 +37,17 @@ FEATURE_LG_K = 12
 DEFAULT_WEIGHTS = {"login": 1, "feature_used": 2, "report_exported": 3, "invite_sent": 5, "invite_accepted": 5}
 
 _EPOCH = date(1970, 1, 1).toordinal()
-DAILY_COLUMNS = ("date", "dau", "wau", "mau", "stickiness", "unique_visitors", "signups", "sessions",
-                 "avg_session_seconds")
+DAILY_COLUMNS = (
+    "date",
+    "dau",
+    "wau",
+    "mau",
+    "stickiness",
+    "unique_visitors",
+    "signups",
+    "sessions",
+    "avg_session_seconds",
+)
 
 
 def sketch_key(metric: str, day: int) -> str:
@@ -59,15 +69,24 @@ def stickiness(dau: float, mau: float) -> float:
 class Partition:
     """One partition's sketches (objects or serialized bytes) and per-day counters."""
 
-    def __init__(self, sketches: Mapping[str, Any], days: Mapping[str, Mapping[str, Any]], watermark: int | None) -> None:
-        self.sketches = {k: (v if isinstance(v, hll_sketch) else hll_sketch.deserialize(v)) for k, v in sketches.items()}
+    def __init__(
+        self, sketches: Mapping[str, Any], days: Mapping[str, Mapping[str, Any]], watermark: int | None
+    ) -> None:
+        self.sketches = {
+            k: (v if isinstance(v, hll_sketch) else hll_sketch.deserialize(v)) for k, v in sketches.items()
+        }
         self.days = days
         self.watermark = watermark
 
 
 class EngagementFigures:
-    def __init__(self, partitions: Sequence[Partition], lg_k: int = LG_K, feature_lg_k: int = FEATURE_LG_K,
-                 activation_days: int = 7) -> None:
+    def __init__(
+        self,
+        partitions: Sequence[Partition],
+        lg_k: int = LG_K,
+        feature_lg_k: int = FEATURE_LG_K,
+        activation_days: int = 7,
+    ) -> None:
         self.partitions = list(partitions)
         self.lg_k = lg_k
         self.feature_lg_k = feature_lg_k
@@ -143,7 +162,7 @@ class EngagementFigures:
 
 # --- account health ----------------------------------------------------------------------
 # Engagement and health scores of an account, as of a UTC day (docs/metrics.md).
-# 
+#
 # engagement = sum of the weights of the account's actions over the 30 days ending that day;
 # health = 100 × (0.4 × frequency + 0.3 × breadth + 0.3 × depth), where
 #   frequency = days with at least one active user among those 30 / 30,

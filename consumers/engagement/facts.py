@@ -7,7 +7,7 @@ does not take for sure go through pydantic; this is what the kernel then receive
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 __all__ = ["ProductFacts", "facts_of"]
@@ -29,6 +29,12 @@ class ProductFacts(NamedTuple):
 def facts_of(model: Any) -> ProductFacts:
     """The same facts from a validated pydantic ProductEvent (the slow path's result)."""
     return ProductFacts(
-        model.event_id, model.occurred_at.astimezone(timezone.utc), model.name, model.user_id,
-        model.account_id, model.anonymous_id, model.feature, model.session_id,
+        model.event_id,
+        model.occurred_at.astimezone(UTC),
+        model.name,
+        model.user_id,
+        model.account_id,
+        model.anonymous_id,
+        model.feature,
+        model.session_id,
     )

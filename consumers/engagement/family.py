@@ -37,6 +37,11 @@ class EngagementFamily(MetricFamily):
     def view(self, snapshots: SnapshotStore) -> EngagementView:
         s = self.section
         return EngagementView(
-            snapshots, s.key_features, s.feature_top_n, s.activation_days, s.health_threshold,
-            self.config.lg_k, self.config.feature_lg_k,
+            snapshots,
+            s.key_features,
+            s.feature_top_n,
+            s.activation_days,
+            s.health_threshold,
+            self.config.lg_k,
+            self.config.feature_lg_k,
         )

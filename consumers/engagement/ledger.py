@@ -15,9 +15,10 @@ tests/reference/engagement_ledger.py; a property test checks that both reach the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from datasketches import hll_sketch
@@ -34,7 +35,7 @@ __all__ = ["EngagementConfig", "EngagementLedger", "KERNEL_STORES", "micros_of"]
 
 #: Stores the kernel owns: their changelog values are JSON (dedupe_log: packed 64-bit hashes).
 KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "session_log", "signup", "account", "account_user")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = datetime.resolution
 
 
@@ -58,7 +59,7 @@ class EngagementConfig:
             object.__setattr__(self, "action_weights", dict(DEFAULT_WEIGHTS))
 
     @classmethod
-    def from_settings(cls, settings: PulseSettings, section: EngagementSettings) -> "EngagementConfig":
+    def from_settings(cls, settings: PulseSettings, section: EngagementSettings) -> EngagementConfig:
         return cls(
             inactive_names=frozenset(section.inactive_event_names),
             key_features=tuple(section.key_features),
@@ -120,8 +121,14 @@ class EngagementLedger:
     def apply(self, e: ProductFacts) -> ApplyResult:
         """One event that took the Python path (validated by pydantic)."""
         verdict = self.kernel.apply_event(
-            e.event_id, micros_of(e.occurred_at), e.name, e.user_id, e.account_id, e.anonymous_id,
-            e.feature, e.session_id,
+            e.event_id,
+            micros_of(e.occurred_at),
+            e.name,
+            e.user_id,
+            e.account_id,
+            e.anonymous_id,
+            e.feature,
+            e.session_id,
         )
         if verdict is None:
             return APPLIED

@@ -63,7 +63,8 @@ class EngagementProcessor(Processor):
         keys = self.unpublished.pop(state.partition, set())
         sketches = ledger.sketches
         await snapshots.put_sketches(
-            TOPIC, state.partition,
+            TOPIC,
+            state.partition,
             {k: sketches[k].serialize_compact() for k in keys if k in sketches},
             [k for k in keys if k not in sketches],
             version=state.next_offset or 0,
@@ -71,6 +72,7 @@ class EngagementProcessor(Processor):
         accounts = self.unpublished_accounts.pop(state.partition, set())
         await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))
         await snapshots.put_partition(
-            TOPIC, state.partition,
+            TOPIC,
+            state.partition,
             {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},
         )

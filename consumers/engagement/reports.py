@@ -18,7 +18,9 @@ def daily_rows(processor: Processor) -> list[dict[str, Any]]:
     ledgers = [processor.ledgers[p] for p in sorted(processor.ledgers)]
     figures = EngagementFigures(
         [Partition(lg.sketches, lg.days, lg.watermark) for lg in ledgers],
-        config.lg_k, config.feature_lg_k, config.activation_days,
+        config.lg_k,
+        config.feature_lg_k,
+        config.activation_days,
     )
     days = figures.days_with_data()
     return [figures.daily_row(d) for d in range(days[0], days[-1] + 1)] if days else []

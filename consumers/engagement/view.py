@@ -17,10 +17,17 @@ from stream.snapshots import SnapshotStore
 __all__ = ["EngagementView"]
 
 
-
 class EngagementView(FamilyView):
-    def __init__(self, snapshots: SnapshotStore, key_features: tuple[str, ...], top_n: int, activation_days: int,
-                 health_threshold: float = 40.0, lg_k: int = LG_K, feature_lg_k: int = FEATURE_LG_K) -> None:
+    def __init__(
+        self,
+        snapshots: SnapshotStore,
+        key_features: tuple[str, ...],
+        top_n: int,
+        activation_days: int,
+        health_threshold: float = 40.0,
+        lg_k: int = LG_K,
+        feature_lg_k: int = FEATURE_LG_K,
+    ) -> None:
         self.snapshots = snapshots
         self.health_threshold = health_threshold
         self.accounts: dict[str, Any] = {}
@@ -53,7 +60,10 @@ class EngagementView(FamilyView):
                 for key, blob in blobs.items():
                     sketches[key] = hll_sketch.deserialize(blob)
                 self._sketch_versions[p] = versions
-                cached = self._cache[p] = (version, Partition(sketches, payload.get("days", {}), payload.get("watermark")))
+                cached = self._cache[p] = (
+                    version,
+                    Partition(sketches, payload.get("days", {}), payload.get("watermark")),
+                )
             partitions.append(cached[1])
         self.figures = self._figures(partitions)
         self.accounts = await self.snapshots.entities("accounts")

@@ -9,9 +9,9 @@ spread over workers. Ratios are computed only after summing (stream.revenue.repo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
 
 from consumers.revenue.timeline import Movement, Timeline
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
 from consumers.revenue.buckets import KINDS
-from consumers.revenue.definitions import lifetime_months, ltv as customer_ltv, month_ratios, previous_month, window_sums
+from consumers.revenue.definitions import lifetime_months, month_ratios, previous_month, window_sums
+from consumers.revenue.definitions import ltv as customer_ltv
 from consumers.revenue.view import RevenueView
 
 __all__ = ["RevenueCollector", "REVENUE_HELP"]

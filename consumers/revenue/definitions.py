@@ -5,10 +5,10 @@ monthly table, window figures and ratios. The collector, the HTTP API and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Mapping
-
+from typing import Any
 
 __all__ = [
     "MONTHLY_COLUMNS",

@@ -8,18 +8,18 @@ timelines, contributions and aggregates are derived and rebuilt on recovery.
 from __future__ import annotations
 
 import bisect
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from consumers.revenue.buckets import Buckets, add_into, contributions
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
 from consumers.revenue.timeline import Timeline, build_timeline, sort_key
 from stream.events import SubscriptionChanged, SubscriptionStarted
-from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, RejectReason, Refused, late
+from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
 
 __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
@@ -38,7 +38,7 @@ class RevenueConfig:
     segment_attributes: tuple[str, ...] = ("country", "acquisition_channel", "segment")
 
     @classmethod
-    def from_settings(cls, settings: PulseSettings, section: RevenueSettings) -> "RevenueConfig":
+    def from_settings(cls, settings: PulseSettings, section: RevenueSettings) -> RevenueConfig:
         return cls(
             fx_rates=dict(section.fx_rates),
             grace_seconds=settings.grace_period_seconds,
@@ -49,7 +49,7 @@ class RevenueConfig:
 
 def compact(event: Any, rates: Mapping[str, Decimal]) -> dict[str, Any]:
     """The few fields revenue needs, JSON-ready; MRR already normalized and converted."""
-    at = event.occurred_at.astimezone(timezone.utc)
+    at = event.occurred_at.astimezone(UTC)
     out: dict[str, Any] = {
         "t": at.isoformat(timespec="microseconds"),
         "ty": event.type,
@@ -58,9 +58,7 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> dict[str, Any]:
         "id": event.event_id,
     }
     if isinstance(event, (SubscriptionStarted, SubscriptionChanged)):
-        mrr = normalized_mrr(
-            event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
-        )
+        mrr = normalized_mrr(event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent)
         out["m"] = str(convert(mrr, event.currency, rates).quantize(MRR_QUANTUM))
     attributes = dict(event.attributes)
     if event.acquisition_channel:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 __all__ = ["MONTHS_PER_PERIOD", "normalized_mrr", "MissingRate", "convert"]
 
@@ -31,9 +31,7 @@ def normalized_mrr(
 ) -> Decimal:
     """amount × quantity × (1 − discount/100) × f / interval_count, in the event's currency."""
     factor = MONTHS_PER_PERIOD[interval]
-    return (
-        amount * quantity * (Decimal(1) - discount_percent / Decimal(100)) * factor / interval_count
-    )
+    return amount * quantity * (Decimal(1) - discount_percent / Decimal(100)) * factor / interval_count
 
 
 def convert(value: Decimal, currency: str, rates: Mapping[str, Decimal]) -> Decimal:

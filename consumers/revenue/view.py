@@ -24,7 +24,6 @@ __all__ = ["RevenueView"]
 ZERO = Decimal(0)
 
 
-
 class RevenueView(FamilyView):
     def __init__(self, snapshots: SnapshotStore, currency: str, gross_margin: Decimal, top_n: int) -> None:
         self.snapshots = snapshots
@@ -38,8 +37,7 @@ class RevenueView(FamilyView):
     async def refresh(self) -> None:
         parts = await self.snapshots.partitions(TOPIC)
         self.buckets = merge(
-            {b: {k: Decimal(v) for k, v in f.items()} for b, f in p["buckets"].items()}
-            for p in parts.values()
+            {b: {k: Decimal(v) for k, v in f.items()} for b, f in p["buckets"].items()} for p in parts.values()
         )
         marks = [p["watermark"] for p in parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
@@ -61,7 +59,10 @@ class RevenueView(FamilyView):
         return dict(self.buckets.get("now", {}))
 
     def month(self, month: str) -> dict[str, Any]:
-        return {"row": month_row(self.buckets, month), "ratios": _jsonable(month_ratios(self.buckets, month, self.gross_margin))}
+        return {
+            "row": month_row(self.buckets, month),
+            "ratios": _jsonable(month_ratios(self.buckets, month, self.gross_margin)),
+        }
 
     def watermark_day(self) -> date | None:
         return None if self.watermark is None else datetime.fromisoformat(self.watermark).date()

@@ -6,8 +6,9 @@ tracebacks are for bugs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console

@@ -54,9 +54,7 @@ def demo(
             out.print(f"history already published ({already} subscription records): not publishing it again")
         elif history_days:
             out.print(f"publishing {history_days} days of history for {customers} customers…")
-            subprocess.check_call(
-                pulse + ["simulate", "--customers", str(customers), "--days", str(history_days)]
-            )
+            subprocess.check_call(pulse + ["simulate", "--customers", str(customers), "--days", str(history_days)])
         spawn(["simulate", "--customers", str(customers), "--rate", str(rate)], "demo-simulator.log")
         url = f"http://{settings.web_host}:{settings.web_port}"
         out.print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,7 @@ __all__ = ["produce"]
 
 def produce(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON-lines event file"),
-    topic: Optional[str] = typer.Option(None, help="Every line is a bare event for this topic"),
+    topic: str | None = typer.Option(None, help="Every line is a bare event for this topic"),
 ) -> None:
     """Publish the events of a file (lines as written by `pulse simulate --out`)."""
     from stream.topics import SOURCE_TOPICS

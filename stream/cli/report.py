@@ -46,8 +46,12 @@ def run_report(report: Report, events: Path, format: str) -> list[dict[str, Any]
         task = bar.add_task(f"replaying {events.name}", total=None)
         result = guard(
             lambda: replay_file(
-                events, settings, (report.topic,), report.topic if _bare(events) else None,
-                on_record=lambda: bar.advance(task), registry=registry,
+                events,
+                settings,
+                (report.topic,),
+                report.topic if _bare(events) else None,
+                on_record=lambda: bar.advance(task),
+                registry=registry,
             )
         )
     for (name, reason), n in sorted(result.rejected.items()):

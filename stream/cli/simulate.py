@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import orjson
 import typer
@@ -19,12 +21,12 @@ from stream.settings import PulseSettings
 __all__ = ["simulate", "send"]
 
 
-def _end_of(day: Optional[str]) -> datetime:
+def _end_of(day: str | None) -> datetime:
     if day is None:
-        today = datetime.now(timezone.utc).date() + timedelta(days=1)
-        return datetime.combine(today, dtime(0), tzinfo=timezone.utc)
+        today = datetime.now(UTC).date() + timedelta(days=1)
+        return datetime.combine(today, dtime(0), tzinfo=UTC)
     try:
-        return datetime.combine(date.fromisoformat(day), dtime(0), tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(day), dtime(0), tzinfo=UTC)
     except ValueError:
         raise fail(f"--end: expected YYYY-MM-DD, got {day!r}") from None
 
@@ -33,14 +35,12 @@ def simulate(
     customers: int = typer.Option(50, min=1, help="Customer accounts in the simulated company"),
     seed: int = typer.Option(7, help="Same seed, same stream"),
     days: int = typer.Option(30, min=1, max=3650, help="History mode: days of event time"),
-    end: Optional[str] = typer.Option(
+    end: str | None = typer.Option(
         None, help="History mode: UTC day the history ends (exclusive), YYYY-MM-DD; default tomorrow"
     ),
-    out: Optional[Path] = typer.Option(None, help="Write JSON lines here instead of Kafka"),
-    rate: Optional[float] = typer.Option(
-        None, min=0.1, help="Live mode: events per second in real time, stamped now"
-    ),
-    duration: Optional[float] = typer.Option(None, min=0.1, help="Live mode: stop after seconds"),
+    out: Path | None = typer.Option(None, help="Write JSON lines here instead of Kafka"),
+    rate: float | None = typer.Option(None, min=0.1, help="Live mode: events per second in real time, stamped now"),
+    duration: float | None = typer.Option(None, min=0.1, help="Live mode: stop after seconds"),
 ) -> None:
     """Publish a realistic synthetic stream to all six topics (history or live)."""
     from stream.simulate import generate_history
@@ -77,17 +77,19 @@ def send(settings: PulseSettings, records: list[tuple[str, bytes | None, bytes]]
     guard(lambda: asyncio.run(ensure_topics(settings)))
     with progress() as bar:
         task = bar.add_task(label, total=len(records))
-        n = guard(
-            lambda: asyncio.run(
-                publish(settings, records, on_sent=lambda k: bar.advance(task, k))
-            )
-        )
+        n = guard(lambda: asyncio.run(publish(settings, records, on_sent=lambda k: bar.advance(task, k))))
     err.print(f"published {n} events to {settings.kafka_broker} (prefix {settings.topic_prefix!r})")
 
 
 _ID_FIELDS = (
-    "customer_id", "subscription_id", "account_id", "user_id", "anonymous_id", "ticket_id",
-    "lead_id", "session_id",
+    "customer_id",
+    "subscription_id",
+    "account_id",
+    "user_id",
+    "anonymous_id",
+    "ticket_id",
+    "lead_id",
+    "session_id",
 )
 
 
@@ -100,7 +102,7 @@ def _namespaced(ev: Any, namespace: str) -> Any:
     return SimEvent(ev.topic, key, event)
 
 
-def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[float]) -> None:
+def _simulate_live(customers: int, seed: int, rate: float, duration: float | None) -> None:
     from stream.publish import open_producer
     from stream.simulate import generate_history
 
@@ -110,7 +112,7 @@ def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[fl
     def live_events() -> Iterator[Any]:
         cycle = 0
         while True:  # a year of simulated behaviour, replayed at `rate`, stamped with now
-            start = datetime.now(timezone.utc)
+            start = datetime.now(UTC)
             namespace = f"live{int(start.timestamp())}-"
             for ev in generate_history(
                 customers=customers, days=365, end=start + timedelta(days=365), seed=seed + cycle
@@ -125,7 +127,7 @@ def _simulate_live(customers: int, seed: int, rate: float, duration: Optional[fl
             for ev in live_events():
                 if duration is not None and time.monotonic() - started >= duration:
                     break
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 event = dict(ev.event)
                 event["occurred_at"] = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 event["event_id"] = f"live-{seed}-{int(started)}-{sent}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import typer
 
@@ -15,9 +14,9 @@ __all__ = ["worker"]
 
 
 def worker(
-    web_port: Optional[int] = typer.Option(None, help="Port of /metrics and the API (PULSE_WEB_PORT)"),
-    app_id: Optional[str] = typer.Option(None, help="Faust app id / consumer group (PULSE_APP_ID)"),
-    data_dir: Optional[str] = typer.Option(None, help="Faust data dir (PULSE_DATA_DIR)"),
+    web_port: int | None = typer.Option(None, help="Port of /metrics and the API (PULSE_WEB_PORT)"),
+    app_id: str | None = typer.Option(None, help="Faust app id / consumer group (PULSE_APP_ID)"),
+    data_dir: str | None = typer.Option(None, help="Faust data dir (PULSE_DATA_DIR)"),
 ) -> None:
     """Run a Pulse worker: consume the source topics and serve /metrics."""
     settings = settings_with(web_port=web_port, app_id=app_id, data_dir=data_dir)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import calendar
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from stream.simulate.common import Weighted, between
 
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 
 
@@ -25,7 +25,7 @@ class Window:
     hi: int  # exclusive
 
     @classmethod
-    def before(cls, end: datetime, days: int) -> "Window":
+    def before(cls, end: datetime, days: int) -> Window:
         """The ``days`` before an aware ``end``, in whole seconds."""
         hi = -((_EPOCH - end) // _SECOND)  # ceil: integer seconds t < end  <=>  t < hi
         return cls(hi - days * DAY, hi)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def seeded(seed: int, domain: str, index: int) -> random.Random:

@@ -6,8 +6,8 @@ users can only be drawn once that is known; every later domain reads both.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 from stream.simulate.accounts import Account
 from stream.simulate.clock import Window

@@ -9,7 +9,6 @@ from stream.simulate.clock import DAY, HOUR, local_time, weekday
 from stream.simulate.common import Weighted, poisson
 from stream.simulate.sink import Sink
 
-
 _LEAD_CHANNELS = Weighted(
     (("google_ads", 30), ("linkedin", 20), ("meta", 15), ("events", 8), ("organic", 17), ("referral", 10))
 )

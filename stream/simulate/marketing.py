@@ -8,7 +8,6 @@ from stream.simulate.clock import HOUR, MINUTE, weekday
 from stream.simulate.common import money
 from stream.simulate.sink import Sink
 
-
 #: Share of the daily budget; "events" spend is lumpy (a few conference days).
 _SPEND_CHANNELS = (("google_ads", 0.45), ("linkedin", 0.25), ("meta", 0.20), ("events", 0.10))
 SPEND_PER_CUSTOMER_DAY = 8.0  # USD per day per simulated customer, so CAC stays plausible

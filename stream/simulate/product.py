@@ -13,9 +13,7 @@ from stream.simulate.clock import DAY, HOUR, MINUTE, local_time, weekday
 from stream.simulate.common import Weighted, between, one_of, poisson
 from stream.simulate.sink import Sink
 
-_FEATURES = (
-    ("dashboards", 30), ("reports", 22), ("alerts", 15), ("integrations", 10), ("api", 13), ("exports", 10)
-)
+_FEATURES = (("dashboards", 30), ("reports", 22), ("alerts", 15), ("integrations", 10), ("api", 13), ("exports", 10))
 _ACTIONS = Weighted((("page_view", 52), ("feature_used", 40), ("report_exported", 8)))
 _SESSIONS_PER_DAY = Weighted(((1, 60), (2, 30), (3, 10)))
 _EXPORT_FORMATS = ("csv", "pdf", "xlsx")

@@ -7,8 +7,9 @@ in that order, and takes each message key from the topic's own rule in ``stream.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from stream.simulate.clock import Clock, Window
 from stream.topics import SOURCE_TOPICS

@@ -122,9 +122,7 @@ class SubscriptionLife:
             return ends + rng.randint(10 * DAY, 40 * DAY)
         return None
 
-    def _episode(
-        self, start: int, sub: _Sub, fresh: bool = False, addon_from_start: bool = False
-    ) -> int | None:
+    def _episode(self, start: int, sub: _Sub, fresh: bool = False, addon_from_start: bool = False) -> int | None:
         """A paid period from ``start``; returns when the customer comes back after churning.
 
         ``fresh``: the customer just bought, so the first term carries the early-life churn.

@@ -16,7 +16,6 @@ from stream.simulate.common import Weighted, seeded
 from stream.simulate.sink import Sink
 from stream.simulate.surveys import draw_score, survey_fields
 
-
 _TICKET_CHANNELS = Weighted((("email", 35), ("chat", 30), ("web", 20), ("phone", 10), ("other", 5)))
 _TICKET_CATEGORIES = Weighted(
     (

@@ -14,10 +14,7 @@ from stream.simulate.clock import DAY, HOUR, local_time
 from stream.simulate.common import seeded
 from stream.simulate.sink import Sink
 
-
-_COMMENTS = (
-    "Great product", "Reports are slow", "Love the dashboards", "Pricing is high", "Support was quick"
-)
+_COMMENTS = ("Great product", "Reports are slow", "Love the dashboards", "Pricing is high", "Support was quick")
 
 
 def draw_score(rng: random.Random, mean: float, sd: float, kind: str) -> int:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from consumers.engagement.definitions import EngagementFigures, Partition
-from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from consumers.engagement.facts import ProductFacts
-from stream.state import PartitionState
+from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from stream.outcomes import APPLIED, late
+from stream.state import PartitionState
 
-T0 = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 D0 = T0.date().toordinal()
 _n = 0
 
 
-def ev(at: datetime, name: str = "login", user: str | None = "u1", anon: str | None = None,
-       feature: str | None = None, session: str | None = None, account: str | None = "a1") -> ProductFacts:
+def ev(
+    at: datetime,
+    name: str = "login",
+    user: str | None = "u1",
+    anon: str | None = None,
+    feature: str | None = None,
+    session: str | None = None,
+    account: str | None = "a1",
+) -> ProductFacts:
     global _n
     _n += 1
     return ProductFacts(f"e{_n}", at, name, user, account, anon, feature, session)
@@ -84,7 +91,7 @@ def test_sessions_without_session_id_split_on_the_gap() -> None:
 
 def test_a_session_counts_on_the_day_of_its_last_event() -> None:
     lg = ledger()
-    midnight = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
     lg.apply(ev(midnight - timedelta(minutes=10), session="s"))
     lg.apply(ev(midnight + timedelta(minutes=10), session="s"))
     f = figures(lg)
@@ -128,8 +135,9 @@ def test_days_older_than_35_are_dropped() -> None:
 def test_flushed_state_recovers_to_the_same_figures() -> None:
     lg = ledger()
     for i in range(50):
-        lg.apply(ev(T0 + timedelta(minutes=i), user=f"u{i % 7}", session=f"s{i % 3}", name="feature_used",
-                    feature="reports"))
+        lg.apply(
+            ev(T0 + timedelta(minutes=i), user=f"u{i % 7}", session=f"s{i % 3}", name="feature_used", feature="reports")
+        )
     lg.apply(ev(T0, name="signed_up", user="u1"))
     lg.flush()
     recovered = PartitionState(0, codecs=EngagementLedger.STORES)
@@ -183,7 +191,7 @@ def test_changelog_of_the_python_ledger_recovers_and_keeps_its_account_users() -
         state.apply_record(key, value)
     lg = EngagementLedger(EngagementConfig(), state)
     assert lg.accounts == {"a1|740000": {"w": 7, "u": {"u1": 1, "u2": 0}, "f": ["reports"]}}
-    day = datetime.combine(date.fromordinal(740000), datetime.min.time(), timezone.utc)
+    day = datetime.combine(date.fromordinal(740000), datetime.min.time(), UTC)
     lg.apply(ev(day + timedelta(hours=10), user="u3", account="a1"))  # rewrites the account-day
     lg.flush()
     changelog = {**old, **dict(state.drain_changes())}

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aiokafka.partitioner import murmur2
 
 from consumers.engagement.definitions import EngagementFigures, Partition
-from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from consumers.engagement.facts import ProductFacts
-from stream.state import PartitionState
+from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from stream.outcomes import APPLIED
+from stream.state import PartitionState
 
-T0 = datetime(2026, 4, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 4, 1, 12, tzinfo=UTC)
 
 
 def test_dau_and_mau_of_a_million_users_within_one_percent() -> None:

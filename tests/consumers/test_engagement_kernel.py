@@ -3,20 +3,21 @@ reference reducer (state), on random streams cut into random batches, with recov
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from consumers.engagement._kernel import EngagementKernel
+from consumers.engagement.facts import facts_of
 from consumers.engagement.ledger import EngagementConfig, micros_of
 from consumers.engagement.processor import EngagementProcessor
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.events import ProductEvent
 from stream.pipeline import Pipeline
-from consumers.engagement.facts import facts_of
 from stream.state import PartitionState
 from stream.topics import spec_for
 from tests.reference.engagement_ledger import ReferenceLedger
@@ -27,11 +28,24 @@ SPEC = spec_for("product-events")
 # --- validation: the kernel takes a subset of what pydantic takes, with equal values -------------
 
 text = st.one_of(st.none(), st.just(""), st.text(max_size=5), st.text(min_size=250, max_size=260), st.integers(0, 3))
-timestamps = st.sampled_from([
-    "2026-01-15T10:00:00Z", "2026-01-15T10:00:00.123456+02:00", "2026-01-15T10:00:00", "2026-13-15T10:00:00Z",
-    "2026-01-15 10:00:00z", "2026-01-15T10:00:00.123456789Z", "yesterday", "2026-02-30T00:00:00Z", 17, None,
-    "2024-02-29T23:59:59.5-05:30", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-01-15T24:00:00Z",
-])
+timestamps = st.sampled_from(
+    [
+        "2026-01-15T10:00:00Z",
+        "2026-01-15T10:00:00.123456+02:00",
+        "2026-01-15T10:00:00",
+        "2026-13-15T10:00:00Z",
+        "2026-01-15 10:00:00z",
+        "2026-01-15T10:00:00.123456789Z",
+        "yesterday",
+        "2026-02-30T00:00:00Z",
+        17,
+        None,
+        "2024-02-29T23:59:59.5-05:30",
+        "1970-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2026-01-15T24:00:00Z",
+    ]
+)
 events = st.fixed_dictionaries(
     {},
     optional={
@@ -39,7 +53,11 @@ events = st.fixed_dictionaries(
         "type": st.sampled_from(["track", "page", 1]),
         "occurred_at": timestamps,
         "name": st.one_of(text, st.just("login")),
-        "user_id": text, "account_id": text, "anonymous_id": text, "feature": text, "session_id": text,
+        "user_id": text,
+        "account_id": text,
+        "anonymous_id": text,
+        "feature": text,
+        "session_id": text,
         "properties": st.one_of(st.none(), st.just({}), st.just({"a": 1}), st.just([1]), st.just({"n": 2**63})),
         "extra": st.one_of(st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False), st.text(max_size=3)),
     },
@@ -51,8 +69,16 @@ def pydantic_facts(obj: Any) -> tuple[Any, ...] | None:
         f = facts_of(ADAPTER.validate_python(obj))
     except ValidationError:
         return None
-    return (f.event_id, micros_of(f.occurred_at), f.name, f.user_id, f.account_id, f.anonymous_id, f.feature,
-            f.session_id)
+    return (
+        f.event_id,
+        micros_of(f.occurred_at),
+        f.name,
+        f.user_id,
+        f.account_id,
+        f.anonymous_id,
+        f.feature,
+        f.session_id,
+    )
 
 
 def assert_kernel_agrees(raw: bytes) -> Any:
@@ -63,7 +89,7 @@ def assert_kernel_agrees(raw: bytes) -> Any:
     obj = orjson.loads(raw)  # raises if orjson refuses what the kernel took
     items = obj if isinstance(obj, list) else [obj]
     assert len(got) == len(items)
-    for facts, item in zip(got, items):
+    for facts, item in zip(got, items, strict=True):
         assert pydantic_facts(item) == facts, f"kernel and pydantic disagree on {item}"
     return got
 
@@ -99,24 +125,31 @@ def test_kernel_takes_the_common_event_and_leaves_odd_json_to_python() -> None:
 # --- state: the kernel and the reference reducer agree -------------------------------------------
 
 CONFIG = EngagementConfig(
-    key_features=("reports", "dashboards"), activation_days=2, session_gap_seconds=1800, grace_seconds=86400,
-    keep_days=4, max_features_per_day=2, dedupe_retention_days=2,
+    key_features=("reports", "dashboards"),
+    activation_days=2,
+    session_gap_seconds=1800,
+    grace_seconds=86400,
+    keep_days=4,
+    max_features_per_day=2,
+    dedupe_retention_days=2,
 )
-START = datetime(2026, 3, 1, 22, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 22, tzinfo=UTC)
 NAMES = ["login", "page_view", "signed_up", "feature_used", "invite_sent", "report_exported"]
 
-event_spec = st.fixed_dictionaries({
-    "id": st.integers(0, 60),
-    "minutes": st.integers(0, 60 * 24 * 9),
-    "back": st.sampled_from([0, 0, 0, 30, 600, 60 * 20, 60 * 30]),  # late arrivals, some beyond grace
-    "name": st.sampled_from(NAMES),
-    "user": st.sampled_from([None, "u0", "u1", "u2", "u3", "u4", "u:1", "u"]),
-    "anon": st.sampled_from([None, "a0", "a1"]),
-    "account": st.sampled_from([None, "x0", "x1"]),
-    "feature": st.sampled_from([None, "reports", "dashboards", "f1", "f2", "f3"]),
-    "session": st.sampled_from([None, None, "s1", "s2", "1:s1"]),  # u:1 + s1 vs u + 1:s1
-    "form": st.sampled_from(["Z", "Z", "Z", "+02:00", "7digits", "space"]),
-})
+event_spec = st.fixed_dictionaries(
+    {
+        "id": st.integers(0, 60),
+        "minutes": st.integers(0, 60 * 24 * 9),
+        "back": st.sampled_from([0, 0, 0, 30, 600, 60 * 20, 60 * 30]),  # late arrivals, some beyond grace
+        "name": st.sampled_from(NAMES),
+        "user": st.sampled_from([None, "u0", "u1", "u2", "u3", "u4", "u:1", "u"]),
+        "anon": st.sampled_from([None, "a0", "a1"]),
+        "account": st.sampled_from([None, "x0", "x1"]),
+        "feature": st.sampled_from([None, "reports", "dashboards", "f1", "f2", "f3"]),
+        "session": st.sampled_from([None, None, "s1", "s2", "1:s1"]),  # u:1 + s1 vs u + 1:s1
+        "form": st.sampled_from(["Z", "Z", "Z", "+02:00", "7digits", "space"]),
+    }
+)
 
 
 def record_of(e: dict[str, Any], clock: int) -> dict[str, Any]:
@@ -130,8 +163,13 @@ def record_of(e: dict[str, Any], clock: int) -> dict[str, Any]:
     else:
         ts = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     out = {"event_id": f"e{e['id']}", "type": "track", "occurred_at": ts, "name": e["name"], "properties": {}}
-    for field, key in (("user_id", "user"), ("anonymous_id", "anon"), ("account_id", "account"),
-                       ("feature", "feature"), ("session_id", "session")):
+    for field, key in (
+        ("user_id", "user"),
+        ("anonymous_id", "anon"),
+        ("account_id", "account"),
+        ("feature", "feature"),
+        ("session_id", "session"),
+    ):
         if e[key] is not None:
             out[field] = e[key]
     return out
@@ -153,15 +191,16 @@ def recover(state: PartitionState, changelog: dict[bytes, bytes | None]) -> Part
     st.lists(st.booleans(), max_size=30),
     st.lists(st.integers(1, 4), max_size=30),
 )
-def test_kernel_reaches_the_reference_state(specs: list[dict[str, Any]], cuts: list[int],
-                                            restarts: list[bool], arrays: list[int]) -> None:
+def test_kernel_reaches_the_reference_state(
+    specs: list[dict[str, Any]], cuts: list[int], restarts: list[bool], arrays: list[int]
+) -> None:
     records: list[bytes] = []
     clock = 0
     i = 0
     while i < len(specs):
         size = arrays[len(records) % len(arrays)] if arrays else 1
         chunk = []
-        for e in specs[i:i + size]:
+        for e in specs[i : i + size]:
             clock += e["minutes"] // 40  # time moves forward, with late events stepping back
             chunk.append(record_of(e, clock))
         i += size
@@ -191,7 +230,7 @@ def test_kernel_reaches_the_reference_state(specs: list[dict[str, Any]], cuts: l
     for n, cut in enumerate(cuts * (len(records) // max(1, sum(cuts)) + 1)):
         if at >= len(records):
             break
-        outcome = pipeline.handle_many(state, records[at:at + cut])
+        outcome = pipeline.handle_many(state, records[at : at + cut])
         got["processed"] += outcome.processed
         got["duplicate"] += outcome.duplicates
         got["rejected"] += len(outcome.rejected)

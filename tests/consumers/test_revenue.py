@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers.revenue.definitions import ltv, money, month_ratios, month_row, window_sums
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from consumers.revenue.normalize import normalized_mrr
-from consumers.revenue.definitions import ltv, money, month_ratios, month_row, window_sums
 from stream.decoding import Accepted, decode_record
+from stream.outcomes import APPLIED, DUPLICATE, Refused, RejectReason
 from stream.topics import spec_for
 from tests.factories import make_subscription
-from stream.outcomes import APPLIED, DUPLICATE, RejectReason, Refused
 
 RATES = {"USD": Decimal(1), "EUR": Decimal("1.10")}
 D = Decimal
@@ -116,8 +116,13 @@ def test_yearly_plus_monthly_cancel_one_then_other_then_return() -> None:
     lg.apply(ev("subscription_cancelled", "2026-03-01T00:00:00Z", "c1", "yearly"))
     lg.apply(start("2026-05-01T00:00:00Z", "c1", "100", sub="again"))
     kinds = [(m.kind, m.amount) for m in lg.timelines["c1"].movements]
-    assert kinds == [("new", D(100)), ("expansion", D(50)), ("contraction", D(50)),
-                     ("churn", D(100)), ("reactivation", D(100))]
+    assert kinds == [
+        ("new", D(100)),
+        ("expansion", D(50)),
+        ("contraction", D(50)),
+        ("churn", D(100)),
+        ("reactivation", D(100)),
+    ]
 
 
 def test_same_instant_cancel_and_start_is_one_expansion() -> None:
@@ -144,8 +149,18 @@ def test_grouping_window_nets_changes_within_it() -> None:
 def test_changes_quantity_and_discount() -> None:
     lg = ledger()
     lg.apply(start("2026-01-01T00:00:00Z", "c1", "10", sub="a", quantity=5))
-    lg.apply(ev("subscription_changed", "2026-01-10T00:00:00Z", "c1", "a", amount="10", interval="month",
-                quantity=5, discount_percent=20))
+    lg.apply(
+        ev(
+            "subscription_changed",
+            "2026-01-10T00:00:00Z",
+            "c1",
+            "a",
+            amount="10",
+            interval="month",
+            quantity=5,
+            discount_percent=20,
+        )
+    )
     assert [(m.kind, m.after) for m in lg.timelines["c1"].movements] == [("new", D(50)), ("contraction", D(40))]
 
 

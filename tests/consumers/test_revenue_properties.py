@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from consumers.revenue.definitions import months_between, mrr_at_end
+from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 CONFIG = RevenueConfig(fx_rates={"USD": Decimal(1), "EUR": Decimal("1.1")})
 SPEC = spec_for("subscriptions")
 
 step = st.tuples(
     st.sampled_from(["c1", "c2", "c3"]),
     st.sampled_from(["s1", "s2"]),
-    st.sampled_from(["subscription_started", "subscription_changed", "subscription_cancelled",
-                     "subscription_renewed", "trial_started", "trial_expired"]),
+    st.sampled_from(
+        [
+            "subscription_started",
+            "subscription_changed",
+            "subscription_cancelled",
+            "subscription_renewed",
+            "trial_started",
+            "trial_expired",
+        ]
+    ),
     st.integers(0, 24 * 120),  # hours after START: four months
     st.sampled_from(["0", "10", "49.90", "100", "960"]),
     st.sampled_from(["month", "year", "week", "quarter"]),
@@ -34,8 +43,12 @@ def to_events(steps: list[tuple[Any, ...]]) -> list[Any]:
     out = []
     for n, (cust, sub, kind, hours, amount, interval, currency) in enumerate(steps):
         raw: dict[str, Any] = {
-            "event_id": f"e{n}", "type": kind, "customer_id": cust, "subscription_id": f"{cust}-{sub}",
-            "plan": interval, "occurred_at": (START + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
+            "event_id": f"e{n}",
+            "type": kind,
+            "customer_id": cust,
+            "subscription_id": f"{cust}-{sub}",
+            "plan": interval,
+            "occurred_at": (START + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
         }
         if kind in ("subscription_started", "subscription_changed"):
             raw.update(amount=amount, interval=interval, currency=currency)
@@ -61,10 +74,14 @@ def test_movement_identity_holds_for_every_month(steps: list[tuple[Any, ...]]) -
     previous = Decimal(0)
     for month in months:
         b = ledger.buckets.get(f"m:{month}", {})
-        g = lambda k: b.get(k, Decimal(0))  # noqa: E731
+
+        def g(k: str, b: dict[str, Decimal] = b) -> Decimal:
+            return b.get(k, Decimal(0))
+
         end, _ = mrr_at_end(ledger.buckets, month)
-        assert end == previous + g("new_mrr") + g("expansion_mrr") + g("reactivation_mrr") - g(
-            "contraction_mrr") - g("churn_mrr")
+        assert end == previous + g("new_mrr") + g("expansion_mrr") + g("reactivation_mrr") - g("contraction_mrr") - g(
+            "churn_mrr"
+        )
         previous = end
     assert previous == ledger.buckets.get("now", {}).get("mrr", Decimal(0))
     assert all(tl.mrr >= 0 for tl in ledger.timelines.values())

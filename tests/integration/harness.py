@@ -65,14 +65,18 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: bool = True) -> "Worker":
+    def start(self, wait: bool = True) -> Worker:
         env = {**self.env, "PULSE_WEB_PORT": str(self.port)}
         self.log_path = Path(self.env["PULSE_DATA_DIR"]) / f"{self.name}-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream.cli", "worker"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
         )
         if wait:
             try:
@@ -143,36 +147,41 @@ class Worker:
 
 def run_cli(*args: str, env: dict[str, str]) -> str:
     """`pulse ARGS` as a user runs it; fails the test with its stderr when it fails."""
-    result = subprocess.run([sys.executable, "-m", "stream.cli", *args], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def kill_mid_stream(deployment: "Deployment", worker: "Worker", records: list[tuple[str, bytes | None, bytes]],
-                    topic: str, chunk: int) -> None:
+def kill_mid_stream(
+    deployment: Deployment, worker: Worker, records: list[tuple[str, bytes | None, bytes]], topic: str, chunk: int
+) -> None:
     """Publish in chunks while the worker runs, SIGKILL it once a third is processed, finish
     publishing, and start it again: a crash at an arbitrary point of a batch."""
     import threading
 
     def trickle() -> None:
         for i in range(0, len(records), chunk):
-            deployment.publish(records[i:i + chunk])
+            deployment.publish(records[i : i + chunk])
             time.sleep(0.05)
 
     publisher = threading.Thread(target=trickle)
     publisher.start()
     try:
-        wait_for(lambda: worker.metric("pulse_events_processed_total", topic=topic) >= len(records) // 3,
-                 what="a third processed")
+        wait_for(
+            lambda: worker.metric("pulse_events_processed_total", topic=topic) >= len(records) // 3,
+            what="a third processed",
+        )
         worker.kill()
     finally:
         publisher.join()
     worker.start()
 
 
-def assert_api_matches(worker: "Worker", path: str, key: str, expected: list[dict[str, Any]],
-                       timeout: float, interval: float = 1) -> None:
+def assert_api_matches(
+    worker: Worker, path: str, key: str, expected: list[dict[str, Any]], timeout: float, interval: float = 1
+) -> None:
     """Poll the worker's API (``path`` formatted with each expected row's ``key``) until every
     row equals the expected one on the expected row's fields; fail with the first differences."""
 
@@ -186,7 +195,7 @@ def assert_api_matches(worker: "Worker", path: str, key: str, expected: list[dic
     try:
         wait_for(lambda: rows() == expected, timeout=timeout, interval=interval, what="streaming = replay")
     except TimeoutError:
-        diff = [(e, g) for e, g in zip(expected, rows()) if e != g]
+        diff = [(e, g) for e, g in zip(expected, rows(), strict=False) if e != g]
         raise AssertionError(f"streaming != replay on {len(diff)} rows, first: {diff[:2]}") from None
 
 
@@ -240,8 +249,10 @@ class Deployment:
 
         env = self.env
         settings = PulseSettings(
-            kafka_broker=env["PULSE_KAFKA_BROKER"], topic_prefix=env["PULSE_TOPIC_PREFIX"],
-            topic_partitions=int(env["PULSE_TOPIC_PARTITIONS"]), app_id=env["PULSE_APP_ID"],
+            kafka_broker=env["PULSE_KAFKA_BROKER"],
+            topic_prefix=env["PULSE_TOPIC_PREFIX"],
+            topic_partitions=int(env["PULSE_TOPIC_PARTITIONS"]),
+            app_id=env["PULSE_APP_ID"],
         )
         asyncio.run(ensure_topics(settings))
 
@@ -267,8 +278,11 @@ class Deployment:
 
         async def run() -> list[Any]:
             consumer = AIOKafkaConsumer(
-                self.topic(name), bootstrap_servers=BROKER, auto_offset_reset="earliest",
-                enable_auto_commit=False, group_id=None,
+                self.topic(name),
+                bootstrap_servers=BROKER,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                group_id=None,
             )
             await consumer.start()
             out: list[Any] = []

@@ -16,15 +16,26 @@ from tests.integration.harness import Deployment, Worker, assert_api_matches, ki
 from tests.reference.daily_engagement import exact_daily
 
 
-
-
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
     path = tmp_path_factory.mktemp("engagement") / "events.jsonl"
-    run_cli("simulate", "--out", str(path), "--seed", "21", "--customers", "25", "--days", "35",
-        "--end", "2026-09-01", env=deployment.env)
-    rows = orjson.loads(run_cli("report", "daily-engagement", "--events", str(path), "--format", "json",
-                            env=deployment.env))
+    run_cli(
+        "simulate",
+        "--out",
+        str(path),
+        "--seed",
+        "21",
+        "--customers",
+        "25",
+        "--days",
+        "35",
+        "--end",
+        "2026-09-01",
+        env=deployment.env,
+    )
+    rows = orjson.loads(
+        run_cli("report", "daily-engagement", "--events", str(path), "--format", "json", env=deployment.env)
+    )
     assert len(rows) >= 30
     return path, rows
 
@@ -67,7 +78,9 @@ def test_streaming_equals_replay(history: tuple[Path, list[dict[str, Any]]], tmp
         w.stop()
 
 
-def test_sigkill_mid_stream_then_restart_gives_the_same_figures(history: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+def test_sigkill_mid_stream_then_restart_gives_the_same_figures(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
     path, expected = history
     d = Deployment(tmp_path)
     recs = records(path)

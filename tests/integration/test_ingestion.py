@@ -4,8 +4,8 @@ and reason, resends counted once, and all of it survives a SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
@@ -44,9 +44,14 @@ def test_valid_bad_and_duplicate_events_end_up_where_they_should(deployment: Dep
             ("subscriptions", None, malformed),
         ]
     )
-    wait_for(lambda: worker.metric(PROCESSED, topic="subscriptions") == 1
-             and worker.metric(DUPLICATE, topic="subscriptions") == 1
-             and rejected(worker, "subscriptions") == 2, what="counters")
+    wait_for(
+        lambda: (
+            worker.metric(PROCESSED, topic="subscriptions") == 1
+            and worker.metric(DUPLICATE, topic="subscriptions") == 1
+            and rejected(worker, "subscriptions") == 2
+        ),
+        what="counters",
+    )
     assert worker.metric(REJECTED, topic="subscriptions", reason="timestamp") == 1
     assert worker.metric(REJECTED, topic="subscriptions", reason="invalid_json") == 1
 
@@ -62,16 +67,26 @@ def test_valid_bad_and_duplicate_events_end_up_where_they_should(deployment: Dep
 
 def test_batched_product_events_are_validated_one_by_one(deployment: Deployment, worker: Worker) -> None:
     good = [
-        {"event_id": f"pe-{i}", "type": "track", "occurred_at": "2026-01-15T10:00:00Z",
-         "name": "login", "user_id": f"u{i}", "account_id": "a1"}
+        {
+            "event_id": f"pe-{i}",
+            "type": "track",
+            "occurred_at": "2026-01-15T10:00:00Z",
+            "name": "login",
+            "user_id": f"u{i}",
+            "account_id": "a1",
+        }
         for i in range(5)
     ]
     bad = {"event_id": "pe-bad", "type": "track", "occurred_at": "2026-01-15T10:00:00Z", "name": "login"}
     deployment.publish([("product-events", b"a1", orjson.dumps([*good, bad, good[0]]))])
-    wait_for(lambda: worker.metric(PROCESSED, topic="product-events") == 5
-             and worker.metric(DUPLICATE, topic="product-events") == 1
-             and worker.metric(REJECTED, topic="product-events", reason="schema") == 1,
-             what="batch counters")
+    wait_for(
+        lambda: (
+            worker.metric(PROCESSED, topic="product-events") == 5
+            and worker.metric(DUPLICATE, topic="product-events") == 1
+            and worker.metric(REJECTED, topic="product-events", reason="schema") == 1
+        ),
+        what="batch counters",
+    )
     dead = [read_deadletter_record(r.value) for r in deployment.read_topic("deadletter", 3)]
     element = [d for d in dead if d["batch_index"] == 5]
     original = element[0]["original"] if element else None
@@ -79,13 +94,29 @@ def test_batched_product_events_are_validated_one_by_one(deployment: Deployment,
 
 
 def test_out_of_range_survey_and_unknown_type_on_other_topics(deployment: Deployment, worker: Worker) -> None:
-    survey = {"event_id": "sv-1", "type": "survey_response", "occurred_at": "2026-01-15T10:00:00Z",
-              "account_id": "a1", "kind": "nps", "score": 11}
-    lead = {"event_id": "ld-1", "type": "lead_lost", "occurred_at": "2026-01-15T10:00:00Z",
-            "lead_id": "l1", "channel": "web"}
+    survey = {
+        "event_id": "sv-1",
+        "type": "survey_response",
+        "occurred_at": "2026-01-15T10:00:00Z",
+        "account_id": "a1",
+        "kind": "nps",
+        "score": 11,
+    }
+    lead = {
+        "event_id": "ld-1",
+        "type": "lead_lost",
+        "occurred_at": "2026-01-15T10:00:00Z",
+        "lead_id": "l1",
+        "channel": "web",
+    }
     deployment.publish([("surveys", b"a1", orjson.dumps(survey)), ("leads", b"l1", orjson.dumps(lead))])
-    wait_for(lambda: worker.metric(REJECTED, topic="surveys", reason="schema") == 1
-             and worker.metric(REJECTED, topic="leads", reason="unknown_type") == 1, what="rejections")
+    wait_for(
+        lambda: (
+            worker.metric(REJECTED, topic="surveys", reason="schema") == 1
+            and worker.metric(REJECTED, topic="leads", reason="unknown_type") == 1
+        ),
+        what="rejections",
+    )
 
 
 def test_state_survives_sigkill_so_resends_stay_duplicates(deployment: Deployment, worker: Worker) -> None:
@@ -95,8 +126,13 @@ def test_state_survives_sigkill_so_resends_stay_duplicates(deployment: Deploymen
     again = orjson.dumps(make_subscription(event_id="ok-1", customer_id="c-1"))
     fresh = orjson.dumps(make_subscription(event_id="ok-2", customer_id="c-2"))
     deployment.publish([("subscriptions", b"c-1", again), ("subscriptions", b"c-2", fresh)])
-    wait_for(lambda: worker.metric(PROCESSED, topic="subscriptions") == 1
-             and worker.metric(DUPLICATE, topic="subscriptions") == 1, what="post-restart counters")
+    wait_for(
+        lambda: (
+            worker.metric(PROCESSED, topic="subscriptions") == 1
+            and worker.metric(DUPLICATE, topic="subscriptions") == 1
+        ),
+        what="post-restart counters",
+    )
     # Nothing already processed was processed again: no new rejections, no new dead letters.
     assert rejected(worker, "subscriptions") == 0
     assert len(deployment.read_topic("deadletter", 10**6, timeout=3)) == dead_before

@@ -18,17 +18,29 @@ FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
 
 
-
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
     path = tmp_path_factory.mktemp("history") / "events.jsonl"
     env = {**deployment.env, "PULSE_FX_RATES": FX}
-    run_cli("simulate", "--out", str(path), "--seed", "11", "--customers", "40", "--days", "150",
-        "--end", "2026-10-01", env=env)
+    run_cli(
+        "simulate",
+        "--out",
+        str(path),
+        "--seed",
+        "11",
+        "--customers",
+        "40",
+        "--days",
+        "150",
+        "--end",
+        "2026-10-01",
+        env=env,
+    )
     rows = orjson.loads(run_cli("report", "monthly-mrr", "--events", str(path), "--format", "json", env=env))
-    assert len(rows) >= 5 and any(r["churned_customers"] for r in rows) and any(r["reactivated_customers"] for r in rows)
+    assert (
+        len(rows) >= 5 and any(r["churned_customers"] for r in rows) and any(r["reactivated_customers"] for r in rows)
+    )
     return path, rows
-
 
 
 def with_fx(d: Deployment) -> Deployment:
@@ -66,8 +78,10 @@ def test_every_event_published_twice(history: tuple[Path, list[dict[str, Any]]],
     w = d.worker().start()
     try:
         assert_parity(w, expected)
-        wait_for(lambda: w.metric("pulse_events_duplicate_total", topic="subscriptions") == len(records),
-                 what="every resend counted as duplicate")
+        wait_for(
+            lambda: w.metric("pulse_events_duplicate_total", topic="subscriptions") == len(records),
+            what="every resend counted as duplicate",
+        )
     finally:
         w.stop()
 

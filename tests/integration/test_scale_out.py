@@ -14,8 +14,11 @@ DUPLICATE = "pulse_events_duplicate_total"
 
 def events(start: int, n: int) -> list[tuple[str, bytes | None, bytes]]:
     return [
-        ("subscriptions", f"c-{i}".encode(),
-         orjson.dumps(make_subscription(event_id=f"e-{i}", customer_id=f"c-{i}", subscription_id=f"s-{i}")))
+        (
+            "subscriptions",
+            f"c-{i}".encode(),
+            orjson.dumps(make_subscription(event_id=f"e-{i}", customer_id=f"c-{i}", subscription_id=f"s-{i}")),
+        )
         for i in range(start, start + n)
     ]
 
@@ -24,6 +27,7 @@ def test_two_workers_share_partitions_and_hand_over_state(deployment: Deployment
     a = deployment.worker("a").start()
     b = deployment.worker("b").start()
     try:
+
         def split() -> bool:
             pa = {p for p in a.health()["partitions"] if "subscriptions" in p}
             pb = {p for p in b.health()["partitions"] if "subscriptions" in p}
@@ -36,12 +40,19 @@ def test_two_workers_share_partitions_and_hand_over_state(deployment: Deployment
         assert a.metric(PROCESSED, topic="subscriptions") > 0 and b.metric(PROCESSED, topic="subscriptions") > 0
 
         b.stop()  # graceful: its partitions move to a, with their state
-        wait_for(lambda: len([p for p in a.health()["partitions"] if "subscriptions" in p]) == deployment.partitions,
-                 what="a owns every partition")
+        wait_for(
+            lambda: len([p for p in a.health()["partitions"] if "subscriptions" in p]) == deployment.partitions,
+            what="a owns every partition",
+        )
         before = a.metric(PROCESSED, topic="subscriptions")
         deployment.publish(events(0, 200) + events(200, 50))  # 200 resends + 50 new
-        wait_for(lambda: a.metric(DUPLICATE, topic="subscriptions") == 200
-                 and a.metric(PROCESSED, topic="subscriptions") == before + 50, what="resends deduped after handover")
+        wait_for(
+            lambda: (
+                a.metric(DUPLICATE, topic="subscriptions") == 200
+                and a.metric(PROCESSED, topic="subscriptions") == before + 50
+            ),
+            what="resends deduped after handover",
+        )
     finally:
         a.stop()
         b.stop()

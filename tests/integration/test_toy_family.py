@@ -110,8 +110,14 @@ class ToyFamily(MetricFamily):
 
 
 def survey(n: int, kind: str, account: str) -> bytes:
-    event = {"event_id": f"s{n}", "type": "survey_response", "occurred_at": f"2026-07-0{1 + n % 5}T10:00:00Z",
-             "account_id": account, "kind": kind, "score": 7 if kind == "nps" else 4}
+    event = {
+        "event_id": f"s{n}",
+        "type": "survey_response",
+        "occurred_at": f"2026-07-0{1 + n % 5}T10:00:00Z",
+        "account_id": account,
+        "kind": kind,
+        "score": 7 if kind == "nps" else 4,
+    }
     return dump_line(TOPIC, account, event)
 
 

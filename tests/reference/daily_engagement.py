@@ -28,8 +28,18 @@ def exact_daily(path: str, inactive: frozenset[str] = frozenset({"page_view"})) 
         return rows
     day = min(days)
     while day <= max(days):
-        window = lambda n: set().union(*(active[day - timedelta(days=i)] for i in range(n)))  # noqa: E731
-        rows.append({"date": day.isoformat(), "dau": len(active[day]), "wau": len(window(7)),
-                     "mau": len(window(30)), "unique_visitors": len(visitors[day])})
+
+        def window(n: int, day: date = day) -> set[str]:
+            return set().union(*(active[day - timedelta(days=i)] for i in range(n)))
+
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "dau": len(active[day]),
+                "wau": len(window(7)),
+                "mau": len(window(30)),
+                "unique_visitors": len(visitors[day]),
+            }
+        )
         day += timedelta(days=1)
     return rows

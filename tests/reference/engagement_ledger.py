@@ -7,18 +7,18 @@ event. It shares nothing with the kernel but the definitions.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from datasketches import hll_sketch
 from xxhash import xxh3_64_intdigest
 
 from consumers.engagement.definitions import SKETCH_TYPE
-from consumers.engagement.ledger import EngagementConfig
 from consumers.engagement.facts import ProductFacts
+from consumers.engagement.ledger import EngagementConfig
 
 EPOCH = date(1970, 1, 1).toordinal()
-_EPOCH_DT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_DT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ReferenceLedger:
@@ -81,7 +81,9 @@ class ReferenceLedger:
             counts[feature] = counts.get(feature, 0) + 1
             if user is not None:
                 self._sketch(f"feat:{feature}:{day}", c.feature_lg_k).update(user)
-        if user is not None and (name in c.activation_names or (name == "feature_used" and e.feature in c.key_features)):
+        if user is not None and (
+            name in c.activation_names or (name == "feature_used" and e.feature in c.key_features)
+        ):
             record = self.signups.get(user)
             if record is not None and not record[1] and record[0] <= ts <= record[0] + c.activation_days * 86400:
                 self.signups[user] = (record[0], 1)

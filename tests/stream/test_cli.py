@@ -18,34 +18,47 @@ FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 
 def pulse(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | env
-    return subprocess.run([sys.executable, "-m", "stream.cli", *args], cwd=REPO, env=full,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stream.cli", *args], cwd=REPO, env=full, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_simulate_twice_gives_byte_identical_files(tmp_path: Path) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     for out in (a, b):
-        assert pulse("simulate", "--out", str(out), "--seed", "7", "--days", "30", "--end", "2026-11-01").returncode == 0
+        assert (
+            pulse("simulate", "--out", str(out), "--seed", "7", "--days", "30", "--end", "2026-11-01").returncode == 0
+        )
     assert a.read_bytes() == b.read_bytes() and len(a.read_bytes()) > 100_000
 
 
 def test_reports_have_the_exact_headers_and_match_the_reference(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
-    assert pulse("simulate", "--out", str(path), "--seed", "3", "--days", "120", "--end", "2026-07-01",
-                 "--customers", "30").returncode == 0
+    assert (
+        pulse(
+            "simulate", "--out", str(path), "--seed", "3", "--days", "120", "--end", "2026-07-01", "--customers", "30"
+        ).returncode
+        == 0
+    )
     monthly = pulse("report", "monthly-mrr", "--events", str(path), PULSE_FX_RATES=FX)
     assert monthly.returncode == 0, monthly.stderr
     lines = monthly.stdout.splitlines()
-    assert lines[0] == ("month,mrr,active_customers,new_mrr,expansion_mrr,contraction_mrr,churned_mrr,"
-                        "reactivation_mrr,new_customers,churned_customers,reactivated_customers")
+    assert lines[0] == (
+        "month,mrr,active_customers,new_mrr,expansion_mrr,contraction_mrr,churned_mrr,"
+        "reactivation_mrr,new_customers,churned_customers,reactivated_customers"
+    )
     rates = {k: Decimal(str(v)) for k, v in orjson.loads(FX).items()}
-    as_json = orjson.loads(pulse("report", "monthly-mrr", "--events", str(path), "--format", "json",
-                                 PULSE_FX_RATES=FX).stdout)
+    as_json = orjson.loads(
+        pulse("report", "monthly-mrr", "--events", str(path), "--format", "json", PULSE_FX_RATES=FX).stdout
+    )
     assert as_json == monthly_from_file(str(path), rates)
     assert [r["month"] for r in as_json] == [line.split(",")[0] for line in lines[1:]]
     daily = pulse("report", "daily-engagement", "--events", str(path))
     assert daily.returncode == 0, daily.stderr
-    assert daily.stdout.splitlines()[0] == "date,dau,wau,mau,stickiness,unique_visitors,signups,sessions,avg_session_seconds"
+    assert (
+        daily.stdout.splitlines()[0]
+        == "date,dau,wau,mau,stickiness,unique_visitors,signups,sessions,avg_session_seconds"
+    )
 
 
 def test_expected_failures_are_one_clear_line(tmp_path: Path) -> None:

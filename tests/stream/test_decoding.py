@@ -108,5 +108,10 @@ def test_every_topic_has_a_key_field() -> None:
     assert product.key_for({"account_id": "a", "anonymous_id": "x"}) == b"a"
     assert product.key_for({"anonymous_id": "x"}) == b"x"
     assert set(SOURCE_TOPICS) == {
-        "subscriptions", "product-events", "support-tickets", "surveys", "marketing-spend", "leads"
+        "subscriptions",
+        "product-events",
+        "support-tickets",
+        "surveys",
+        "marketing-spend",
+        "leads",
     }

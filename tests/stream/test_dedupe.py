@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from stream.dedupe import WATERMARK_KEY, Deduper
 
-T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def test_second_sighting_is_a_duplicate() -> None:

@@ -5,12 +5,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from stream.exporter import IngestMetrics, render
+from stream.outcomes import RejectReason
 from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
-
-from stream.exporter import IngestMetrics, render
-from stream.outcomes import RejectReason
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
 

@@ -12,17 +12,34 @@ from stream.state import PartitionState
 
 def records() -> list[bytes | None]:
     good = [
-        {"event_id": f"p{i}", "type": "track", "occurred_at": f"2026-01-15T10:{i % 60:02d}:00Z",
-         "name": ["login", "page_view", "feature_used", "signed_up"][i % 4], "user_id": f"u{i % 13}",
-         "feature": "reports", "session_id": f"s{i % 5}" if i % 3 else None}
+        {
+            "event_id": f"p{i}",
+            "type": "track",
+            "occurred_at": f"2026-01-15T10:{i % 60:02d}:00Z",
+            "name": ["login", "page_view", "feature_used", "signed_up"][i % 4],
+            "user_id": f"u{i % 13}",
+            "feature": "reports",
+            "session_id": f"s{i % 5}" if i % 3 else None,
+        }
         for i in range(300)
     ]
     out: list[bytes | None] = [orjson.dumps(e) for e in good]
-    out += [orjson.dumps(good[7]), b"{oops", None, orjson.dumps(good[:3] + [{**good[9], "event_id": "arr-1"}]),
-            orjson.dumps([{**good[9], "event_id": "arr-late", "occurred_at": "2026-01-10T00:00:00Z"},
-                          {**good[9], "event_id": "arr-2"}]), orjson.dumps([good[1], {"type": "track"}]), b"[]",
-            orjson.dumps({**good[0], "event_id": "late", "occurred_at": "2026-01-10T00:00:00Z"}),
-            orjson.dumps({**good[0], "event_id": "naive", "occurred_at": "2026-01-15T10:00:00"})]
+    out += [
+        orjson.dumps(good[7]),
+        b"{oops",
+        None,
+        orjson.dumps(good[:3] + [{**good[9], "event_id": "arr-1"}]),
+        orjson.dumps(
+            [
+                {**good[9], "event_id": "arr-late", "occurred_at": "2026-01-10T00:00:00Z"},
+                {**good[9], "event_id": "arr-2"},
+            ]
+        ),
+        orjson.dumps([good[1], {"type": "track"}]),
+        b"[]",
+        orjson.dumps({**good[0], "event_id": "late", "occurred_at": "2026-01-10T00:00:00Z"}),
+        orjson.dumps({**good[0], "event_id": "naive", "occurred_at": "2026-01-15T10:00:00"}),
+    ]
     return out
 
 
@@ -58,4 +75,6 @@ def test_handle_many_equals_handle_record_by_record() -> None:
     # the same changelog, so the same state (the kernel keeps its stores and emits their records)
     batch_changes, single_changes = dict(batch_state.drain_changes()), dict(single_state.drain_changes())
     assert batch_changes == single_changes
-    assert any(k.startswith(b"session_log\x1f") for k in batch_changes) and any(k.startswith(b"sketch\x1f") for k in batch_changes)
+    assert any(k.startswith(b"session_log\x1f") for k in batch_changes) and any(
+        k.startswith(b"sketch\x1f") for k in batch_changes
+    )

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 
+from consumers.engagement.settings import EngagementSettings
+from consumers.revenue.settings import RevenueSettings
 from stream.deadletter import deadletter_record, read_deadletter_record
 from stream.decoding import Rejected
 from stream.outcomes import RejectReason
-from consumers.engagement.settings import EngagementSettings
-from consumers.revenue.settings import RevenueSettings
 from stream.settings import PulseSettings, SettingsError, load_settings
 
 
@@ -61,8 +61,12 @@ def test_a_family_section_names_its_bad_variable(monkeypatch: pytest.MonkeyPatch
 def test_deadletter_record_keeps_original_bytes_and_coordinates() -> None:
     raw = b"\xff not json"
     record = deadletter_record(
-        Rejected(RejectReason.INVALID_JSON, "boom", raw, None), "pulse.surveys", 3, 42, b"acct",
-        now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        Rejected(RejectReason.INVALID_JSON, "boom", raw, None),
+        "pulse.surveys",
+        3,
+        42,
+        b"acct",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     parsed = read_deadletter_record(record)
     assert parsed["original"] == raw

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from stream.simulate import SimEvent, generate_history
 from stream.topics import SOURCE_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
-END = datetime(2026, 6, 1, tzinfo=timezone.utc)
+END = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 90
 
 
@@ -168,7 +168,13 @@ def test_the_history_has_every_kind_of_event(history: list[SimEvent]) -> None:
         assert types[name] == set(spec.types), name
     names = {ev.event["name"] for ev in history if ev.topic == "product-events"}
     assert names == {
-        "page_view", "signed_up", "login", "feature_used", "invite_sent", "invite_accepted", "report_exported"
+        "page_view",
+        "signed_up",
+        "login",
+        "feature_used",
+        "invite_sent",
+        "invite_accepted",
+        "report_exported",
     }
     kinds = {ev.event["kind"] for ev in history if ev.topic == "surveys"}
     assert kinds == {"nps", "csat", "ces"}

@@ -51,6 +51,6 @@ def test_only_dirty_keys_are_written_and_raw_codec_keeps_bytes() -> None:
     view = live.store("other")
     view["k"].append(2)
     view.touch("k")
-    (key, value), = live.drain_changes()
+    ((key, value),) = live.drain_changes()
     assert value == b"[1,2]"
     assert replay([*first, (key, value), live.checkpoint_record()], {"sketch": RAW}).data["sketch"]["d1"] == b"\x00\x01"
