@@ -10,12 +10,16 @@ changes the state exactly once, whatever crashes in between.
 
 This replaces Faust tables for Pulse's state: with faust-streaming 0.15.3 a restarted worker
 recovered nothing from its table changelogs (see docs/architecture.md, "Why not Faust tables").
+
+Every changelog value carries the format version of its store (:func:`framed`, or a version
+field inside a family's own codec), so a later format can still read the records an older one
+wrote; a record of an unknown version stops recovery with a message naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +30,9 @@ __all__ = [
     "Codec",
     "JSON",
     "RAW",
+    "framed",
+    "split_version",
+    "UnknownFormat",
     "PartitionState",
     "StoreView",
     "CHECKPOINT_KEY",
@@ -44,8 +51,50 @@ class Codec:
     decode: Callable[[bytes], Any]
 
 
-JSON = Codec(orjson.dumps, orjson.loads)
+class UnknownFormat(ValueError):
+    """A changelog record this build cannot read: a format version it does not know (written by
+    a newer Pulse), or none (written by a pre-release build whose state must be reset)."""
+
+
+#: Bytes as they are: for a store whose owner frames its values itself (the engagement kernel).
 RAW = Codec(bytes, bytes)
+
+
+def framed(codec: Codec, version: int = 1, older: Mapping[int, Callable[[bytes], Any]] | None = None) -> Codec:
+    """``codec`` with every value framed as ``v<version>|<payload>``; ``older`` reads the
+    payloads of earlier versions when a store's format changes."""
+    prefix = b"v%d|" % version
+    readers: dict[int, Callable[[bytes], Any]] = {**(older or {}), version: codec.decode}
+
+    def encode(value: Any) -> bytes:
+        return prefix + codec.encode(value)
+
+    def decode(raw: bytes) -> Any:
+        found, payload = split_version(raw)
+        reader = readers.get(found)
+        if reader is None:
+            known = ", ".join(str(v) for v in sorted(readers))
+            raise UnknownFormat(f"changelog value of format version {found}; this build reads {known}")
+        return reader(payload)
+
+    return Codec(encode, decode)
+
+
+def split_version(raw: bytes) -> tuple[int, bytes]:
+    """``v<version>|<payload>`` -> (version, payload)."""
+    bar = raw.find(b"|", 0, 8)
+    if not raw.startswith(b"v") or bar < 2 or not raw[1:bar].isdigit():
+        raise UnknownFormat(
+            "changelog value without a format version, written by a pre-release build: "
+            "start with fresh state (a new PULSE_APP_ID, or delete the app's changelog topics)"
+        )
+    return int(raw[1:bar]), raw[bar + 1 :]
+
+
+#: JSON values, format version 1: the default codec of a store.
+JSON = framed(Codec(orjson.dumps, orjson.loads))
+#: Version of the checkpoint record's format.
+CHECKPOINT_VERSION = 1
 
 
 class StoreView(MutableMapping[str, Any]):
@@ -120,13 +169,16 @@ class PartitionState:
         return out
 
     def checkpoint_record(self) -> tuple[bytes, bytes]:
-        return CHECKPOINT_KEY, orjson.dumps({"next_offset": self.next_offset})
+        return CHECKPOINT_KEY, orjson.dumps({"v": CHECKPOINT_VERSION, "next_offset": self.next_offset})
 
     def apply_record(self, key: bytes, value: bytes | None) -> None:
         """Apply one committed changelog record during recovery."""
         if key == CHECKPOINT_KEY:
             assert value is not None
-            self.next_offset = orjson.loads(value)["next_offset"]
+            checkpoint = orjson.loads(value)
+            if checkpoint.get("v") != CHECKPOINT_VERSION:
+                raise UnknownFormat(f"checkpoint of format version {checkpoint.get('v')!r}; this build reads 1")
+            self.next_offset = checkpoint["next_offset"]
             return
         name, _, item = key.decode().partition(_SEP)
         values = self.data.setdefault(name, {})

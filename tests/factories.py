@@ -1,14 +1,12 @@
-"""Event factories for tests."""
+"""Event factories for tests (the pytest factory fixtures built on them are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-import pytest
-
 
 def make_subscription(**overrides: Any) -> dict[str, Any]:
+    """A valid `subscription_started` event; a field set to None is left out."""
     event: dict[str, Any] = {
         "event_id": "e-1",
         "type": "subscription_started",
@@ -22,12 +20,3 @@ def make_subscription(**overrides: Any) -> dict[str, Any]:
     }
     event.update(overrides)
     return {k: v for k, v in event.items() if v is not None}
-
-
-@pytest.fixture
-def subscription_event() -> Any:
-    return make_subscription
-
-
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.engagement.definitions import stickiness
+from consumers.engagement.definitions import average_session_seconds, stickiness
 from consumers.engagement.view import EngagementView
 
 __all__ = ["EngagementCollector", "ENGAGEMENT_HELP"]
@@ -77,7 +77,8 @@ class EngagementCollector:
                     g["pulse_feature_adoption_ratio"].add_metric([feature], users / mau)
                 g["pulse_feature_events"].add_metric([feature], float(today.get(feature, 0)))
             g["pulse_sessions"].add_metric([], float(row["sessions"]))
-            g["pulse_session_duration_seconds_avg"].add_metric([], float(row["avg_session_seconds"]))
+            seconds = average_session_seconds(f.counter(day, "session_seconds"), row["sessions"])
+            g["pulse_session_duration_seconds_avg"].add_metric([], seconds)
             g["pulse_single_event_sessions"].add_metric([], float(f.counter(day, "single_event_sessions")))
             g["pulse_accounts_at_risk"].add_metric([], float(len(self.view.at_risk())))
             cohort = self.view.latest_final_cohort()

@@ -23,6 +23,7 @@ __all__ = [
     "FEATURE_LG_K",
     "DEFAULT_WEIGHTS",
     "stickiness",
+    "average_session_seconds",
     "sketch_key",
     "day_of_sketch",
     "account_scores",
@@ -59,6 +60,11 @@ def sketch_key(metric: str, day: int) -> str:
 def day_of_sketch(key: str) -> int:
     """The UTC day ordinal of a sketch key (see :func:`sketch_key`)."""
     return int(key.rsplit(":", 1)[1])
+
+
+def average_session_seconds(seconds: float, sessions: int) -> float:
+    """Total session seconds / sessions; 0 without sessions (rounded to 0.1 s in reports only)."""
+    return seconds / sessions if sessions else 0.0
 
 
 def stickiness(dau: float, mau: float) -> float:
@@ -143,7 +149,7 @@ class EngagementFigures:
             "unique_visitors": round(self.distinct("vis", [day])),
             "signups": round(self.distinct("sig", [day])),
             "sessions": sessions,
-            "avg_session_seconds": round(seconds / sessions, 1) if sessions else 0.0,
+            "avg_session_seconds": round(average_session_seconds(seconds, sessions), 1),
         }
 
     def activation(self, cohort_day: int) -> dict[str, Any]:

@@ -29,12 +29,12 @@ from consumers.engagement.facts import ProductFacts
 from consumers.engagement.settings import EngagementSettings
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, late
 from stream.settings import PulseSettings
-from stream.state import RAW, Codec, PartitionState
+from stream.state import RAW, Codec, PartitionState, framed
 
 __all__ = ["EngagementConfig", "EngagementLedger", "KERNEL_STORES", "micros_of"]
 
 #: Stores the kernel owns: their changelog values are JSON (dedupe_log: packed 64-bit hashes).
-KERNEL_STORES = ("dedupe_log", "meta", "day", "session", "session_log", "signup", "account", "account_user")
+KERNEL_STORES = ("dedupe_log", "meta", "day", "session_log", "signup", "account", "account_user")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = datetime.resolution
 
@@ -96,7 +96,9 @@ def micros_of(at: datetime) -> int:
 class EngagementLedger:
     """The kernel plus this partition's sketches; ``flush`` writes what changed into the stores."""
 
-    STORES: dict[str, Codec] = {"sketch": RAW, **{name: RAW for name in KERNEL_STORES}}
+    #: sketches: DataSketches' compact serialization, framed with its format version; the
+    #: kernel frames the values of its own stores
+    STORES: dict[str, Codec] = {"sketch": framed(RAW), **{name: RAW for name in KERNEL_STORES}}
 
     def __init__(self, config: EngagementConfig, state: PartitionState) -> None:
         self.config = config

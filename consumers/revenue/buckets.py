@@ -3,7 +3,7 @@
 A customer's timeline becomes *contributions*: for each bucket (``m:YYYY-MM``, ``d:YYYY-MM-DD``)
 a map of field -> number. A partition's aggregate is the sum of its customers' contributions,
 and the deployment's is the sum over partitions, so figures are exact however partitions are
-spread over workers. Ratios are computed only after summing (stream.revenue.report).
+spread over workers. Ratios are computed only after summing (consumers.revenue.definitions).
 """
 
 from __future__ import annotations
@@ -13,13 +13,22 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from consumers.revenue.model import MovementKind
 from consumers.revenue.timeline import Movement, Timeline
 
 __all__ = ["KINDS", "Buckets", "contributions", "add_into", "month_key", "day_key"]
 
-KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
+KINDS = tuple(MovementKind)
 #: movement kind -> change of the active-customer count
-ACTIVE_DELTA = {"new": 1, "reactivation": 1, "churn": -1, "expansion": 0, "contraction": 0}
+ACTIVE_DELTA = {
+    MovementKind.NEW: 1,
+    MovementKind.REACTIVATION: 1,
+    MovementKind.CHURN: -1,
+    MovementKind.EXPANSION: 0,
+    MovementKind.CONTRACTION: 0,
+}
+#: movements of the customers active when a month began (churn rate, NRR, GRR)
+COHORT_KINDS = (MovementKind.EXPANSION, MovementKind.CONTRACTION, MovementKind.CHURN)
 
 Buckets = dict[str, dict[str, Decimal]]
 
@@ -54,9 +63,9 @@ def contributions(tl: Timeline) -> Buckets:
             continue
         c = out[month]
         for mv in moves:
-            if mv.kind in ("expansion", "contraction", "churn"):
+            if mv.kind in COHORT_KINDS:
                 c[f"cohort_{mv.kind}_mrr"] += mv.amount
-        if any(mv.kind == "churn" for mv in moves):
+        if any(mv.kind is MovementKind.CHURN for mv in moves):
             c["cohort_churned_customers"] += 1
         if moves[-1].after == 0:
             c["cohort_lost_customers"] += 1
@@ -64,10 +73,10 @@ def contributions(tl: Timeline) -> Buckets:
     for at, what in tl.trials:
         for bucket in (month_key(at), day_key(at)):
             out[bucket][f"trials_{what}"] += 1
-    for at, what, amount in tl.terms:
+    for at, outcome, amount in tl.terms:
         for bucket in (month_key(at), day_key(at)):
-            out[bucket][f"terms_{what}"] += 1
-            out[bucket][f"terms_{what}_mrr"] += amount
+            out[bucket][f"terms_{outcome}"] += 1
+            out[bucket][f"terms_{outcome}_mrr"] += amount
     return {b: dict(fields) for b, fields in out.items()}
 
 

@@ -33,7 +33,7 @@ REVENUE_HELP = {
     "pulse_grr_ratio": "Gross revenue retention: (MRR at the start - contraction - churn of the customers active at the start) / MRR at the start of the month, at most 1.",
     "pulse_quick_ratio": "(new + expansion + reactivation MRR) / (contraction + churn MRR) in the month.",
     "pulse_ltv": "Customer lifetime value: ARPA x gross margin / last month's customer churn ratio, in the reporting currency; absent when that churn is 0.",
-    "pulse_ltv_undefined": "1 when last month's customer churn ratio is 0 or unknown, so pulse_ltv is not defined; else 0.",
+    "pulse_ltv_undefined": "1 when pulse_ltv is not defined: last month's customer churn ratio is 0 or unknown, or no customer is active; else 0.",
     "pulse_customer_lifetime_months": "Expected customer lifetime: 1 / last month's customer churn ratio, in months; absent when that churn is 0.",
     "pulse_trials_started": "Trials started in the month.",
     "pulse_trial_conversion_ratio": "Trials converted to a paid subscription / trials that ended (converted or expired) in the month.",
@@ -113,9 +113,9 @@ class RevenueCollector:
                 for name, key in ratio_names.items():
                     if r[key] is not None:
                         families[name].add_metric([window], float(r[key]))
-                for kind in ("gross", "net"):
-                    if r[f"{kind}_revenue_churn_ratio"] is not None:
-                        revenue_churn.add_metric([kind, window], float(r[f"{kind}_revenue_churn_ratio"]))
+                for churn_kind in ("gross", "net"):
+                    if r[f"{churn_kind}_revenue_churn_ratio"] is not None:
+                        revenue_churn.add_metric([churn_kind, window], float(r[f"{churn_kind}_revenue_churn_ratio"]))
                 for by in ("count", "amount"):
                     if r[f"renewal_ratio_{by}"] is not None:
                         renewal.add_metric([by, window], float(r[f"renewal_ratio_{by}"]))
@@ -124,10 +124,13 @@ class RevenueCollector:
             churn = last["customer_churn_ratio"]
             value = customer_ltv(arpa, churn, v.gross_margin)
             months_expected = lifetime_months(churn)
-            if value is not None and months_expected is not None:
+            if value is not None:
                 ltv.add_metric([cur], float(value))
+            if months_expected is not None:
                 lifetime.add_metric([], float(months_expected))
             ltv_undefined.add_metric([], 0.0 if value is not None else 1.0)
+        else:  # no event yet: last month's churn is unknown
+            ltv_undefined.add_metric([], 1.0)
         yield from families.values()
         yield from (revenue_churn, renewal, trials, ltv, ltv_undefined, lifetime)
 

@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from consumers.revenue.buckets import Buckets, add_into, contributions
+from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact, sort_key
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
-from consumers.revenue.timeline import Timeline, build_timeline, sort_key
+from consumers.revenue.timeline import Timeline, build_timeline
 from stream.events import SubscriptionChanged, SubscriptionStarted
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
@@ -47,31 +48,33 @@ class RevenueConfig:
         )
 
 
-def compact(event: Any, rates: Mapping[str, Decimal]) -> dict[str, Any]:
-    """The few fields revenue needs, JSON-ready; MRR already normalized and converted."""
-    at = event.occurred_at.astimezone(UTC)
-    out: dict[str, Any] = {
-        "t": at.isoformat(timespec="microseconds"),
-        "ty": event.type,
-        "s": event.subscription_id,
-        "p": event.plan,
-        "id": event.event_id,
-    }
+def compact(event: Any, rates: Mapping[str, Decimal]) -> SubscriptionFact:
+    """The few fields revenue needs of a validated event; MRR normalized and converted."""
+    mrr = None
     if isinstance(event, (SubscriptionStarted, SubscriptionChanged)):
-        mrr = normalized_mrr(event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent)
-        out["m"] = str(convert(mrr, event.currency, rates).quantize(MRR_QUANTUM))
+        monthly = normalized_mrr(
+            event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
+        )
+        mrr = convert(monthly, event.currency, rates).quantize(MRR_QUANTUM)
     attributes = dict(event.attributes)
     if event.acquisition_channel:
         attributes["acquisition_channel"] = event.acquisition_channel
-    if attributes:
-        out["a"] = attributes
-    return out
+    return SubscriptionFact(
+        at=event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        type=SubscriptionEventType(event.type),
+        subscription_id=event.subscription_id,
+        plan=event.plan,
+        event_id=event.event_id,
+        mrr=mrr,
+        attributes=attributes,
+    )
 
 
 class RevenueLedger:
-    def __init__(self, config: RevenueConfig, customers: MutableMapping[str, Any] | None = None) -> None:
+    def __init__(self, config: RevenueConfig, customers: MutableMapping[str, CustomerHistory] | None = None) -> None:
         self.config = config
-        self.customers: MutableMapping[str, Any] = customers if customers is not None else {}
+        #: customer id -> history: the durable state (store ``customers``, consumers/revenue/codec.py)
+        self.customers: MutableMapping[str, CustomerHistory] = customers if customers is not None else {}
         self.timelines: dict[str, Timeline] = {}
         self._contrib: dict[str, Buckets] = {}
         self.buckets: Buckets = {}  # sum of every customer's contributions
@@ -87,17 +90,17 @@ class RevenueLedger:
         except MissingRate:
             return Refused(RejectReason.CURRENCY, f"currency: {event.currency} has no rate in PULSE_FX_RATES")
         cid = event.customer_id
-        state = self.customers.get(cid)
-        events: list[dict[str, Any]] = state["e"] if state else []
-        if any(e["id"] == record["id"] for e in events):
+        history = self.customers.get(cid) or CustomerHistory()
+        events = history.events
+        if any(e.event_id == record.event_id for e in events):
             return DUPLICATE  # a resend older than the dedupe window: still exactly once
-        if events and self._too_late(record["t"], events[-1]["t"]):
+        if events and self._too_late(record.at, events[-1].at):
             return late(event.occurred_at)
         bisect.insort(events, record, key=sort_key)
-        self.customers[cid] = {"e": events}  # (re)assign: marks the key for the changelog
+        self.customers[cid] = history  # (re)assign: marks the key for the changelog
         self._refresh(cid)
-        if self.watermark is None or record["t"] > self.watermark:
-            self.watermark = record["t"]
+        if self.watermark is None or record.at > self.watermark:
+            self.watermark = record.at
         return APPLIED
 
     def _too_late(self, at: str, last: str) -> bool:
@@ -115,7 +118,7 @@ class RevenueLedger:
         self.watermark = None
         for cid in list(self.customers):
             self._refresh(cid)
-            last = self.customers[cid]["e"][-1]["t"]
+            last = self.customers[cid].events[-1].at
             if self.watermark is None or last > self.watermark:
                 self.watermark = last
 
@@ -123,7 +126,7 @@ class RevenueLedger:
         old = self._contrib.get(cid)
         if old:
             add_into(self.buckets, old, -1)
-        tl = build_timeline(self.customers[cid]["e"], self.config.grouping_seconds)
+        tl = build_timeline(self.customers[cid].events, self.config.grouping_seconds)
         new = contributions(tl)
         new.update(self._current(tl))
         self.timelines[cid] = tl
@@ -146,8 +149,8 @@ class RevenueLedger:
         """UTC months (YYYY-MM) of the earliest and the latest event applied, or None."""
         if not self.customers:
             return None
-        firsts = [c["e"][0]["t"] for c in self.customers.values()]
-        lasts = [c["e"][-1]["t"] for c in self.customers.values()]
+        firsts = [c.events[0].at for c in self.customers.values()]
+        lasts = [c.events[-1].at for c in self.customers.values()]
         return min(firsts)[:7], max(lasts)[:7]
 
     def customer_view(self, cid: str) -> dict[str, Any] | None:

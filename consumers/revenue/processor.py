@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consumers.revenue.codec import CUSTOMER_CODEC
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from stream.family import Processor
 from stream.outcomes import APPLIED, ApplyResult
@@ -18,6 +19,8 @@ CUSTOMERS_STORE = "customers"
 
 class RevenueProcessor(Processor):
     """Keeps one :class:`RevenueLedger` per owned partition; the ledger is the reducer."""
+
+    codecs = {CUSTOMERS_STORE: CUSTOMER_CODEC}
 
     def __init__(self, config: RevenueConfig) -> None:
         self.config = config

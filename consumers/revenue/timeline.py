@@ -12,27 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-__all__ = ["Movement", "Timeline", "build_timeline", "classify", "TYPE_ORDER", "sort_key"]
+from consumers.revenue.model import (
+    MovementKind,
+    SubscriptionEventType,
+    SubscriptionFact,
+    TermOutcome,
+    TrialOutcome,
+)
+
+__all__ = ["Movement", "Timeline", "build_timeline", "classify"]
 
 ZERO = Decimal(0)
-
-#: Tie-break for events at the same instant, so the result never depends on arrival order.
-TYPE_ORDER = {
-    "trial_started": 0,
-    "subscription_started": 1,
-    "subscription_changed": 2,
-    "subscription_renewed": 3,
-    "subscription_cancelled": 4,
-    "trial_expired": 5,
-}
 
 
 @dataclass(frozen=True, slots=True)
 class Movement:
     at: datetime
-    kind: str  # new | expansion | contraction | churn | reactivation
+    kind: MovementKind
     before: Decimal
     after: Decimal
 
@@ -45,8 +42,8 @@ class Movement:
 @dataclass
 class Timeline:
     movements: list[Movement] = field(default_factory=list)
-    trials: list[tuple[datetime, str]] = field(default_factory=list)  # started|converted|expired
-    terms: list[tuple[datetime, str, Decimal]] = field(default_factory=list)  # renewed|cancelled
+    trials: list[tuple[datetime, TrialOutcome]] = field(default_factory=list)
+    terms: list[tuple[datetime, TermOutcome, Decimal]] = field(default_factory=list)
     mrr: Decimal = ZERO
     plans: dict[str, Decimal] = field(default_factory=dict)  # current MRR by plan
     ever_paid: bool = False
@@ -59,38 +56,34 @@ class Timeline:
             return "active"
         if self.ever_paid:
             return "churned"
-        opened = sum(1 for _, k in self.trials if k == "started")
+        opened = sum(1 for _, k in self.trials if k is TrialOutcome.STARTED)
         return "trial" if opened > len(self.trials) - opened else "prospect"
 
 
-def classify(before: Decimal, after: Decimal, ever_paid: bool) -> str | None:
+def classify(before: Decimal, after: Decimal, ever_paid: bool) -> MovementKind | None:
     """The movement kind of one netted change of a customer's MRR, or None if unchanged."""
     if before == after:
         return None
     if before == 0:
-        return "reactivation" if ever_paid else "new"
+        return MovementKind.REACTIVATION if ever_paid else MovementKind.NEW
     if after == 0:
-        return "churn"
-    return "expansion" if after > before else "contraction"
+        return MovementKind.CHURN
+    return MovementKind.EXPANSION if after > before else MovementKind.CONTRACTION
 
 
-def sort_key(event: dict[str, Any]) -> tuple[str, int, str]:
-    return (event["t"], TYPE_ORDER[event["ty"]], event["id"])
+def build_timeline(events: list[SubscriptionFact], grouping_seconds: int = 0) -> Timeline:
+    """Replay a customer's applied events into a timeline.
 
-
-def build_timeline(events: list[dict[str, Any]], grouping_seconds: int = 0) -> Timeline:
-    """Replay a customer's compact events (see consumers.revenue.customer) into a timeline.
-
-    ``events`` must already be sorted by :func:`sort_key`.
+    ``events`` must already be sorted by :func:`consumers.revenue.model.sort_key`.
     """
     tl = Timeline()
     subs: dict[str, tuple[str, Decimal]] = {}  # subscription_id -> (plan, mrr)
     trials: set[str] = set()
     i = 0
     while i < len(events):
-        start = _ts(events[i]["t"])
+        start = _ts(events[i].at)
         j = i
-        while j < len(events) and (_ts(events[j]["t"]) - start).total_seconds() <= grouping_seconds:
+        while j < len(events) and (_ts(events[j].at) - start).total_seconds() <= grouping_seconds:
             j += 1
         before = tl.mrr
         for event in events[i:j]:
@@ -102,7 +95,7 @@ def build_timeline(events: list[dict[str, Any]], grouping_seconds: int = 0) -> T
             tl.movements.append(Movement(start, kind, before, after))
         if after > 0:
             tl.ever_paid = True
-        tl.last_at = _ts(events[j - 1]["t"])
+        tl.last_at = _ts(events[j - 1].at)
         i = j
     plans: dict[str, Decimal] = {}
     for plan, mrr in subs.values():
@@ -112,36 +105,36 @@ def build_timeline(events: list[dict[str, Any]], grouping_seconds: int = 0) -> T
     return tl
 
 
-def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str], e: dict[str, Any]) -> None:
-    kind, sub, at = e["ty"], e["s"], _ts(e["t"])
-    if e.get("a"):
-        tl.attributes.update(e["a"])
-    if kind == "trial_started":
+def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str], e: SubscriptionFact) -> None:
+    kind, sub, at = e.type, e.subscription_id, _ts(e.at)
+    if e.attributes:
+        tl.attributes.update(e.attributes)
+    if kind is SubscriptionEventType.TRIAL_STARTED:
         if sub not in trials:
             trials.add(sub)
-            tl.trials.append((at, "started"))
-    elif kind == "trial_expired":
+            tl.trials.append((at, TrialOutcome.STARTED))
+    elif kind is SubscriptionEventType.TRIAL_EXPIRED:
         if sub in trials:
             trials.discard(sub)
-            tl.trials.append((at, "expired"))
-    elif kind in ("subscription_started", "subscription_changed"):
-        mrr = Decimal(e["m"])
-        if kind == "subscription_started" and mrr > 0:
+            tl.trials.append((at, TrialOutcome.EXPIRED))
+    elif kind in (SubscriptionEventType.SUBSCRIPTION_STARTED, SubscriptionEventType.SUBSCRIPTION_CHANGED):
+        mrr = e.mrr if e.mrr is not None else ZERO
+        if kind is SubscriptionEventType.SUBSCRIPTION_STARTED and mrr > 0:
             for _ in sorted(trials):
-                tl.trials.append((at, "converted"))
+                tl.trials.append((at, TrialOutcome.CONVERTED))
             trials.clear()
         trials.discard(sub)
-        subs[sub] = (e["p"], mrr)
-    elif kind == "subscription_renewed":
+        subs[sub] = (e.plan, mrr)
+    elif kind is SubscriptionEventType.SUBSCRIPTION_RENEWED:
         if sub in subs:
-            tl.terms.append((at, "renewed", subs[sub][1]))
-    elif kind == "subscription_cancelled":
+            tl.terms.append((at, TermOutcome.RENEWED, subs[sub][1]))
+    elif kind is SubscriptionEventType.SUBSCRIPTION_CANCELLED:
         if sub in subs:
-            tl.terms.append((at, "cancelled", subs[sub][1]))
+            tl.terms.append((at, TermOutcome.CANCELLED, subs[sub][1]))
             del subs[sub]
         elif sub in trials:
             trials.discard(sub)
-            tl.trials.append((at, "expired"))
+            tl.trials.append((at, TrialOutcome.EXPIRED))
 
 
 _TS_CACHE: dict[str, datetime] = {}

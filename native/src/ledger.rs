@@ -28,6 +28,9 @@ fn hasher() -> RandomState {
 /// date(1970, 1, 1).toordinal(): days are Python date ordinals, as in the stores' keys.
 pub const EPOCH_ORDINAL: i64 = 719_163;
 const SEP: char = '\x1f';
+/// Every changelog value is framed `v<version>|<payload>` (stream/state.py, `framed`): a later
+/// build can still read what this one wrote. This build writes and reads version 1.
+const FORMAT: &[u8] = b"v1|";
 
 pub struct Config {
     pub inactive: Set<String>,
@@ -151,7 +154,6 @@ pub struct Ledger {
     session_logs: BTreeMap<(i64, i64), i64>, // (batch, chunk) -> latest `last` in it
     session_horizon: Option<i64>, // of the latest expiry pass: recovery expires up to it
     loading_session_logs: Vec<((i64, i64), Vec<LogEntry>)>,
-    legacy_session_keys: Vec<String>, // per-session records of an older changelog, to delete
     last_batch: Option<i64>,
     signups: Map<Key, Signup>,
     signup_hours: BTreeMap<i64, Vec<Key>>,
@@ -192,7 +194,6 @@ impl Ledger {
             session_logs: BTreeMap::new(),
             session_horizon: None,
             loading_session_logs: Vec::new(),
-            legacy_session_keys: Vec::new(),
             last_batch: None,
             signups: Map::with_hasher(hasher()),
             signup_hours: BTreeMap::new(),
@@ -611,6 +612,14 @@ impl Ledger {
         if let Some(w) = self.watermark {
             out.push((rec("meta", "watermark"), Some(w.to_string().into_bytes())));
         }
+        for (_, value) in out.iter_mut() {
+            if let Some(payload) = value {
+                let mut framed = Vec::with_capacity(FORMAT.len() + payload.len());
+                framed.extend_from_slice(FORMAT);
+                framed.extend_from_slice(payload);
+                *payload = framed;
+            }
+        }
         (out, touched)
     }
 
@@ -620,9 +629,6 @@ impl Ledger {
     fn flush_sessions(&mut self, out: &mut Vec<Record>, batch: i64) {
         /// A log record stays well below the producer's batch and the broker's message limits.
         const CHUNK_BYTES: usize = 200_000;
-        for key in std::mem::take(&mut self.legacy_session_keys) {
-            out.push((record_key("session", &key), None));
-        }
         let mut log = b"[".to_vec();
         let mut latest = i64::MIN;
         let mut chunk = 0i64;
@@ -684,9 +690,10 @@ impl Ledger {
 
     // --- recovery ---------------------------------------------------------------------------------
 
-    /// One record of a recovered store (JSON as written by `flush`).
+    /// One record of a recovered store (framed JSON, or packed hashes, as written by `flush`).
     pub fn load(&mut self, store: &str, key: &str, value: &[u8]) -> Result<(), String> {
         let bad = |why: &str| format!("changelog record {store}/{key}: {why}");
+        let value = unframe(value).map_err(|why| bad(&why))?;
         match store {
             "dedupe_log" => {
                 let (d, b) = key.split_once(':').ok_or_else(|| bad("key is not <day>:<batch>"))?;
@@ -716,15 +723,6 @@ impl Ledger {
                 let day = key.parse::<i64>().map_err(|_| bad("day"))?;
                 self.days.insert(day, decode_day(value).map_err(|e| bad(&e))?);
             }
-            "session" => {
-                // One record per session: how changelogs were written before session logs.
-                // Loaded as they are, rewritten in the next log and deleted at the next flush.
-                let [first, last, n]: [i64; 3] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
-                self.legacy_session_keys.push(key.to_owned());
-                let key: Key = Arc::from(key);
-                self.dirty_sessions.push(key.clone());
-                self.sessions.insert(key, Span { first, last, n, dirty: true });
-            }
             "signup" => {
                 let [ts, activated]: [i64; 2] = serde_json::from_slice(value).map_err(|e| bad(&e.to_string()))?;
                 let key: Key = Arc::from(key);
@@ -733,21 +731,12 @@ impl Ledger {
             }
             "account" => {
                 let loaded = decode_account(value).map_err(|e| bad(&e))?;
+                if !loaded.u.is_empty() {
+                    return Err(bad("users inline: account users have records of their own (account_user)"));
+                }
                 let a = self.account_entry(key).ok_or_else(|| bad("key is not <account>|<day>"))?;
                 a.w = loaded.w;
                 a.f = loaded.f;
-                if !loaded.u.is_empty() {
-                    // Written before users had records of their own: the next flush writes them,
-                    // since it replaces this record with one that no longer lists them.
-                    for (user, active) in loaded.u {
-                        let (index, _) = a.u.insert_full(user, active);
-                        a.changed.push(index);
-                    }
-                    if !a.dirty {
-                        a.dirty = true;
-                        self.dirty_accounts.push(key.to_owned());
-                    }
-                }
             }
             "account_user" => {
                 let (account_day, user) = split_account_user_key(key).ok_or_else(|| bad("key is not <n>:<account>|<day>|<user>"))?;
@@ -892,6 +881,23 @@ type Record = (Vec<u8>, Option<Vec<u8>>);
 enum LogEntry {
     Put(String, i64, i64, i64),
     Gone([String; 1]),
+}
+
+/// The payload of a framed changelog value, or why it cannot be read.
+fn unframe(value: &[u8]) -> Result<&[u8], String> {
+    if let Some(payload) = value.strip_prefix(FORMAT) {
+        return Ok(payload);
+    }
+    let bar = value.iter().take(8).position(|&b| b == b'|');
+    match bar {
+        Some(i) if i >= 2 && value[0] == b'v' && value[1..i].iter().all(u8::is_ascii_digit) => Err(format!(
+            "format version {}; this build reads 1",
+            String::from_utf8_lossy(&value[1..i])
+        )),
+        _ => Err("no format version: written by a pre-release build; start with fresh state (a new \
+                  PULSE_APP_ID, or delete the app's changelog topics)"
+            .to_owned()),
+    }
 }
 
 /// `<store>\x1f<key>`: the changelog key of a store's entry (stream/state.py).

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from consumers.engagement.definitions import EngagementFigures, Partition
 from consumers.engagement.facts import ProductFacts
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
@@ -177,31 +179,27 @@ def test_engagement_and_health_scores() -> None:
     assert later["health_score"] == 0 and later["engagement_score"] == 0
 
 
-def test_changelog_of_the_python_ledger_recovers_and_keeps_its_account_users() -> None:
-    """Records written before the kernel (an account-day with its users inline) load, and the
-    first flush writes those users as records of their own, so the next recovery keeps them."""
-    old = {
-        b"account\x1fa1|740000": b'{"w":7,"u":{"u1":1,"u2":0},"f":["reports"]}',
-        b"session\x1fs:u1:s1": b"[100,160,3]",
-        b"day\x1f740000": b'{"sessions":1,"session_seconds":60}',
-        b"meta\x1fwatermark": b"160",
-    }
-    state = PartitionState(0, codecs=EngagementLedger.STORES)
-    for key, value in old.items():
-        state.apply_record(key, value)
-    lg = EngagementLedger(EngagementConfig(), state)
-    assert lg.accounts == {"a1|740000": {"w": 7, "u": {"u1": 1, "u2": 0}, "f": ["reports"]}}
-    day = datetime.combine(date.fromordinal(740000), datetime.min.time(), UTC)
-    lg.apply(ev(day + timedelta(hours=10), user="u3", account="a1"))  # rewrites the account-day
+def test_every_changelog_value_carries_its_format_version_and_unknown_ones_are_refused() -> None:
+    """The kernel frames each value ``v1|…`` (stream/state.py, ``framed``); a recovery that meets
+    a version it does not know, or no version at all, stops with the record's name."""
+    lg = ledger()
+    lg.apply(ev(T0, user="u1", feature="reports", name="feature_used", session="s1"))
+    lg.apply(ev(T0 + timedelta(minutes=5), user="u2", name="signed_up"))
     lg.flush()
-    changelog = {**old, **dict(state.drain_changes())}
+    changes = dict(lg.state.drain_changes())
+    stores = {k.split(b"\x1f", 1)[0] for k in changes}
+    assert {b"day", b"session_log", b"account", b"account_user", b"meta", b"dedupe_log", b"sketch"} <= stores
+    assert all(v.startswith(b"v1|") for v in changes.values() if v is not None)
     recovered = PartitionState(0, codecs=EngagementLedger.STORES)
-    for key, value in changelog.items():
-        if value is not None:
-            recovered.apply_record(key, value)
+    for key, value in changes.items():
+        recovered.apply_record(key, value)
     again = EngagementLedger(EngagementConfig(), recovered)
-    assert again.accounts == lg.accounts
-    assert again.accounts["a1|740000"]["u"] == {"u1": 1, "u2": 0, "u3": 1}
+    assert again.days == lg.days and again.sessions == lg.sessions and again.accounts == lg.accounts
+    for bad, why in ((b"v2|160", "format version 2; this build reads 1"), (b"160", "no format version")):
+        state = PartitionState(0, codecs=EngagementLedger.STORES)
+        state.apply_record(b"meta\x1fwatermark", bad)
+        with pytest.raises(ValueError, match=f"meta/watermark: {why}"):
+            EngagementLedger(EngagementConfig(), state)
 
 
 def test_ids_with_colons_do_not_merge_sessions() -> None:

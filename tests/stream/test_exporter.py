@@ -46,3 +46,9 @@ def test_counters_render_with_labels_and_no_created_series() -> None:
     assert 'pulse_events_late_total{topic="surveys"} 1.0' in text
     assert 'pulse_events_rejected_total{reason="late",topic="surveys"} 1.0' in text
     assert "_created" not in text
+
+
+def test_the_documented_reject_reasons_are_exactly_the_enum() -> None:
+    section = DOC[DOC.index("- **rejected** `reason` is one of:") : DOC.index("- **duplicate**")]
+    documented = set(re.findall(r"`([a-z_]+)` \(", section))
+    assert documented == {reason.value for reason in RejectReason}

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from stream.state import RAW, CheckpointedReplay, Codec, PartitionState
+import orjson
+import pytest
+
+from stream.state import RAW, CheckpointedReplay, Codec, PartitionState, UnknownFormat, framed
+
+JSON_PLAIN = Codec(orjson.dumps, orjson.loads)
 
 
 def replay(records: list[tuple[bytes, bytes | None]], codecs: dict[str, Codec] | None = None) -> PartitionState:
@@ -52,5 +57,25 @@ def test_only_dirty_keys_are_written_and_raw_codec_keeps_bytes() -> None:
     view["k"].append(2)
     view.touch("k")
     ((key, value),) = live.drain_changes()
-    assert value == b"[1,2]"
+    assert value == b"v1|[1,2]"  # JSON, framed with its format version
     assert replay([*first, (key, value), live.checkpoint_record()], {"sketch": RAW}).data["sketch"]["d1"] == b"\x00\x01"
+
+
+def test_framed_values_name_unknown_and_missing_versions() -> None:
+    codec = framed(JSON_PLAIN, version=2, older={1: lambda payload: {"old": orjson.loads(payload)}})
+    assert codec.encode([1]) == b"v2|[1]"
+    assert codec.decode(b"v2|[1]") == [1]
+    assert codec.decode(b"v1|7") == {"old": 7}  # an older format, read by its own reader
+    with pytest.raises(UnknownFormat, match="format version 3; this build reads 1, 2"):
+        codec.decode(b"v3|[1]")
+    with pytest.raises(UnknownFormat, match="without a format version"):
+        codec.decode(b"[1]")
+
+
+def test_checkpoints_carry_their_format_version() -> None:
+    live = PartitionState(0)
+    live.next_offset = 4
+    key, value = live.checkpoint_record()
+    assert orjson.loads(value) == {"v": 1, "next_offset": 4}
+    with pytest.raises(UnknownFormat, match="checkpoint of format version None"):
+        PartitionState(0).apply_record(key, b'{"next_offset": 4}')

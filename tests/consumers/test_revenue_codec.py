@@ -1,0 +1,61 @@
+"""The revenue changelog format: versioned, and older records stay readable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from consumers.revenue.codec import FORMAT_VERSION, UnknownFormat, decode_history, encode_history
+from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact
+from consumers.revenue.processor import CUSTOMERS_STORE, RevenueProcessor
+from stream.state import PartitionState
+
+#: A customer record of format version 1, byte for byte: whatever later formats come, this
+#: must keep decoding to the same history.
+V1 = (
+    b'{"v":1,"e":[{"t":"2026-01-15T10:00:00.000000+00:00","ty":"subscription_started","s":"s-1","p":"team",'
+    b'"id":"e-1","m":"99.0000000000","a":{"segment":"smb"}},'
+    b'{"t":"2026-02-01T00:00:00.000000+00:00","ty":"subscription_cancelled","s":"s-1","p":"team","id":"e-2"}]}'
+)
+HISTORY = CustomerHistory(
+    [
+        SubscriptionFact(
+            "2026-01-15T10:00:00.000000+00:00",
+            SubscriptionEventType.SUBSCRIPTION_STARTED,
+            "s-1",
+            "team",
+            "e-1",
+            Decimal("99.0000000000"),
+            {"segment": "smb"},
+        ),
+        SubscriptionFact(
+            "2026-02-01T00:00:00.000000+00:00", SubscriptionEventType.SUBSCRIPTION_CANCELLED, "s-1", "team", "e-2"
+        ),
+    ]
+)
+
+
+def test_a_version_1_record_decodes_and_is_what_this_build_writes() -> None:
+    assert decode_history(V1) == HISTORY
+    assert FORMAT_VERSION == 1 and encode_history(HISTORY) == V1
+
+
+def test_records_of_unknown_or_no_format_are_refused_by_name() -> None:
+    with pytest.raises(UnknownFormat, match="format version 2; this build reads 1"):
+        decode_history(b'{"v": 2, "customers": []}')
+    with pytest.raises(UnknownFormat, match="without a format version"):
+        decode_history(orjson.dumps({k: v for k, v in orjson.loads(V1).items() if k != "v"}))
+
+
+def test_a_partition_recovered_from_version_1_records_has_the_figures() -> None:
+    state = PartitionState(0, codecs=dict(RevenueProcessor.codecs))
+    state.apply_record(f"{CUSTOMERS_STORE}\x1fc-1".encode(), V1)
+    ledger = RevenueLedger(RevenueConfig(fx_rates={"USD": Decimal(1)}), state.store(CUSTOMERS_STORE))
+    assert ledger.buckets["m:2026-01"]["new_mrr"] == Decimal(99)
+    assert ledger.buckets["m:2026-02"]["churn_mrr"] == Decimal(99)
+    assert ledger.watermark == "2026-02-01T00:00:00.000000+00:00"
+    state.store(CUSTOMERS_STORE).touch("c-1")
+    assert state.drain_changes() == [(b"customers\x1fc-1", V1)]
