@@ -25,6 +25,7 @@ __all__ = [
     "stickiness",
     "average_session_seconds",
     "sketch_key",
+    "split_account_day",
     "day_of_sketch",
     "account_scores",
 ]
@@ -65,6 +66,13 @@ def day_of_sketch(key: str) -> int:
 def average_session_seconds(seconds: float, sessions: int) -> float:
     """Total session seconds / sessions; 0 without sessions (rounded to 0.1 s in reports only)."""
     return seconds / sessions if sessions else 0.0
+
+
+def split_account_day(key: str) -> tuple[str, int]:
+    """(account id, UTC day ordinal) of an account-day key ``<account>|<day ordinal>``, as the
+    kernel builds them (an account id may itself hold ``|``)."""
+    account, _, day = key.rpartition("|")
+    return account, int(day)
 
 
 def stickiness(dau: float, mau: float) -> float:

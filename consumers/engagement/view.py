@@ -9,7 +9,14 @@ from typing import Any
 from datasketches import hll_sketch
 from prometheus_client.registry import Collector
 
-from consumers.engagement.definitions import FEATURE_LG_K, LG_K, EngagementFigures, Partition, account_scores
+from consumers.engagement.definitions import (
+    FEATURE_LG_K,
+    LG_K,
+    EngagementFigures,
+    Partition,
+    account_scores,
+    split_account_day,
+)
 from consumers.engagement.processor import TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
@@ -84,8 +91,8 @@ class EngagementView(FamilyView):
     def _by_account(self) -> dict[str, dict[int, Any]]:
         out: dict[str, dict[int, Any]] = {}
         for key, record in self.accounts.items():
-            account, _, day = key.rpartition("|")
-            out.setdefault(account, {})[int(day)] = record
+            account, day = split_account_day(key)
+            out.setdefault(account, {})[day] = record
         return out
 
     def account(self, account_id: str, days: dict[int, Any] | None = None) -> dict[str, Any] | None:

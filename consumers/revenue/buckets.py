@@ -10,13 +10,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from consumers.revenue.model import MovementKind
 from consumers.revenue.timeline import Movement, Timeline
 
-__all__ = ["KINDS", "Buckets", "contributions", "add_into", "month_key", "day_key"]
+__all__ = [
+    "KINDS",
+    "Buckets",
+    "BucketKind",
+    "contributions",
+    "add_into",
+    "merge",
+    "month_key",
+    "day_key",
+    "plan_key",
+    "segment_key",
+    "NOW",
+    "kind_of",
+    "period_of",
+    "plan_of",
+    "segment_of",
+]
 
 KINDS = tuple(MovementKind)
 #: movement kind -> change of the active-customer count
@@ -33,12 +50,55 @@ COHORT_KINDS = (MovementKind.EXPANSION, MovementKind.CONTRACTION, MovementKind.C
 Buckets = dict[str, dict[str, Decimal]]
 
 
-def month_key(at: datetime) -> str:
-    return f"m:{at.year:04d}-{at.month:02d}"
+class BucketKind(StrEnum):
+    """What a bucket sums: its key is ``<kind>:<what>`` (``now`` alone), built and read only
+    by the functions below; the snapshot in Redis carries the same keys."""
+
+    MONTH = "m"  # m:YYYY-MM: movements, cohort figures, trials, terms of a UTC calendar month
+    DAY = "d"  # d:YYYY-MM-DD: the same per UTC day
+    NOW = "now"  # MRR and active customers now
+    PLAN = "plan"  # plan:<plan>: MRR and customers now, by plan
+    SEGMENT = "attr"  # attr:<attribute>:<value>: MRR and customers now, by customer attribute
 
 
-def day_key(at: datetime) -> str:
-    return f"d:{at.year:04d}-{at.month:02d}-{at.day:02d}"
+NOW = BucketKind.NOW.value
+
+
+def month_key(at: datetime | str) -> str:
+    """``m:YYYY-MM`` of a time, or of a month given as YYYY-MM."""
+    month = at if isinstance(at, str) else f"{at.year:04d}-{at.month:02d}"
+    return f"{BucketKind.MONTH}:{month}"
+
+
+def day_key(at: datetime | date) -> str:
+    return f"{BucketKind.DAY}:{at.year:04d}-{at.month:02d}-{at.day:02d}"
+
+
+def plan_key(plan: str) -> str:
+    return f"{BucketKind.PLAN}:{plan}"
+
+
+def segment_key(attribute: str, value: str) -> str:
+    return f"{BucketKind.SEGMENT}:{attribute}:{value}"
+
+
+def kind_of(key: str) -> BucketKind:
+    return BucketKind(key.partition(":")[0])
+
+
+def period_of(key: str) -> str:
+    """YYYY-MM of a month bucket, YYYY-MM-DD of a day bucket."""
+    return key.partition(":")[2]
+
+
+def plan_of(key: str) -> str:
+    return key.partition(":")[2]
+
+
+def segment_of(key: str) -> tuple[str, str]:
+    """(attribute, value) of a segment bucket; the value may itself hold ':'."""
+    _, attribute, value = key.split(":", 2)
+    return attribute, value
 
 
 def contributions(tl: Timeline) -> Buckets:

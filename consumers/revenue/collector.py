@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.revenue.buckets import KINDS
+from consumers.revenue.buckets import KINDS, BucketKind, day_key, kind_of, month_key, plan_of, segment_of
 from consumers.revenue.definitions import lifetime_months, month_ratios, previous_month, window_sums
 from consumers.revenue.definitions import ltv as customer_ltv
 from consumers.revenue.view import RevenueView
@@ -79,8 +79,8 @@ class RevenueCollector:
         if day is not None:
             month = f"{day.year:04d}-{day.month:02d}"
             windows = {
-                "day": v.buckets.get(f"d:{day.isoformat()}", {}),
-                "month": v.buckets.get(f"m:{month}", {}),
+                "day": v.buckets.get(day_key(day), {}),
+                "month": v.buckets.get(month_key(month), {}),
                 "30d": window_sums(v.buckets, day, 30),
             }
             for window, fields in windows.items():
@@ -137,9 +137,9 @@ class RevenueCollector:
         by_plan = gauge("pulse_mrr_by_plan", ["plan", "currency"])
         by_plan_c = gauge("pulse_customers_active_by_plan", ["plan"])
         for bucket, fields in sorted(v.buckets.items()):
-            if bucket.startswith("plan:"):
-                by_plan.add_metric([bucket[5:], cur], float(fields.get("mrr", ZERO)))
-                by_plan_c.add_metric([bucket[5:]], float(fields.get("customers", ZERO)))
+            if kind_of(bucket) is BucketKind.PLAN:
+                by_plan.add_metric([plan_of(bucket), cur], float(fields.get("mrr", ZERO)))
+                by_plan_c.add_metric([plan_of(bucket)], float(fields.get("customers", ZERO)))
         yield by_plan
         yield by_plan_c
 
@@ -156,8 +156,8 @@ class RevenueCollector:
         """Top N values per attribute by MRR; the rest summed as `other` (bounded cardinality)."""
         raw: dict[str, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
         for bucket, fields in self.view.buckets.items():
-            if bucket.startswith("attr:"):
-                _, attribute, value = bucket.split(":", 2)
+            if kind_of(bucket) is BucketKind.SEGMENT:
+                attribute, value = segment_of(bucket)
                 raw[attribute][value] = (fields.get("mrr", ZERO), fields.get("customers", ZERO))
         out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
         for attribute, values in raw.items():

@@ -24,6 +24,8 @@ __all__ = [
     "mrr_at_end",
 ]
 
+from consumers.revenue.buckets import BucketKind, kind_of, month_key, period_of
+
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
@@ -62,9 +64,9 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
-def _cumulative(buckets: Buckets, prefix: str, upto: str, name: str) -> Decimal:
+def _cumulative(buckets: Buckets, kind: BucketKind, upto: str, name: str) -> Decimal:
     return sum(
-        (f.get(name, ZERO) for b, f in buckets.items() if b.startswith(prefix) and b[2:] <= upto),
+        (f.get(name, ZERO) for b, f in buckets.items() if kind_of(b) is kind and period_of(b) <= upto),
         ZERO,
     )
 
@@ -72,8 +74,8 @@ def _cumulative(buckets: Buckets, prefix: str, upto: str, name: str) -> Decimal:
 def mrr_at_end(buckets: Buckets, month: str) -> tuple[Decimal, int]:
     """MRR and active customers at the end of a month: the sum of all changes up to it."""
     return (
-        _cumulative(buckets, "m:", month, "net_mrr"),
-        int(_cumulative(buckets, "m:", month, "active_delta")),
+        _cumulative(buckets, BucketKind.MONTH, month, "net_mrr"),
+        int(_cumulative(buckets, BucketKind.MONTH, month, "active_delta")),
     )
 
 
@@ -83,7 +85,7 @@ def previous_month(month: str) -> str:
 
 
 def month_row(buckets: Buckets, month: str) -> dict[str, Any]:
-    b = f"m:{month}"
+    b = month_key(month)
     mrr, active = mrr_at_end(buckets, month)
     return {
         "month": month,
@@ -113,7 +115,7 @@ def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1
 
     A ratio whose denominator is zero is None (not 0, not infinity).
     """
-    b = f"m:{month}"
+    b = month_key(month)
     start_mrr, start_customers = mrr_at_end(buckets, previous_month(month))
     end_mrr, end_customers = mrr_at_end(buckets, month)
 
@@ -172,7 +174,7 @@ def window_sums(buckets: Buckets, end: date, days: int) -> dict[str, Decimal]:
     last = end.isoformat()
     out: dict[str, Decimal] = {}
     for bucket, fields in buckets.items():
-        if bucket.startswith("d:") and first <= bucket[2:] <= last:
+        if kind_of(bucket) is BucketKind.DAY and first <= period_of(bucket) <= last:
             for name, value in fields.items():
                 out[name] = out.get(name, ZERO) + value
     return out

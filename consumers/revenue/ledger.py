@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from consumers.revenue.buckets import Buckets, add_into, contributions
+from consumers.revenue.buckets import NOW, Buckets, add_into, contributions, plan_key, segment_key
 from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact, sort_key
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
@@ -137,12 +137,12 @@ class RevenueLedger:
         """Snapshot contributions: MRR and active customers now, in total and by segment."""
         if tl.mrr <= 0:
             return {}
-        out: Buckets = {"now": {"mrr": tl.mrr, "customers": Decimal(1)}}
+        out: Buckets = {NOW: {"mrr": tl.mrr, "customers": Decimal(1)}}
         for plan, mrr in tl.plans.items():
-            out[f"plan:{plan}"] = {"mrr": mrr, "customers": Decimal(1)}
+            out[plan_key(plan)] = {"mrr": mrr, "customers": Decimal(1)}
         for name in self.config.segment_attributes:
             value = tl.attributes.get(name, "unknown")
-            out[f"attr:{name}:{value}"] = {"mrr": tl.mrr, "customers": Decimal(1)}
+            out[segment_key(name, value)] = {"mrr": tl.mrr, "customers": Decimal(1)}
         return out
 
     def months_spanned(self) -> tuple[str, str] | None:

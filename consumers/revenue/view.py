@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from consumers.revenue.buckets import Buckets, merge
+from consumers.revenue.buckets import NOW, Buckets, merge
 from consumers.revenue.definitions import month_ratios, month_row
 from consumers.revenue.processor import TOPIC
 from stream.family import FamilyView, Route
@@ -56,7 +56,7 @@ class RevenueView(FamilyView):
     # --- figures ----------------------------------------------------------------------------
 
     def now(self) -> dict[str, Decimal]:
-        return dict(self.buckets.get("now", {}))
+        return dict(self.buckets.get(NOW, {}))
 
     def month(self, month: str) -> dict[str, Any]:
         return {
