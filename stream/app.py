@@ -33,7 +33,13 @@ class Runtime:
 
 def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -> dict[str, Pipeline]:
     return {
-        name: Pipeline(SOURCE_TOPICS[name], processor, settings.dedupe_retention_days, settings.currencies)
+        name: Pipeline(
+            SOURCE_TOPICS[name],
+            processor,
+            settings.dedupe_retention_days,
+            settings.currencies,
+            settings.on_processing_error,
+        )
         for name, processor in processors.items()
     }
 

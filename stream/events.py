@@ -7,11 +7,12 @@ and a test fails when they drift. Unknown extra fields are kept but ignored.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -56,8 +57,33 @@ def _rfc3339_string(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+#: Event times Pulse computes with: 1970-01-01T00:00:00Z (inclusive) to 2200-01-01T00:00:00Z
+#: (exclusive). Outside, day arithmetic and epoch conversions overflow: refused as `timestamp`.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    # the year first: converting 0001-01-01T00:00:00+14:00 to UTC would overflow
+    if not EARLIEST.year <= value.year < LATEST.year or not EARLIEST <= value.astimezone(UTC) < LATEST:
+        raise ValueError("occurred_at must be from 1970-01-01T00:00:00Z to before 2200-01-01T00:00:00Z")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_string),
+    AfterValidator(_in_range),
+    Field(description="RFC 3339 with an offset, from 1970-01-01T00:00:00Z to before 2200-01-01T00:00:00Z"),
+]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
+#: A free-text label (attribute value, channel, …): bounded so no record or state grows without limit.
+Label = Annotated[str, Field(max_length=256)]
+#: Customer attributes: at most 50, names of at most 64 characters, values of at most 256.
+Attributes = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64)], Label],
+    Field(max_length=50, description="At most 50 attributes: names of 1-64 characters, values of at most 256"),
+]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=24, decimal_places=8)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 
@@ -78,8 +104,8 @@ class _SubscriptionBase(EventBase):
     customer_id: Id
     subscription_id: Id
     plan: Id
-    acquisition_channel: str | None = None
-    attributes: dict[str, str] = Field(default_factory=dict)
+    acquisition_channel: Label | None = None
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class TrialStarted(_SubscriptionBase):
@@ -91,11 +117,13 @@ class TrialExpired(_SubscriptionBase):
 
 
 class _Priced(_SubscriptionBase):
-    amount: Money = Field(description="Price per billing period")
+    amount: Money = Field(
+        description="Price per billing period; the subscription's MRR in the reporting currency must stay below 10^15"
+    )
     currency: Currency
     interval: Literal["day", "week", "month", "quarter", "year"]
     interval_count: int = Field(1, ge=1, le=1000)
-    quantity: int = Field(1, ge=1)
+    quantity: int = Field(1, ge=1, le=1_000_000, description="Seats or units, 1 to 1,000,000")
     discount_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
 
 
@@ -180,11 +208,11 @@ SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces
 class SurveyResponse(EventBase):
     type: Literal["survey_response"]
     account_id: Id
-    user_id: str | None = None
+    user_id: str | None = Field(None, min_length=1, max_length=256)
     kind: Literal["nps", "csat", "ces"]
     score: int
     touchpoint: Literal["onboarding", "support", "feature_launch", "other"] | None = None
-    ticket_id: str | None = None
+    ticket_id: str | None = Field(None, min_length=1, max_length=256)
     comment: str | None = Field(None, max_length=10_000)
 
     @model_validator(mode="after")

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
 
-__all__ = ["RejectReason", "Refused", "Applied", "APPLIED", "DUPLICATE", "ApplyResult", "late"]
+__all__ = [
+    "RejectReason",
+    "Refused",
+    "Applied",
+    "APPLIED",
+    "DUPLICATE",
+    "ApplyResult",
+    "late",
+    "processing_error",
+    "ProcessingErrorPolicy",
+]
 
 
 class RejectReason(StrEnum):
@@ -34,6 +44,9 @@ class RejectReason(StrEnum):
     SCHEMA = "schema"
     #: older than the grace period behind the partition's event-time watermark
     LATE = "late"
+    #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
+    #: foresee; the record is kept in the dead letter with the exception, the partition moves on
+    PROCESSING_ERROR = "processing_error"
 
 
 class Applied(Enum):
@@ -58,6 +71,20 @@ class Refused:
 
 
 ApplyResult = Applied | Refused
+
+
+class ProcessingErrorPolicy(StrEnum):
+    """What the runtime does when a processor raises on one record (``PULSE_ON_PROCESSING_ERROR``)."""
+
+    #: dead-letter the record with reason processing_error and the exception; go on
+    DEADLETTER = "deadletter"
+    #: stop the worker (or the report): for a deployment that prefers a halt to a gap
+    STOP = "stop"
+
+
+def processing_error(exc: BaseException) -> Refused:
+    """The refusal of a record a processor raised on."""
+    return Refused(RejectReason.PROCESSING_ERROR, f"processing_error: {type(exc).__name__}: {exc}"[:2000])
 
 
 def late(occurred_at: datetime) -> Refused:

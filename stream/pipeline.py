@@ -15,11 +15,11 @@ import orjson
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.dedupe import Deduper
 from stream.family import Processor
-from stream.outcomes import DUPLICATE, Refused, late
+from stream.outcomes import DUPLICATE, ProcessingErrorPolicy, Refused, late, processing_error
 from stream.state import Codec, PartitionState
 from stream.topics import TopicSpec
 
-__all__ = ["Pipeline", "RecordOutcome", "BatchOutcome", "DEDUPE_STORE"]
+__all__ = ["Pipeline", "RecordOutcome", "BatchOutcome", "DEDUPE_STORE", "ProcessingStopped"]
 
 DEDUPE_STORE = "dedupe"
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -46,11 +46,13 @@ class Pipeline:
         processor: Processor,
         retention_days: int,
         currencies: frozenset[str] = frozenset(),
+        on_error: ProcessingErrorPolicy = ProcessingErrorPolicy.DEADLETTER,
     ) -> None:
         self.spec = spec
         self.processor = processor
         self.currencies = currencies
         self.deduper = Deduper(retention_days)
+        self.on_error = on_error
 
     @property
     def codecs(self) -> dict[str, Codec]:
@@ -95,19 +97,34 @@ class Pipeline:
         return out
 
     def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
+        """One record: decode, validate, dedupe, apply. Whatever raises on the way is this
+        record's processing error (dead-lettered, or re-raised under the stop policy): one
+        record can never stop the partition (Kafka Streams' processing exception handler)."""
         outcome = RecordOutcome()
-        for result in decode_record(self.spec, raw, self.currencies):
+        try:
+            results = decode_record(self.spec, raw, self.currencies)
+        except Exception as exc:
+            self._stop_on(exc)
+            outcome.rejected.append(_rejection(processing_error(exc), raw, None))
+            return outcome
+        for result in results:
             if isinstance(result, Rejected):
                 outcome.rejected.append(result)
                 continue
             assert isinstance(result, Accepted)
             event = result.event
-            if not self.processor.dedupes and self.deduper.seen(
-                state.store(DEDUPE_STORE), event.event_id, event.occurred_at
-            ):
-                outcome.duplicates += 1
+            dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
+            try:
+                if dedupe is not None and self.deduper.seen(dedupe, event.event_id, event.occurred_at):
+                    outcome.duplicates += 1
+                    continue
+                verdict = self.processor.apply(state, event)
+            except Exception as exc:
+                self._stop_on(exc)
+                if dedupe is not None:
+                    dedupe.pop(event.event_id, None)  # a corrected resend must not be a duplicate
+                outcome.rejected.append(_rejection(processing_error(exc), raw, result.index))
                 continue
-            verdict = self.processor.apply(state, event)
             if verdict is DUPLICATE:
                 outcome.duplicates += 1
             elif isinstance(verdict, Refused):
@@ -115,6 +132,14 @@ class Pipeline:
             else:
                 outcome.processed += 1
         return outcome
+
+    def _stop_on(self, exc: Exception) -> None:
+        if self.on_error is ProcessingErrorPolicy.STOP:
+            raise ProcessingStopped(f"{self.spec.name}: {type(exc).__name__}: {exc}") from exc
+
+
+class ProcessingStopped(Exception):
+    """A processor raised and ``PULSE_ON_PROCESSING_ERROR=stop``: the worker stops."""
 
 
 def _add(out: BatchOutcome, index: int, one: RecordOutcome) -> None:

@@ -15,6 +15,8 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from stream.outcomes import ProcessingErrorPolicy
+
 __all__ = ["PulseSettings", "FamilySettings", "CommaList", "SettingsError", "load_settings"]
 
 
@@ -60,6 +62,10 @@ class PulseSettings(BaseSettings):
     )
     grace_period_seconds: int = Field(
         2 * 86400, ge=0, description="How late (event time) an event may arrive and still count"
+    )
+    on_processing_error: ProcessingErrorPolicy = Field(
+        ProcessingErrorPolicy.DEADLETTER,
+        description="When a processor raises on a record: deadletter (reason processing_error) and go on, or stop",
     )
 
     @field_validator("kafka_broker")

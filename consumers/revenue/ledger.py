@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from consumers.revenue.buckets import NOW, Buckets, add_into, contributions, plan_key, segment_key
@@ -28,7 +28,13 @@ __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
 ZERO = Decimal(0)
 #: Normalized MRR is fixed-point with 10 decimals: sums and differences of such values are then
 #: exact (no 28-digit rounding), so aggregates do not depend on the order they were built in.
+#: They stay exact below 10^18 in total; to the cent below 10^25.
 MRR_QUANTUM = Decimal("1e-10")
+#: The largest normalized MRR of one subscription (in the reporting currency) Pulse accepts; a
+#: larger one is refused as `schema`, so no sum of them can leave exact decimal arithmetic.
+MAX_SUBSCRIPTION_MRR = Decimal("1e15")
+#: Room for amount × quantity × period factor × rate before the quantization to 10 decimals.
+_WIDE = Context(prec=80)
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,13 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> SubscriptionFact:
     """The few fields revenue needs of a validated event; MRR normalized and converted."""
     mrr = None
     if isinstance(event, (SubscriptionStarted, SubscriptionChanged)):
-        monthly = normalized_mrr(
-            event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
-        )
-        mrr = convert(monthly, event.currency, rates).quantize(MRR_QUANTUM)
+        with localcontext(_WIDE):
+            monthly = normalized_mrr(
+                event.amount, event.interval, event.interval_count, event.quantity, event.discount_percent
+            )
+            mrr = convert(monthly, event.currency, rates).quantize(MRR_QUANTUM)
+        if mrr >= MAX_SUBSCRIPTION_MRR:
+            raise MrrOutOfRange(mrr)
     attributes = dict(event.attributes)
     if event.acquisition_channel:
         attributes["acquisition_channel"] = event.acquisition_channel
@@ -68,6 +77,10 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> SubscriptionFact:
         mrr=mrr,
         attributes=attributes,
     )
+
+
+class MrrOutOfRange(ValueError):
+    """A subscription's normalized MRR beyond :data:`MAX_SUBSCRIPTION_MRR`."""
 
 
 class RevenueLedger:
@@ -89,6 +102,11 @@ class RevenueLedger:
             record = compact(event, self.config.fx_rates)
         except MissingRate:
             return Refused(RejectReason.CURRENCY, f"currency: {event.currency} has no rate in PULSE_FX_RATES")
+        except MrrOutOfRange as exc:
+            return Refused(
+                RejectReason.SCHEMA,
+                f"schema: normalized MRR {exc.args[0]:.4E} exceeds the limit {MAX_SUBSCRIPTION_MRR:.0E} a subscription",
+            )
         cid = event.customer_id
         history = self.customers.get(cid) or CustomerHistory()
         events = history.events
@@ -96,9 +114,11 @@ class RevenueLedger:
             return DUPLICATE  # a resend older than the dedupe window: still exactly once
         if events and self._too_late(record.at, events[-1].at):
             return late(event.occurred_at)
+        events = [*events]
         bisect.insort(events, record, key=sort_key)
-        self.customers[cid] = history  # (re)assign: marks the key for the changelog
-        self._refresh(cid)
+        derived = self._derive(events)  # may raise: nothing has changed yet
+        self.customers[cid] = CustomerHistory(events)  # assigned: marks the key for the changelog
+        self._install(cid, *derived)
         if self.watermark is None or record.at > self.watermark:
             self.watermark = record.at
         return APPLIED
@@ -123,12 +143,19 @@ class RevenueLedger:
                 self.watermark = last
 
     def _refresh(self, cid: str) -> None:
+        self._install(cid, *self._derive(self.customers[cid].events))
+
+    def _derive(self, events: list[SubscriptionFact]) -> tuple[Timeline, Buckets]:
+        """A customer's timeline and contributions, computed without touching the ledger."""
+        tl = build_timeline(events, self.config.grouping_seconds)
+        new = contributions(tl)
+        new.update(self._current(tl))
+        return tl, new
+
+    def _install(self, cid: str, tl: Timeline, new: Buckets) -> None:
         old = self._contrib.get(cid)
         if old:
             add_into(self.buckets, old, -1)
-        tl = build_timeline(self.customers[cid].events, self.config.grouping_seconds)
-        new = contributions(tl)
-        new.update(self._current(tl))
         self.timelines[cid] = tl
         self._contrib[cid] = new
         add_into(self.buckets, new)

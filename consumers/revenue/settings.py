@@ -31,6 +31,6 @@ class RevenueSettings(FamilySettings):
         for code, rate in value.items():
             if len(code) != 3 or not code.isupper():
                 raise ValueError(f"currency code {code!r} is not ISO 4217")
-            if rate <= 0:
-                raise ValueError(f"rate for {code} must be > 0")
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"rate for {code} must be a finite number > 0")
         return value

@@ -43,7 +43,7 @@ def test_currencies_and_fx_rates_from_env(monkeypatch: pytest.MonkeyPatch) -> No
     assert PulseSettings().currencies == frozenset({"USD", "EUR"})
     assert str(RevenueSettings.load().fx_rates["EUR"]) == "1.08"
     monkeypatch.setenv("PULSE_FX_RATES", '{"EUR": 0}')
-    with pytest.raises(SettingsError, match="PULSE_FX_RATES.*must be > 0"):
+    with pytest.raises(SettingsError, match="PULSE_FX_RATES.*must be a finite number > 0"):
         RevenueSettings.load()
     monkeypatch.setenv("PULSE_FX_RATES", "not json")
     with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
