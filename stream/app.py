@@ -39,6 +39,7 @@ def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -
             settings.dedupe_retention_days,
             settings.currencies,
             settings.on_processing_error,
+            settings.max_future_seconds,
         )
         for name, processor in processors.items()
     }

@@ -246,7 +246,9 @@ class IngestEngine(Service):
                 continue  # revoked while the batch was in flight: its next owner reads it
             name = self.by_topic[tp.topic]
             pipeline = self.pipelines[name]
-            outcome = pipeline.handle_many(state, [record.value for record in records])
+            outcome = pipeline.handle_many(
+                state, [record.value for record in records], [record.timestamp for record in records]
+            )
             for index, rejected in outcome.rejected:
                 record = records[index]
                 self.metrics.count_rejected(name, rejected.reason)

@@ -42,6 +42,8 @@ class BulkResult(NamedTuple):
     duplicates: int
     #: (record index, index inside a batched record or None, occurred_at in epoch µs)
     late: list[tuple[int, int | None, int]]
+    #: the same, of events beyond their record's limit (refused as future, nothing changed)
+    future: list[tuple[int, int | None, int]]
     #: the first record it did not take (it goes through validation and :meth:`apply`), or None
     deferred: int | None
 
@@ -66,9 +68,12 @@ class Processor:
         """Apply one valid, first-seen event; APPLIED, DUPLICATE or a Refused."""
         return APPLIED
 
-    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> BulkResult:
-        """Take raw records ``values[start:]`` in order, until one it cannot take for sure.
-        Only called when :attr:`bulk` is True."""
+    def apply_records(
+        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int
+    ) -> BulkResult:
+        """Take raw records ``values[start:]`` in order, until one it cannot take for sure;
+        refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, before it
+        changes anything. Only called when :attr:`bulk` is True."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
 
     def loaded(self, state: PartitionState) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "ApplyResult",
     "late",
     "processing_error",
+    "future",
     "ProcessingErrorPolicy",
 ]
 
@@ -44,6 +45,9 @@ class RejectReason(StrEnum):
     SCHEMA = "schema"
     #: older than the grace period behind the partition's event-time watermark
     LATE = "late"
+    #: occurred_at further ahead of the record's own time than PULSE_MAX_FUTURE_SECONDS: a broken
+    #: clock must not move event time forward (nor make the real events late)
+    FUTURE = "future"
     #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
     #: foresee; the record is kept in the dead letter with the exception, the partition moves on
     PROCESSING_ERROR = "processing_error"
@@ -80,6 +84,15 @@ class ProcessingErrorPolicy(StrEnum):
     DEADLETTER = "deadletter"
     #: stop the worker (or the report): for a deployment that prefers a halt to a gap
     STOP = "stop"
+
+
+def future(occurred_at: datetime, limit: datetime) -> Refused:
+    """The refusal of an event dated after what its record's time allows."""
+    return Refused(
+        RejectReason.FUTURE,
+        f"future: occurred_at {occurred_at.isoformat()} is after {limit.isoformat()}, "
+        "the record's time plus PULSE_MAX_FUTURE_SECONDS",
+    )
 
 
 def processing_error(exc: BaseException) -> Refused:

@@ -6,6 +6,7 @@ topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it fil
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ import orjson
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.dedupe import Deduper
 from stream.family import Processor
-from stream.outcomes import DUPLICATE, ProcessingErrorPolicy, Refused, late, processing_error
+from stream.outcomes import DUPLICATE, ProcessingErrorPolicy, Refused, future, late, processing_error
 from stream.state import Codec, PartitionState
 from stream.topics import TopicSpec
 
@@ -23,6 +24,11 @@ __all__ = ["Pipeline", "RecordOutcome", "BatchOutcome", "DEDUPE_STORE", "Process
 
 DEDUPE_STORE = "dedupe"
 _EPOCH = datetime.fromtimestamp(0, UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _at(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass
@@ -47,12 +53,14 @@ class Pipeline:
         retention_days: int,
         currencies: frozenset[str] = frozenset(),
         on_error: ProcessingErrorPolicy = ProcessingErrorPolicy.DEADLETTER,
+        max_future_seconds: int = 300,
     ) -> None:
         self.spec = spec
         self.processor = processor
         self.currencies = currencies
         self.deduper = Deduper(retention_days)
         self.on_error = on_error
+        self.max_future_us = max_future_seconds * 1_000_000
 
     @property
     def codecs(self) -> dict[str, Codec]:
@@ -68,8 +76,20 @@ class Pipeline:
         """End of a batch, before its checkpoint: move in-memory changes into the stores."""
         self.processor.flush(state)
 
-    def handle_many(self, state: PartitionState, values: Sequence[bytes | None]) -> BatchOutcome:
-        """Several records of one partition, in order; same result as ``handle`` on each.
+    def limits(self, timestamps: Sequence[int | None] | None, n: int) -> list[int]:
+        """The latest occurred_at (epoch µs) each record may carry: its own time (Kafka's
+        record timestamp, ms) plus PULSE_MAX_FUTURE_SECONDS; the wall clock for a record
+        without one (replay of a file, a producer that sets none)."""
+        now_us = time.time_ns() // 1000
+        if timestamps is None:
+            return [now_us + self.max_future_us] * n
+        return [(t * 1000 if t is not None and t > 0 else now_us) + self.max_future_us for t in timestamps]
+
+    def handle_many(
+        self, state: PartitionState, values: Sequence[bytes | None], timestamps: Sequence[int | None] | None = None
+    ) -> BatchOutcome:
+        """Several records of one partition, in order, with their record times (epoch ms);
+        same result as ``handle`` on each.
 
         A bulk processor (the compiled engagement kernel) takes the records in bulk and stops
         at any record it does not take for sure (invalid, unusual): that one goes through
@@ -77,26 +97,28 @@ class Pipeline:
         """
         out = BatchOutcome()
         processor = self.processor
+        limits = self.limits(timestamps, len(values))
         if not processor.bulk:
             for i, raw in enumerate(values):
-                _add(out, i, self.handle(state, raw))
+                _add(out, i, self.handle(state, raw, limits[i]))
             return out
         values = values if isinstance(values, list) else list(values)
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, start)
+            result = processor.apply_records(state, values, limits, start)
             out.processed += result.processed
             out.duplicates += result.duplicates
-            for i, element, micros in result.late:
-                refused = late(_EPOCH + timedelta(microseconds=micros))
+            refusals = [(i, e, late(_at(us))) for i, e, us in result.late]
+            refusals += [(i, e, future(_at(us), _at(limits[i]))) for i, e, us in result.future]
+            for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
                 out.rejected.append((i, _rejection(refused, values[i], element)))
             if result.deferred is None:
                 break
-            _add(out, result.deferred, self.handle(state, values[result.deferred]))
+            _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred]))
             start = result.deferred + 1
         return out
 
-    def handle(self, state: PartitionState, raw: bytes | None) -> RecordOutcome:
+    def handle(self, state: PartitionState, raw: bytes | None, limit_us: int | None = None) -> RecordOutcome:
         """One record: decode, validate, dedupe, apply. Whatever raises on the way is this
         record's processing error (dead-lettered, or re-raised under the stop policy): one
         record can never stop the partition (Kafka Streams' processing exception handler)."""
@@ -113,6 +135,10 @@ class Pipeline:
                 continue
             assert isinstance(result, Accepted)
             event = result.event
+            limit = limit_us if limit_us is not None else self.limits(None, 1)[0]
+            if (event.occurred_at - _EPOCH) // _MICROSECOND > limit:
+                outcome.rejected.append(_rejection(future(event.occurred_at, _at(limit)), raw, result.index))
+                continue
             dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
             try:
                 if dedupe is not None and self.deduper.seen(dedupe, event.event_id, event.occurred_at):

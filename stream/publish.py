@@ -13,8 +13,8 @@ from stream.settings import PulseSettings
 
 __all__ = ["Record", "publish", "open_producer"]
 
-#: (unprefixed topic, key bytes or None, value bytes)
-Record = tuple[str, bytes | None, bytes]
+#: (unprefixed topic, key bytes or None, value bytes[, record timestamp in epoch ms or None])
+Record = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int | None]
 
 
 async def open_producer(settings: PulseSettings) -> AIOKafkaProducer:
@@ -44,8 +44,10 @@ async def publish(
     sent = 0
     pending: list[asyncio.Future[object]] = []
     try:
-        for topic, key, value in records:
-            pending.append(await producer.send(settings.topic(topic), value=value, key=key))
+        for record in records:
+            topic, key, value = record[0], record[1], record[2]
+            stamp = record[3] if len(record) > 3 else None
+            pending.append(await producer.send(settings.topic(topic), value=value, key=key, timestamp_ms=stamp))
             if len(pending) >= window:
                 await asyncio.gather(*pending)
                 sent += len(pending)

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream.app import build_pipelines
-from stream.jsonl import iter_records
+from stream.jsonl import iter_file_records
 from stream.outcomes import RejectReason
 from stream.pipeline import Pipeline
 from stream.registry import FamilyRegistry
@@ -67,28 +67,29 @@ def replay_file(
             pipeline.loaded(state)
     # Each partition's records go through the pipeline in file order, in batches as the engine
     # takes them (partitions are independent, so interleaving between them changes nothing).
-    pending: dict[tuple[str, int], list[bytes | None]] = {}
+    pending: dict[tuple[str, int], tuple[list[bytes | None], list[int | None]]] = {}
 
     def run(topic: str, p: int) -> None:
-        values = pending.pop((topic, p), [])
+        values, stamps = pending.pop((topic, p), ([], []))
         if not values:
             return
-        outcome = pipelines[topic].handle_many(result.states[topic][p], values)
+        outcome = pipelines[topic].handle_many(result.states[topic][p], values, stamps)
         result.processed[topic] = result.processed.get(topic, 0) + outcome.processed
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
         for _, r in outcome.rejected:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
         pipelines[topic].flush(result.states[topic][p])  # changes no figure; bounds memory
 
-    for topic, key, value in iter_records(path, default_topic):
+    for topic, key, value, stamp in iter_file_records(path, default_topic):
         if on_record:
             on_record()
         if topic not in pipelines:
             continue
         p = partition_for(key, n)
-        batch = pending.setdefault((topic, p), [])
-        batch.append(value)
-        if len(batch) >= FLUSH_EVERY:
+        values, stamps = pending.setdefault((topic, p), ([], []))
+        values.append(value)
+        stamps.append(stamp)
+        if len(values) >= FLUSH_EVERY:
             run(topic, p)
     for topic, p in list(pending):
         run(topic, p)

@@ -63,6 +63,12 @@ class PulseSettings(BaseSettings):
     grace_period_seconds: int = Field(
         2 * 86400, ge=0, description="How late (event time) an event may arrive and still count"
     )
+    max_future_seconds: int = Field(
+        300,
+        ge=0,
+        le=7 * 86400,
+        description="How far an event's occurred_at may be ahead of its record's time (Kafka timestamp)",
+    )
     on_processing_error: ProcessingErrorPolicy = Field(
         ProcessingErrorPolicy.DEADLETTER,
         description="When a processor raises on a record: deadletter (reason processing_error) and go on, or stop",

@@ -45,9 +45,10 @@ class EngagementKernel:
         """An empty reducer with this configuration (EngagementConfig.kernel builds it)."""
 
     def apply_records(
-        self, values: list[bytes] | list[bytes | None], start: int
-    ) -> tuple[int, int, list[_Late], int | None]:
-        """Apply `values[start:]` until one needs Python: (processed, duplicates, late, its index or None)."""
+        self, values: list[bytes] | list[bytes | None], limits: list[int], start: int
+    ) -> tuple[int, int, list[_Late], list[_Late], int | None]:
+        """Apply `values[start:]` until one needs Python; `limits[i]`: the latest occurred_at (µs)
+        record i may carry. (processed, duplicates, late, future, its index or None)."""
 
     def apply_event(
         self,

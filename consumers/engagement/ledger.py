@@ -137,10 +137,11 @@ class EngagementLedger:
         return DUPLICATE if verdict == "duplicate" else late(e.occurred_at)
 
     def apply_records(
-        self, values: list[bytes | None], start: int
-    ) -> tuple[int, int, list[tuple[int, int | None, int]], int | None]:
-        """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)."""
-        return self.kernel.apply_records(values, start)
+        self, values: list[bytes | None], limits: list[int], start: int
+    ) -> tuple[int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]], int | None]:
+        """Records ``values[start:]`` in order, until one needs pydantic (its index is returned);
+        ``limits[i]``: the latest occurred_at (epoch µs) record i may carry."""
+        return self.kernel.apply_records(values, limits, start)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()

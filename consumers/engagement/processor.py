@@ -37,8 +37,10 @@ class EngagementProcessor(Processor):
     def apply(self, state: PartitionState, event: Any) -> ApplyResult:
         return self.ledger(state).apply(facts_of(event))
 
-    def apply_records(self, state: PartitionState, values: list[bytes | None], start: int) -> BulkResult:
-        return BulkResult(*self.ledger(state).apply_records(values, start))
+    def apply_records(
+        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int
+    ) -> BulkResult:
+        return BulkResult(*self.ledger(state).apply_records(values, limits, start))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

@@ -18,7 +18,9 @@ use ledger::{Config, Ledger, Outcome};
 
 type FactsTuple = (String, i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
 /// (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
+/// (record index, index inside a batched record, occurred_at in epoch µs)
 type Late = (usize, Option<usize>, i64);
+type Applied = (u64, u64, Vec<Late>, Vec<Late>, Option<usize>);
 
 #[pyclass(module = "consumers.engagement._kernel")]
 struct EngagementKernel {
@@ -49,20 +51,28 @@ impl EngagementKernel {
         }
     }
 
-    /// Apply records `values[start:]` in order until one needs the Python path.
-    /// Returns (processed, duplicates, late events, index of the record to hand to Python or None).
-    fn apply_records(&mut self, values: &Bound<'_, PyList>, start: usize) -> PyResult<(u64, u64, Vec<Late>, Option<usize>)> {
-        let (mut processed, mut duplicates, mut late) = (0u64, 0u64, Vec::new());
+    /// Apply records `values[start:]` in order until one needs the Python path. `limits[i]` is
+    /// the latest occurred_at (epoch µs) record i may carry: a later event is in the future of
+    /// its record, refused before it touches dedupe, watermark or state.
+    /// Returns (processed, duplicates, late events, future events, index of the record to hand
+    /// to Python or None).
+    fn apply_records(&mut self, values: &Bound<'_, PyList>, limits: &Bound<'_, PyList>, start: usize) -> PyResult<Applied> {
+        let (mut processed, mut duplicates, mut late, mut future) = (0u64, 0u64, Vec::new(), Vec::new());
         for i in start..values.len() {
             let item = values.get_item(i)?;
             let Ok(bytes) = item.downcast::<PyBytes>() else {
-                return Ok((processed, duplicates, late, Some(i)));
+                return Ok((processed, duplicates, late, future, Some(i)));
             };
             let raw = bytes.as_bytes();
             let Some((is_batch, events)) = decode_record(raw) else {
-                return Ok((processed, duplicates, late, Some(i)));
+                return Ok((processed, duplicates, late, future, Some(i)));
             };
+            let limit: i64 = limits.get_item(i)?.extract()?;
             for (index, e) in events.iter().enumerate() {
+                if e.micros > limit {
+                    future.push((i, is_batch.then_some(index), e.micros));
+                    continue;
+                }
                 match self.ledger.apply(e) {
                     Outcome::Applied => processed += 1,
                     Outcome::Duplicate => duplicates += 1,
@@ -70,7 +80,7 @@ impl EngagementKernel {
                 }
             }
         }
-        Ok((processed, duplicates, late, None))
+        Ok((processed, duplicates, late, future, None))
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".

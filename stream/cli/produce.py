@@ -8,7 +8,8 @@ import typer
 
 from stream.cli.common import fail, guard, settings_with
 from stream.cli.simulate import send
-from stream.jsonl import iter_records
+from stream.jsonl import iter_file_records
+from stream.publish import Record
 
 __all__ = ["produce"]
 
@@ -22,5 +23,7 @@ def produce(
 
     if topic is not None and topic not in SOURCE_TOPICS:
         raise fail(f"--topic: unknown topic {topic!r}; expected one of {', '.join(SOURCE_TOPICS)}")
-    records = guard(lambda: list(iter_records(file, topic)))
+    records: list[Record] = guard(
+        lambda: [(r.topic, r.key, r.value, r.timestamp) for r in iter_file_records(file, topic)]
+    )
     send(settings_with(), records, f"publishing {file.name}")

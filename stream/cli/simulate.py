@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -16,15 +16,15 @@ import typer
 from stream.admin import ensure_topics
 from stream.cli.common import err, fail, guard, progress, settings_with
 from stream.jsonl import dump_line
+from stream.publish import Record
 from stream.settings import PulseSettings
 
 __all__ = ["simulate", "send"]
 
 
 def _end_of(day: str | None) -> datetime:
-    if day is None:
-        today = datetime.now(UTC).date() + timedelta(days=1)
-        return datetime.combine(today, dtime(0), tzinfo=UTC)
+    if day is None:  # now: a history has no events yet to happen (they would be refused as future)
+        return datetime.now(UTC).replace(microsecond=0)
     try:
         return datetime.combine(date.fromisoformat(day), dtime(0), tzinfo=UTC)
     except ValueError:
@@ -36,7 +36,7 @@ def simulate(
     seed: int = typer.Option(7, help="Same seed, same stream"),
     days: int = typer.Option(30, min=1, max=3650, help="History mode: days of event time"),
     end: str | None = typer.Option(
-        None, help="History mode: UTC day the history ends (exclusive), YYYY-MM-DD; default tomorrow"
+        None, help="History mode: UTC day the history ends (exclusive), YYYY-MM-DD; default now"
     ),
     out: Path | None = typer.Option(None, help="Write JSON lines here instead of Kafka"),
     rate: float | None = typer.Option(None, min=0.1, help="Live mode: events per second in real time, stamped now"),
@@ -71,7 +71,7 @@ def simulate(
     send(settings, records, "publishing history")
 
 
-def send(settings: PulseSettings, records: list[tuple[str, bytes | None, bytes]], label: str) -> None:
+def send(settings: PulseSettings, records: Sequence[Record], label: str) -> None:
     from stream.publish import publish
 
     guard(lambda: asyncio.run(ensure_topics(settings)))

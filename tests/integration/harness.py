@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,8 +257,11 @@ class Deployment:
         )
         asyncio.run(ensure_topics(settings))
 
-    def publish(self, records: list[tuple[str, bytes | None, bytes]]) -> None:
-        """Publish with a plain aiokafka producer, as an upstream service would."""
+    def publish(
+        self, records: Sequence[tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int]]
+    ) -> None:
+        """Publish with a plain aiokafka producer, as an upstream service would (a fourth field
+        is the record timestamp, epoch ms; else the producer stamps it now)."""
         if not self._created:
             self.create_topics()
             self._created = True
@@ -266,7 +270,12 @@ class Deployment:
             producer = AIOKafkaProducer(bootstrap_servers=BROKER, acks="all", enable_idempotence=True)
             await producer.start()
             try:
-                futures = [await producer.send(self.topic(t), value=v, key=k) for t, k, v in records]
+                futures = [
+                    await producer.send(
+                        self.topic(r[0]), value=r[2], key=r[1], timestamp_ms=r[3] if len(r) > 3 else None
+                    )
+                    for r in records
+                ]
                 await asyncio.gather(*futures)
             finally:
                 await producer.stop()

@@ -32,11 +32,15 @@ def pipelines() -> dict[str, Pipeline]:
     return build_pipelines(SETTINGS, FamilyRegistry.installed(SETTINGS).processors())
 
 
-def run(topic: str, values: list[bytes | None]) -> tuple[Pipeline, PartitionState, Any]:
+#: A record time past every event the contracts accept: nothing is in the future of it.
+END_OF_TIME_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
+
+
+def run(topic: str, values: list[bytes | None], stamp: int | None = None) -> tuple[Pipeline, PartitionState, Any]:
     pipeline = pipelines()[topic]
     state = PartitionState(0, codecs=pipeline.codecs)
     pipeline.loaded(state)
-    outcome = pipeline.handle_many(state, values)
+    outcome = pipeline.handle_many(state, values, [stamp] * len(values))
     pipeline.flush(state)
     state.drain_changes()
     return pipeline, state, outcome
@@ -86,11 +90,11 @@ def test_product_events_out_of_range_are_refused_on_the_kernel_path_too(at: str)
 def test_edges_of_the_time_range_are_accepted() -> None:
     first = make_subscription(event_id="a", occurred_at="1970-01-01T00:00:00Z")
     last = make_subscription(event_id="b", customer_id="c-2", occurred_at="2199-12-31T23:59:59.999999Z")
-    _, _, outcome = run("subscriptions", [orjson.dumps(first), orjson.dumps(last)])
+    _, _, outcome = run("subscriptions", [orjson.dumps(first), orjson.dumps(last)], END_OF_TIME_MS)
     assert outcome.processed == 2 and outcome.rejected == []
     for at in ("1970-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z", "1970-01-01T01:00:00+01:00"):
         event = {"event_id": at, "type": "track", "occurred_at": at, "name": "login", "user_id": "u1"}
-        _, _, outcome = run("product-events", [orjson.dumps(event)])
+        _, _, outcome = run("product-events", [orjson.dumps(event)], END_OF_TIME_MS)
         assert outcome.processed == 1 and outcome.rejected == [], at
 
 

@@ -45,6 +45,7 @@ class Record:
     value: bytes | None
     offset: int
     key: bytes | None = None
+    timestamp: int = -1  # none: the engine checks occurred_at against the wall clock
 
 
 class _Batch:
