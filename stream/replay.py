@@ -78,7 +78,9 @@ def replay_file(
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
         for _, r in outcome.rejected:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
-        pipelines[topic].flush(result.states[topic][p])  # changes no figure; bounds memory
+        state = result.states[topic][p]
+        pipelines[topic].flush(state)  # changes no figure; bounds memory
+        state.discard_changes()  # no changelog here: what a worker would write is not kept
 
     for topic, key, value, stamp in iter_file_records(path, default_topic):
         if on_record:

@@ -168,6 +168,11 @@ class PartitionState:
         self.dirty.clear()
         return out
 
+    def discard_changes(self) -> None:
+        """Forget the pending changelog records (replay has no changelog to write them to)."""
+        self.emitted.clear()
+        self.dirty.clear()
+
     def checkpoint_record(self) -> tuple[bytes, bytes]:
         return CHECKPOINT_KEY, orjson.dumps({"v": CHECKPOINT_VERSION, "next_offset": self.next_offset})
 

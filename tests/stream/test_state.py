@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
+from stream.replay import replay_file
+from stream.settings import PulseSettings
 from stream.state import RAW, CheckpointedReplay, Codec, PartitionState, UnknownFormat, framed
+from tests.factories import make_subscription
 
 JSON_PLAIN = Codec(orjson.dumps, orjson.loads)
 
@@ -79,3 +84,29 @@ def test_checkpoints_carry_their_format_version() -> None:
     assert orjson.loads(value) == {"v": 1, "next_offset": 4}
     with pytest.raises(UnknownFormat, match="checkpoint of format version None"):
         PartitionState(0).apply_record(key, b'{"next_offset": 4}')
+
+
+def test_replay_keeps_no_changelog_records(tmp_path: Path) -> None:
+    """`pulse report` has no changelog: what a worker would write must not pile up in memory."""
+    lines = [
+        orjson.dumps(
+            {
+                "topic": "product-events",
+                "event": {
+                    "event_id": f"p{i}",
+                    "type": "track",
+                    "occurred_at": "2026-07-01T10:00:00Z",
+                    "name": "login",
+                    "user_id": f"u{i}",
+                },
+            }
+        )  # fmt: skip
+        + b"\n"
+        for i in range(50)
+    ] + [orjson.dumps({"topic": "subscriptions", "event": make_subscription(event_id="s")}) + b"\n"]
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b"".join(lines))
+    result = replay_file(path, PulseSettings(), ("product-events", "subscriptions"))
+    assert result.processed == {"product-events": 50, "subscriptions": 1}
+    for states in result.states.values():
+        assert all(not s.emitted and not s.dirty for s in states)
