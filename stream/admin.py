@@ -10,7 +10,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from stream.deadletter import DEADLETTER_MAX_MESSAGE_BYTES
 from stream.settings import PulseSettings
+from stream.state import CHANGELOG_MAX_MESSAGE_BYTES
 from stream.topics import DEADLETTER, SOURCE_TOPICS
 
 __all__ = ["BrokerUnreachable", "ensure_topics", "pulse_topics", "records_in"]
@@ -24,13 +26,16 @@ def pulse_topics(settings: PulseSettings) -> dict[str, dict[str, str]]:
     """Every topic a worker needs, with its configs: sources, dead letters, state changelogs."""
     from stream.engine import changelog_topic
 
-    topics: dict[str, dict[str, str]] = {settings.topic(n): {} for n in (*SOURCE_TOPICS, DEADLETTER)}
+    topics: dict[str, dict[str, str]] = {settings.topic(n): {} for n in SOURCE_TOPICS}
+    # Room for a dead letter of any record the broker accepted (its original is cut beyond).
+    topics[settings.topic(DEADLETTER)] = {"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)}
     for name in SOURCE_TOPICS:
         # Compacted, with a lag so a batch's tail beyond its checkpoint is never compacted
-        # over the committed values it would shadow.
+        # over the committed values it would shadow; records up to MAX_RECORD_BYTES.
         topics[changelog_topic(settings, name)] = {
             "cleanup.policy": "compact",
             "min.compaction.lag.ms": str(3600 * 1000),
+            "max.message.bytes": str(CHANGELOG_MAX_MESSAGE_BYTES),
         }
     return topics
 

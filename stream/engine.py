@@ -1,8 +1,11 @@
 """The batched consumer service inside the Faust app that drives every topic's pipeline.
 
-One aiokafka consumer (group = the app id) reads the source topics in batches; after each
-batch the changed state of every partition it touched, its checkpoint (the next source offset)
-and any dead-letter records are written and acknowledged before the next batch is read.
+One aiokafka consumer (group = the app id) reads the source topics in batches. A batch is
+applied to the state of its partitions, then its changelog records and dead letters are sent;
+its checkpoints (the next source offset of each partition) are sent only once every one of
+those writes is acknowledged, and before any record of the next batch. So a checkpoint is never
+ahead of its data: a write that fails (a record over the broker's limit, a broker gone) stops
+the worker before the checkpoint exists, and the batch is read again.
 On assignment a partition's state is rebuilt from its changelog and the consumer seeks to the
 checkpoint; on revocation the state is dropped. See stream/state.py for why this gives each
 record exactly one effect on the state.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -71,7 +75,7 @@ class IngestEngine(Service):
         self.unpublished: set[TopicPartition] = set()
         self.published_at: dict[TopicPartition, float] = {}
         self.publish_interval = 1.0
-        self.in_flight: tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]] | None = None
+        self.in_flight: InFlight | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -84,6 +88,7 @@ class IngestEngine(Service):
             enable_idempotence=True,
             linger_ms=2,
             max_batch_size=512 * 1024,
+            # above the largest record Pulse writes (MAX_RECORD_BYTES, a cut dead letter)
             max_request_size=8 * 1024 * 1024,
         )
         await self.producer.start()
@@ -163,14 +168,18 @@ class IngestEngine(Service):
 
     @Service.task
     async def _consume(self) -> None:
-        """Batch N+1 is processed while batch N's changelog writes are in flight; a batch's
-        offsets are committed, and snapshots shared, once its writes are acknowledged."""
+        """Batch N+1 is applied while batch N's writes are in flight; N's checkpoints follow
+        N's acknowledged writes and precede N+1's; N's offsets are committed, and snapshots
+        shared, once its checkpoints are acknowledged."""
         assert self.consumer is not None
         while not self.should_stop:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            staged = self.apply_batch(batch) if batch else None
             previous, self.in_flight = self.in_flight, None
-            if batch:
-                self.in_flight = await self.process_batch(batch)
+            if previous is not None:
+                await self._seal(previous)
+            if staged is not None:
+                self.in_flight = await self._send(staged)
             if previous is not None:
                 await self._settle(previous)
             if not batch:
@@ -180,14 +189,21 @@ class IngestEngine(Service):
     async def drain_in_flight(self) -> None:
         previous, self.in_flight = self.in_flight, None
         if previous is not None:
+            await self._seal(previous)
             await self._settle(previous)
 
-    async def _settle(self, written: tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]) -> None:
+    async def _seal(self, written: InFlight) -> None:
+        """Every write of the batch acknowledged (or the worker stops here, with no checkpoint
+        written): then its checkpoints."""
+        await asyncio.gather(*written.writes)
+        for topic, partition, checkpoint in written.checkpoints:
+            written.checkpoint_writes.extend(await self._append_changelog(topic, partition, [checkpoint]))
+
+    async def _settle(self, written: InFlight) -> None:
         assert self.consumer is not None
-        futures, offsets = written
-        await asyncio.gather(*futures)
+        await asyncio.gather(*written.checkpoint_writes)
         # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
-        offsets = {tp: o for tp, o in offsets.items() if tp in self.states}
+        offsets = {tp: o for tp, o in written.offsets.items() if tp in self.states}
         if offsets:
             try:
                 await self.consumer.commit(offsets)
@@ -232,12 +248,13 @@ class IngestEngine(Service):
         futures.append(await self.producer.send_batch(batch, topic, partition=partition))
         return futures
 
-    async def process_batch(
-        self, batch: dict[TopicPartition, list[Any]]
-    ) -> tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]:
-        """Apply a batch to the state and queue its changelog writes; returns what to await."""
-        assert self.producer is not None and self.consumer is not None
-        pending: list[asyncio.Future[Any]] = []
+    async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> InFlight:
+        """Apply a batch and send its writes; :meth:`_seal` then sends its checkpoints."""
+        return await self._send(self.apply_batch(batch))
+
+    def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> Staged:
+        """Apply a batch to the state; collect what it must write (nothing is sent here)."""
+        staged = Staged()
         deadletter = self.settings.topic("deadletter")
         records_seen = events_seen = 0
         for tp, records in batch.items():
@@ -258,35 +275,57 @@ class IngestEngine(Service):
                     tp.partition,
                     record.offset,
                     rejected.reason,
-                    rejected.error,
+                    rejected.error[:500],
                 )
-                pending.append(
-                    await self.producer.send(
-                        deadletter,
-                        key=record.key,
-                        value=deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key),
-                    )
-                )
+                value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
+                staged.deadletters.append((deadletter, record.key, value))
             processed, duplicates = outcome.processed, outcome.duplicates
             records_seen += len(records)
             events_seen += processed + duplicates + len(outcome.rejected)
             pipeline.flush(state)
             state.next_offset = records[-1].offset + 1
-            pending.extend(
-                await self._append_changelog(
-                    changelog_topic(self.settings, name),
-                    tp.partition,
-                    [*state.drain_changes(), state.checkpoint_record()],
-                )
-            )
+            changelog = changelog_topic(self.settings, name)
+            staged.changes.append((changelog, tp.partition, state.drain_changes()))
+            staged.checkpoints.append((changelog, tp.partition, state.checkpoint_record()))
+            staged.offsets[tp] = state.next_offset
             self.unpublished.add(tp)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
         if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
             per_record = max(1.0, events_seen / records_seen)
             self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
-        offsets = {tp: self.states[tp].next_offset or 0 for tp in batch if tp in self.states}
-        return pending, offsets
+        return staged
+
+    async def _send(self, staged: Staged) -> InFlight:
+        assert self.producer is not None
+        written = InFlight(checkpoints=staged.checkpoints, offsets=staged.offsets)
+        for topic, key, value in staged.deadletters:
+            written.writes.append(await self.producer.send(topic, key=key, value=value))
+        for topic, partition, records in staged.changes:
+            if records:
+                written.writes.extend(await self._append_changelog(topic, partition, records))
+        return written
+
+
+@dataclass
+class Staged:
+    """What an applied batch must write, in order: dead letters and changelog records, then
+    (once those are acknowledged) each partition's checkpoint."""
+
+    deadletters: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    changes: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
+    checkpoints: list[tuple[str, int, tuple[bytes, bytes]]] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+@dataclass
+class InFlight:
+    """A sent batch: its writes, its checkpoints (sent by ``_seal``) and their writes."""
+
+    checkpoints: list[tuple[str, int, tuple[bytes, bytes]]]
+    offsets: dict[TopicPartition, int]
+    writes: list[asyncio.Future[Any]] = field(default_factory=list)
+    checkpoint_writes: list[asyncio.Future[Any]] = field(default_factory=list)
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

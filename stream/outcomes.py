@@ -48,6 +48,8 @@ class RejectReason(StrEnum):
     #: occurred_at further ahead of the record's own time than PULSE_MAX_FUTURE_SECONDS: a broken
     #: clock must not move event time forward (nor make the real events late)
     FUTURE = "future"
+    #: applying the event would grow its entity's state record past MAX_RECORD_BYTES (1 MiB)
+    STATE_LIMIT = "state_limit"
     #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
     #: foresee; the record is kept in the dead letter with the exception, the partition moves on
     PROCESSING_ERROR = "processing_error"

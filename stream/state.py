@@ -32,6 +32,8 @@ __all__ = [
     "RAW",
     "framed",
     "split_version",
+    "MAX_RECORD_BYTES",
+    "CHANGELOG_MAX_MESSAGE_BYTES",
     "UnknownFormat",
     "PartitionState",
     "StoreView",
@@ -90,6 +92,12 @@ def split_version(raw: bytes) -> tuple[int, bytes]:
         )
     return int(raw[1:bar]), raw[bar + 1 :]
 
+
+#: The largest changelog record a processor may write (key and value): a state record that would
+#: grow past it is refused (reason state_limit), never half-written.
+MAX_RECORD_BYTES = 1024 * 1024
+#: ``max.message.bytes`` of the changelog topics Pulse creates: above MAX_RECORD_BYTES.
+CHANGELOG_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 
 #: JSON values, format version 1: the default codec of a store.
 JSON = framed(Codec(orjson.dumps, orjson.loads))

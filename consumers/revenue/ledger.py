@@ -15,6 +15,7 @@ from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from consumers.revenue.buckets import NOW, Buckets, add_into, contributions, plan_key, segment_key
+from consumers.revenue.codec import encode_history
 from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact, sort_key
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
@@ -22,6 +23,7 @@ from consumers.revenue.timeline import Timeline, build_timeline
 from stream.events import SubscriptionChanged, SubscriptionStarted
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
+from stream.state import MAX_RECORD_BYTES
 
 __all__ = ["RevenueConfig", "RevenueLedger", "compact"]
 
@@ -116,8 +118,16 @@ class RevenueLedger:
             return late(event.occurred_at)
         events = [*events]
         bisect.insort(events, record, key=sort_key)
+        history = CustomerHistory(events)
+        size = len(encode_history(history)) + len(cid)
+        if size > MAX_RECORD_BYTES:
+            return Refused(
+                RejectReason.STATE_LIMIT,
+                f"state_limit: customer {cid[:64]!r} would need a state record of {size} bytes "
+                f"(limit {MAX_RECORD_BYTES})",
+            )
         derived = self._derive(events)  # may raise: nothing has changed yet
-        self.customers[cid] = CustomerHistory(events)  # assigned: marks the key for the changelog
+        self.customers[cid] = history  # assigned: marks the key for the changelog
         self._install(cid, *derived)
         if self.watermark is None or record.at > self.watermark:
             self.watermark = record.at

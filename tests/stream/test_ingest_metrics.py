@@ -179,8 +179,9 @@ async def worked(settings: PulseSettings) -> tuple[IngestMetrics, FakeProducer]:
         pipeline.loaded(state)
         engine.states[tp] = state
         batch[tp] = [Record(v, offset) for offset, v in enumerate(values)]
-    futures, _ = await engine.process_batch(batch)
-    await asyncio.gather(*futures)
+    written = await engine.process_batch(batch)
+    await engine._seal(written)
+    await asyncio.gather(*written.writes, *written.checkpoint_writes)
     return metrics, producer
 
 
