@@ -11,24 +11,31 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from stream.deadletter import DEADLETTER_MAX_MESSAGE_BYTES
-from stream.settings import PulseSettings
+from stream.settings import PulseSettings, SettingsError
 from stream.state import CHANGELOG_MAX_MESSAGE_BYTES
 from stream.topics import DEADLETTER, SOURCE_TOPICS
 
-__all__ = ["BrokerUnreachable", "ensure_topics", "pulse_topics", "records_in"]
+__all__ = ["BrokerUnreachable", "TopicLayoutError", "ensure_topics", "pulse_topics", "records_in"]
 
 
 class BrokerUnreachable(Exception):
     pass
 
 
+class TopicLayoutError(SettingsError):
+    """Existing topics disagree with the settings (partition counts); the message names them."""
+
+
 def pulse_topics(settings: PulseSettings) -> dict[str, dict[str, str]]:
     """Every topic a worker needs, with its configs: sources, dead letters, state changelogs."""
-    from stream.engine import changelog_topic
+    from stream.engine import changelog_topic, repartition_topic
 
     topics: dict[str, dict[str, str]] = {settings.topic(n): {} for n in SOURCE_TOPICS}
     # Room for a dead letter of any record the broker accepted (its original is cut beyond).
     topics[settings.topic(DEADLETTER)] = {"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)}
+    for name in SOURCE_TOPICS:
+        # Forwarded events, read once into their partition's state: kept a week, like dedupe.
+        topics[repartition_topic(settings, name)] = {"retention.ms": str(7 * 86400 * 1000)}
     for name in SOURCE_TOPICS:
         # Compacted, with a lag so a batch's tail beyond its checkpoint is never compacted
         # over the committed values it would shadow; records up to MAX_RECORD_BYTES.
@@ -47,7 +54,7 @@ def unreachable(settings: PulseSettings) -> BrokerUnreachable:
     )
 
 
-async def _wait_until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: float) -> None:
+async def _wait_until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout: float) -> list[Any]:
     """Wait until every partition of every topic has a leader. A consumer that subscribes
     before that (a broker still loading its logs after a restart) is assigned none of the
     missing topics' partitions and only notices them at its next metadata refresh."""
@@ -62,7 +69,7 @@ async def _wait_until_led(admin: AIOKafkaAdminClient, topics: list[str], timeout
             or any(p["error_code"] != 0 or p["leader"] < 0 for p in t["partitions"])
         ]
         if not missing:
-            return
+            return list(described)
         if asyncio.get_running_loop().time() > deadline:
             raise BrokerUnreachable(f"topics without a partition leader after {timeout:.0f}s: {', '.join(missing)}")
         await asyncio.sleep(0.2)
@@ -100,7 +107,19 @@ async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[
                 )
             except TopicAlreadyExistsError:
                 pass  # a second worker won the race
-        await _wait_until_led(admin, list(topics), timeout)
+        described = await _wait_until_led(admin, list(topics), timeout)
+        # An entity's partition is computed over PULSE_TOPIC_PARTITIONS, and a source partition
+        # shares its state with the same partition of its repartition topic: all must agree.
+        wrong = sorted(
+            f"{t['topic']} ({len(t['partitions'])})"
+            for t in described
+            if t["topic"] in topics and len(t["partitions"]) != settings.topic_partitions
+        )
+        if wrong:
+            raise TopicLayoutError(
+                f"PULSE_TOPIC_PARTITIONS is {settings.topic_partitions} but these topics have another "
+                f"partition count: {', '.join(wrong)}; set it to the source topics' count"
+            )
         return wanted
     finally:
         await admin.close()

@@ -40,6 +40,8 @@ def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -
             settings.currencies,
             settings.on_processing_error,
             settings.max_future_seconds,
+            settings.topic_partitions,
+            settings.on_wrong_partition,
         )
         for name, processor in processors.items()
     }

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError
 from mode import Service
 
 from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics
-from stream.pipeline import Pipeline
+from stream.pipeline import Forward, Pipeline
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
 
-__all__ = ["IngestEngine", "changelog_topic"]
+__all__ = ["IngestEngine", "changelog_topic", "repartition_topic"]
 
 log = logging.getLogger("pulse.engine")
 
@@ -37,6 +38,13 @@ log = logging.getLogger("pulse.engine")
 def changelog_topic(settings: PulseSettings, source: str) -> str:
     """Changelog of the state derived from ``source``; one per app id, same partition count."""
     return f"{settings.topic_prefix}{settings.app_id}.state.{source}"
+
+
+def repartition_topic(settings: PulseSettings, source: str) -> str:
+    """Where events of ``source`` that arrived on another partition than their entity key's are
+    forwarded, keyed by that key; one per app id, same partition count, co-partitioned: its
+    partition p is read by the owner of source partition p, into the same state."""
+    return f"{settings.topic_prefix}{settings.app_id}.repartition.{source}"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information
@@ -65,6 +73,9 @@ class IngestEngine(Service):
         self.pipelines = pipelines  # by unprefixed topic name
         self.metrics = metrics
         self.by_topic = {settings.topic(name): name for name in pipelines}
+        #: repartition topic -> source name; their records go into the source partition's state
+        self.forwarded_from = {repartition_topic(settings, name): name for name in pipelines}
+        self.by_topic.update(self.forwarded_from)
         self.states: dict[TopicPartition, PartitionState] = {}
         self.assigned_once = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
@@ -108,6 +119,9 @@ class IngestEngine(Service):
             # around (memmove) in proportion to its size (docs/benchmarks.md).
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
+            # Range gives partition p of every topic (a source and its repartition topic, with
+            # the same partition count) to the same worker: one state per entity, never split.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         await self.consumer.start()
         self.consumer.subscribe(topics=sorted(self.by_topic), listener=_Rebalance(self))
@@ -123,6 +137,10 @@ class IngestEngine(Service):
         if self.producer is not None:
             await self.producer.stop()
 
+    def source_of(self, tp: TopicPartition) -> TopicPartition:
+        """The source partition whose state a (source or repartition) partition feeds."""
+        return TopicPartition(self.settings.topic(self.by_topic[tp.topic]), tp.partition)
+
     @property
     def ready(self) -> bool:
         return self.assigned_once.is_set() and self.consumer is not None
@@ -134,22 +152,25 @@ class IngestEngine(Service):
         # writes land before another worker reads these changelogs.
         await self.drain_in_flight()
         for tp in revoked:
-            if self.states.pop(tp, None) is not None:
+            if tp.topic not in self.forwarded_from and self.states.pop(tp, None) is not None:
                 self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
         assert self.consumer is not None
-        log.info("recovering state of %d assigned partitions", len(assigned))
+        sources = [tp for tp in assigned if tp.topic not in self.forwarded_from]
+        log.info("recovering state of %d assigned partitions", len(sources))
         changelogs = {
-            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in assigned
+            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in sources
         }
         loaded = await load_partition_states(
             self.settings.kafka_broker,
-            {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in assigned},
+            {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in sources},
         )
         for tp in sorted(assigned):
+            if tp.topic in self.forwarded_from:
+                continue
             state = loaded[changelogs[tp]]
             self.states[tp] = state
             pipeline = self.pipelines[self.by_topic[tp.topic]]
@@ -158,6 +179,15 @@ class IngestEngine(Service):
             # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
             # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
             self.consumer.seek(tp, state.next_offset or 0)
+        for tp in assigned:
+            if tp.topic in self.forwarded_from:
+                owner = self.states.get(self.source_of(tp))
+                if owner is None:  # not co-partitioned: its next owner reads it
+                    log.error(
+                        "repartition partition %s:%d assigned without its source partition", tp.topic, tp.partition
+                    )
+                    continue
+                self.consumer.seek(tp, owner.repartition_offset)
         log.info(
             "partitions assigned and recovered: %s",
             _fmt(assigned) or "none (more workers than partitions?)",
@@ -258,7 +288,8 @@ class IngestEngine(Service):
         deadletter = self.settings.topic("deadletter")
         records_seen = events_seen = 0
         for tp, records in batch.items():
-            state = self.states.get(tp)
+            forwarded = tp.topic in self.forwarded_from
+            state = self.states.get(self.source_of(tp) if forwarded else tp)
             if state is None or not records:
                 continue  # revoked while the batch was in flight: its next owner reads it
             name = self.by_topic[tp.topic]
@@ -279,16 +310,23 @@ class IngestEngine(Service):
                 )
                 value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
                 staged.deadletters.append((deadletter, record.key, value))
+            for index, forward in outcome.forwards:
+                staged.forwards.append((repartition_topic(self.settings, name), forward, records[index].timestamp))
+            if outcome.forwards:
+                self.metrics.forwarded.labels(topic=name).inc(len(outcome.forwards))
             processed, duplicates = outcome.processed, outcome.duplicates
             records_seen += len(records)
-            events_seen += processed + duplicates + len(outcome.rejected)
+            events_seen += processed + duplicates + len(outcome.rejected) + len(outcome.forwards)
             pipeline.flush(state)
-            state.next_offset = records[-1].offset + 1
+            if forwarded:
+                state.repartition_offset = records[-1].offset + 1
+            else:
+                state.next_offset = records[-1].offset + 1
             changelog = changelog_topic(self.settings, name)
             staged.changes.append((changelog, tp.partition, state.drain_changes()))
             staged.checkpoints.append((changelog, tp.partition, state.checkpoint_record()))
-            staged.offsets[tp] = state.next_offset
-            self.unpublished.add(tp)
+            staged.offsets[tp] = records[-1].offset + 1
+            self.unpublished.add(self.source_of(tp))
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
         if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
@@ -301,6 +339,13 @@ class IngestEngine(Service):
         written = InFlight(checkpoints=staged.checkpoints, offsets=staged.offsets)
         for topic, key, value in staged.deadletters:
             written.writes.append(await self.producer.send(topic, key=key, value=value))
+        for topic, forward, timestamp in staged.forwards:
+            stamp = timestamp if timestamp is not None and timestamp > 0 else None
+            written.writes.append(
+                await self.producer.send(
+                    topic, key=forward.key, value=forward.value, partition=forward.partition, timestamp_ms=stamp
+                )
+            )
         for topic, partition, records in staged.changes:
             if records:
                 written.writes.extend(await self._append_changelog(topic, partition, records))
@@ -313,6 +358,8 @@ class Staged:
     (once those are acknowledged) each partition's checkpoint."""
 
     deadletters: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    #: (repartition topic, the event and its partition, the source record's timestamp)
+    forwards: list[tuple[str, Forward, int | None]] = field(default_factory=list)
     changes: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
     checkpoints: list[tuple[str, int, tuple[bytes, bytes]]] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)

@@ -44,6 +44,12 @@ class IngestMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.forwarded = Counter(
+            "pulse_events_forwarded",
+            "Events that arrived on another partition than their entity key's (a keyless or mis-keyed record) and were forwarded to it through the repartition topic, by source topic.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "pulse_worker_ready",
             "1 when the worker has recovered the state of its assigned partitions and is processing, else 0.",

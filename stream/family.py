@@ -44,6 +44,9 @@ class BulkResult(NamedTuple):
     late: list[tuple[int, int | None, int]]
     #: the same, of events beyond their record's limit (refused as future, nothing changed)
     future: list[tuple[int, int | None, int]]
+    #: (record index, index inside a batched record or None, the partition of its entity key):
+    #: events not applied because they belong to another partition
+    misplaced: list[tuple[int, int | None, int]]
     #: the first record it did not take (it goes through validation and :meth:`apply`), or None
     deferred: int | None
 
@@ -69,11 +72,12 @@ class Processor:
         return APPLIED
 
     def apply_records(
-        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int
+        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int, partitions: int
     ) -> BulkResult:
         """Take raw records ``values[start:]`` in order, until one it cannot take for sure;
-        refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, before it
-        changes anything. Only called when :attr:`bulk` is True."""
+        refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, and
+        (with ``partitions`` > 0) leave out, as misplaced, an event whose entity key belongs to
+        another partition, both before they change anything. Only called when :attr:`bulk`."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
 
     def loaded(self, state: PartitionState) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "processing_error",
     "future",
     "ProcessingErrorPolicy",
+    "WrongPartitionPolicy",
 ]
 
 
@@ -50,6 +51,9 @@ class RejectReason(StrEnum):
     FUTURE = "future"
     #: applying the event would grow its entity's state record past MAX_RECORD_BYTES (1 MiB)
     STATE_LIMIT = "state_limit"
+    #: arrived on another partition than its entity key's, with PULSE_ON_WRONG_PARTITION=deadletter
+    #: (the default forwards it to its partition instead)
+    WRONG_PARTITION = "wrong_partition"
     #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
     #: foresee; the record is kept in the dead letter with the exception, the partition moves on
     PROCESSING_ERROR = "processing_error"
@@ -95,6 +99,16 @@ def future(occurred_at: datetime, limit: datetime) -> Refused:
         f"future: occurred_at {occurred_at.isoformat()} is after {limit.isoformat()}, "
         "the record's time plus PULSE_MAX_FUTURE_SECONDS",
     )
+
+
+class WrongPartitionPolicy(StrEnum):
+    """What the runtime does with an event on another partition than its entity's
+    (``PULSE_ON_WRONG_PARTITION``)."""
+
+    #: through the app's repartition topic to the entity's partition (Kafka Streams' way)
+    FORWARD = "forward"
+    #: dead-letter it with reason wrong_partition
+    DEADLETTER = "deadletter"
 
 
 def processing_error(exc: BaseException) -> Refused:

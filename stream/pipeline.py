@@ -12,15 +12,33 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 
 from stream.decoding import Accepted, Rejected, decode_record
 from stream.dedupe import Deduper
 from stream.family import Processor
-from stream.outcomes import DUPLICATE, ProcessingErrorPolicy, Refused, future, late, processing_error
+from stream.outcomes import (
+    DUPLICATE,
+    ProcessingErrorPolicy,
+    Refused,
+    RejectReason,
+    WrongPartitionPolicy,
+    future,
+    late,
+    processing_error,
+)
 from stream.state import Codec, PartitionState
 from stream.topics import TopicSpec
 
-__all__ = ["Pipeline", "RecordOutcome", "BatchOutcome", "DEDUPE_STORE", "ProcessingStopped"]
+__all__ = [
+    "Pipeline",
+    "RecordOutcome",
+    "BatchOutcome",
+    "Forward",
+    "DEDUPE_STORE",
+    "ProcessingStopped",
+    "partition_for",
+]
 
 DEDUPE_STORE = "dedupe"
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -31,11 +49,21 @@ def _at(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """An event to send to its entity's partition (the app's repartition topic)."""
+
+    partition: int
+    key: bytes
+    value: bytes  # the event's own bytes (one element of a batched record)
+
+
 @dataclass
 class RecordOutcome:
     processed: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    forwards: list[Forward] = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +71,7 @@ class BatchOutcome:
     processed: int = 0
     duplicates: int = 0
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (record index, why)
+    forwards: list[tuple[int, Forward]] = field(default_factory=list)  # (record index, where)
 
 
 class Pipeline:
@@ -54,13 +83,19 @@ class Pipeline:
         currencies: frozenset[str] = frozenset(),
         on_error: ProcessingErrorPolicy = ProcessingErrorPolicy.DEADLETTER,
         max_future_seconds: int = 300,
+        partitions: int = 0,
+        on_wrong_partition: WrongPartitionPolicy = WrongPartitionPolicy.FORWARD,
     ) -> None:
+        """``partitions``: the topic's partition count, to send every event to the partition of
+        its entity key (0: take events where they are, as for one partition's own tests)."""
         self.spec = spec
         self.processor = processor
         self.currencies = currencies
         self.deduper = Deduper(retention_days)
         self.on_error = on_error
         self.max_future_us = max_future_seconds * 1_000_000
+        self.partitions = partitions
+        self.on_wrong_partition = on_wrong_partition
 
     @property
     def codecs(self) -> dict[str, Codec]:
@@ -105,13 +140,15 @@ class Pipeline:
         values = values if isinstance(values, list) else list(values)
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, limits, start)
+            result = processor.apply_records(state, values, limits, start, self.partitions)
             out.processed += result.processed
             out.duplicates += result.duplicates
             refusals = [(i, e, late(_at(us))) for i, e, us in result.late]
             refusals += [(i, e, future(_at(us), _at(limits[i]))) for i, e, us in result.future]
             for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
                 out.rejected.append((i, _rejection(refused, values[i], element)))
+            for i, element, home in result.misplaced:
+                self._misplaced(out, i, home, _element(values[i], element))
             if result.deferred is None:
                 break
             _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred]))
@@ -139,6 +176,13 @@ class Pipeline:
             if (event.occurred_at - _EPOCH) // _MICROSECOND > limit:
                 outcome.rejected.append(_rejection(future(event.occurred_at, _at(limit)), raw, result.index))
                 continue
+            home = self.home_partition(event)
+            if home is not None and home != state.partition:
+                one = BatchOutcome()
+                self._misplaced(one, 0, home, _element(raw, result.index))
+                outcome.rejected.extend(r for _, r in one.rejected)
+                outcome.forwards.extend(f for _, f in one.forwards)
+                continue
             dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
             try:
                 if dedupe is not None and self.deduper.seen(dedupe, event.event_id, event.occurred_at):
@@ -159,6 +203,23 @@ class Pipeline:
                 outcome.processed += 1
         return outcome
 
+    def home_partition(self, event: object) -> int | None:
+        """The partition of the event's entity key (Kafka's default partitioner), or None when
+        the topic is taken as it is or the event has no entity key."""
+        if not self.partitions:
+            return None
+        key = self.spec.key_for(event)
+        return None if key is None else partition_for(key, self.partitions)
+
+    def _misplaced(self, out: BatchOutcome, index: int, home: int, element: bytes) -> None:
+        if self.on_wrong_partition is WrongPartitionPolicy.DEADLETTER:
+            error = f"wrong_partition: the event's entity key belongs to partition {home}"
+            out.rejected.append((index, Rejected(RejectReason.WRONG_PARTITION, error, element, None)))
+            return
+        key = self.spec.key_for(orjson.loads(element))
+        assert key is not None  # a misplaced event has an entity key
+        out.forwards.append((index, Forward(home, key, element)))
+
     def _stop_on(self, exc: Exception) -> None:
         if self.on_error is ProcessingErrorPolicy.STOP:
             raise ProcessingStopped(f"{self.spec.name}: {type(exc).__name__}: {exc}") from exc
@@ -172,6 +233,18 @@ def _add(out: BatchOutcome, index: int, one: RecordOutcome) -> None:
     out.processed += one.processed
     out.duplicates += one.duplicates
     out.rejected.extend((index, r) for r in one.rejected)
+    out.forwards.extend((index, f) for f in one.forwards)
+
+
+_partitioner = DefaultPartitioner()
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """Kafka's default partition for a key (records without a key go to partition 0 here)."""
+    if key is None:
+        return 0
+    every = list(range(partitions))
+    return int(_partitioner(key, every, every))
 
 
 def _rejection(refused: Refused, raw: bytes | None, index: int | None) -> Rejected:

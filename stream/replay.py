@@ -3,8 +3,10 @@
 No Kafka: each file line becomes the bytes a producer would have sent and the partition
 Kafka's default partitioner would have put it in (murmur2 of the key, over
 PULSE_TOPIC_PARTITIONS); each partition's records go through decode -> validate -> dedupe ->
-processor in file order, exactly as in the engine. Streaming and replay therefore give
-identical numbers, sketches merged in the same order included.
+processor in file order, exactly as in the engine; an event is processed on the partition of
+its entity key whatever key its line has, as a worker forwards an event that arrived on
+another partition through its repartition topic. Streaming and replay therefore
+give identical numbers, sketches merged in the same order included.
 """
 
 from __future__ import annotations
@@ -12,29 +14,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
+import orjson
 
 from stream.app import build_pipelines
 from stream.jsonl import iter_file_records
 from stream.outcomes import RejectReason
-from stream.pipeline import Pipeline
+from stream.pipeline import Pipeline, partition_for
 from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.state import PartitionState
+from stream.topics import TopicSpec
 
 __all__ = ["Replay", "replay_file", "partition_for"]
 
-_partitioner = DefaultPartitioner()
 FLUSH_EVERY = 5000  # records per partition between flushes, like an engine batch
-
-
-def partition_for(key: bytes | None, partitions: int) -> int:
-    """Kafka's default partition for a key (records without a key go to partition 0 here)."""
-    if key is None:
-        return 0
-    every = list(range(partitions))
-    return int(_partitioner(key, every, every))
 
 
 @dataclass
@@ -44,6 +39,31 @@ class Replay:
     processed: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     rejected: dict[tuple[str, RejectReason], int] = field(default_factory=dict)
+    #: events sent on to their entity's partition (keyless or mis-keyed records)
+    forwarded: dict[str, int] = field(default_factory=dict)
+
+
+def by_entity(spec: TopicSpec, key: bytes | None, value: bytes, partitions: int) -> list[tuple[int, bytes]]:
+    """Where a line's events are processed: the partition of each event's entity key (a
+    worker forwards an event that arrived elsewhere there), else the line's key's partition.
+    An SDK array with events of several partitions is split into one array per partition."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return [(partition_for(key, partitions), value)]
+
+    def home(event: Any) -> int:
+        entity = spec.key_for(event) if isinstance(event, dict) else None
+        return partition_for(entity if entity is not None else key, partitions)
+
+    if isinstance(obj, list) and spec.allow_batch and obj:
+        groups: dict[int, list[Any]] = {}
+        for element in obj:
+            groups.setdefault(home(element), []).append(element)
+        if len(groups) == 1:
+            return [(next(iter(groups)), value)]
+        return [(p, orjson.dumps(elements)) for p, elements in groups.items()]
+    return [(home(obj), value)]
 
 
 def replay_file(
@@ -69,10 +89,7 @@ def replay_file(
     # takes them (partitions are independent, so interleaving between them changes nothing).
     pending: dict[tuple[str, int], tuple[list[bytes | None], list[int | None]]] = {}
 
-    def run(topic: str, p: int) -> None:
-        values, stamps = pending.pop((topic, p), ([], []))
-        if not values:
-            return
+    def run(topic: str, p: int, values: list[bytes | None], stamps: list[int | None]) -> None:
         outcome = pipelines[topic].handle_many(result.states[topic][p], values, stamps)
         result.processed[topic] = result.processed.get(topic, 0) + outcome.processed
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
@@ -81,18 +98,34 @@ def replay_file(
         state = result.states[topic][p]
         pipelines[topic].flush(state)  # changes no figure; bounds memory
         state.discard_changes()  # no changelog here: what a worker would write is not kept
+        # Events of another partition's entity, as a worker forwards them through the
+        # repartition topic: processed there, after this batch.
+        forwarded: dict[int, tuple[list[bytes | None], list[int | None]]] = {}
+        for index, forward in outcome.forwards:
+            values_to, stamps_to = forwarded.setdefault(forward.partition, ([], []))
+            values_to.append(forward.value)
+            stamps_to.append(stamps[index])
+        if outcome.forwards:
+            result.forwarded[topic] = result.forwarded.get(topic, 0) + len(outcome.forwards)
+        for q, (values_to, stamps_to) in sorted(forwarded.items()):
+            run(topic, q, values_to, stamps_to)
+
+    def flush(topic: str, p: int) -> None:
+        values, stamps = pending.pop((topic, p), ([], []))
+        if values:
+            run(topic, p, values, stamps)
 
     for topic, key, value, stamp in iter_file_records(path, default_topic):
         if on_record:
             on_record()
         if topic not in pipelines:
             continue
-        p = partition_for(key, n)
-        values, stamps = pending.setdefault((topic, p), ([], []))
-        values.append(value)
-        stamps.append(stamp)
-        if len(values) >= FLUSH_EVERY:
-            run(topic, p)
+        for p, part in by_entity(pipelines[topic].spec, key, value, n):
+            values, stamps = pending.setdefault((topic, p), ([], []))
+            values.append(part)
+            stamps.append(stamp)
+            if len(values) >= FLUSH_EVERY:
+                flush(topic, p)
     for topic, p in list(pending):
-        run(topic, p)
+        flush(topic, p)
     return result

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
-from stream.outcomes import ProcessingErrorPolicy
+from stream.outcomes import ProcessingErrorPolicy, WrongPartitionPolicy
 
 __all__ = ["PulseSettings", "FamilySettings", "CommaList", "SettingsError", "load_settings"]
 
@@ -68,6 +68,11 @@ class PulseSettings(BaseSettings):
         ge=0,
         le=7 * 86400,
         description="How far an event's occurred_at may be ahead of its record's time (Kafka timestamp)",
+    )
+    on_wrong_partition: WrongPartitionPolicy = Field(
+        WrongPartitionPolicy.FORWARD,
+        description="An event on another partition than its entity key's (a keyless or mis-keyed "
+        "record): forward it to its partition, or deadletter it (reason wrong_partition)",
     )
     on_processing_error: ProcessingErrorPolicy = Field(
         ProcessingErrorPolicy.DEADLETTER,

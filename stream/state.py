@@ -149,6 +149,8 @@ class PartitionState:
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirty: set[tuple[str, str]] = field(default_factory=set)
     next_offset: int | None = None
+    #: next offset of the app's repartition topic partition (events forwarded to this one)
+    repartition_offset: int = 0
     #: Changelog records a processor encoded itself (the engagement kernel owns its stores).
     emitted: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
@@ -182,7 +184,9 @@ class PartitionState:
         self.dirty.clear()
 
     def checkpoint_record(self) -> tuple[bytes, bytes]:
-        return CHECKPOINT_KEY, orjson.dumps({"v": CHECKPOINT_VERSION, "next_offset": self.next_offset})
+        return CHECKPOINT_KEY, orjson.dumps(
+            {"v": CHECKPOINT_VERSION, "next_offset": self.next_offset, "repartition_offset": self.repartition_offset}
+        )
 
     def apply_record(self, key: bytes, value: bytes | None) -> None:
         """Apply one committed changelog record during recovery."""
@@ -192,6 +196,7 @@ class PartitionState:
             if checkpoint.get("v") != CHECKPOINT_VERSION:
                 raise UnknownFormat(f"checkpoint of format version {checkpoint.get('v')!r}; this build reads 1")
             self.next_offset = checkpoint["next_offset"]
+            self.repartition_offset = checkpoint.get("repartition_offset", 0)
             return
         name, _, item = key.decode().partition(_SEP)
         values = self.data.setdefault(name, {})

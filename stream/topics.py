@@ -1,4 +1,9 @@
-"""The six source topics: their contract, message key and whether a record may batch events."""
+"""The six source topics: their contract, entity key and whether a record may batch events.
+
+The entity key (customer, account, ticket, …) is the message key producers should use, and the
+key a record is processed under whatever key it came with: a record on another partition than
+its entity's is forwarded there (stream/pipeline.py), so one entity's state is never split.
+"""
 
 from __future__ import annotations
 
@@ -20,24 +25,29 @@ class TopicSpec:
     name: str  # without the configured prefix
     adapter: TypeAdapter[Any]
     types: tuple[str, ...]
-    key_of: Callable[[dict[str, Any]], str | None]
+    #: the entity key of an event: a JSON object (dict) or a validated model
+    key_of: Callable[[Any], str | None]
     allow_batch: bool = False  # a record may hold a JSON array of events
 
-    def key_for(self, event: dict[str, Any]) -> bytes | None:
+    def key_for(self, event: Any) -> bytes | None:
         key = self.key_of(event)
         return key.encode() if key is not None else None
 
 
-def _field(name: str) -> Callable[[dict[str, Any]], str | None]:
-    def key_of(event: dict[str, Any]) -> str | None:
-        value = event.get(name)
+def _get(event: Any, name: str) -> Any:
+    return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
+
+
+def _field(name: str) -> Callable[[Any], str | None]:
+    def key_of(event: Any) -> str | None:
+        value = _get(event, name)
         return None if value is None else str(value)
 
     return key_of
 
 
-def _product_key(event: dict[str, Any]) -> str | None:
-    value = event.get("account_id") or event.get("anonymous_id")
+def _product_key(event: Any) -> str | None:
+    value = _get(event, "account_id") or _get(event, "anonymous_id")
     return None if value is None else str(value)
 
 

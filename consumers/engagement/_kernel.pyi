@@ -45,10 +45,16 @@ class EngagementKernel:
         """An empty reducer with this configuration (EngagementConfig.kernel builds it)."""
 
     def apply_records(
-        self, values: list[bytes] | list[bytes | None], limits: list[int], start: int
-    ) -> tuple[int, int, list[_Late], list[_Late], int | None]:
+        self,
+        values: list[bytes] | list[bytes | None],
+        limits: list[int],
+        start: int,
+        partition: int = 0,
+        partitions: int = 0,
+    ) -> tuple[int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], int | None]:
         """Apply `values[start:]` until one needs Python; `limits[i]`: the latest occurred_at (µs)
-        record i may carry. (processed, duplicates, late, future, its index or None)."""
+        record i may carry; with `partitions`, events whose entity belongs elsewhere are returned.
+        (processed, duplicates, late, future, misplaced (i, element, partition), its index or None)."""
 
     def apply_event(
         self,
@@ -103,3 +109,6 @@ class EngagementKernel:
 
     def sizes(self) -> dict[str, int]:
         """Entry counts of the state (sizes for logs and benchmarks)."""
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Kafka's default partition (murmur2) of `key` among `partitions`."""

@@ -137,11 +137,15 @@ class EngagementLedger:
         return DUPLICATE if verdict == "duplicate" else late(e.occurred_at)
 
     def apply_records(
-        self, values: list[bytes | None], limits: list[int], start: int
-    ) -> tuple[int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]], int | None]:
+        self, values: list[bytes | None], limits: list[int], start: int, partition: int = 0, partitions: int = 0
+    ) -> tuple[
+        int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]],
+        list[tuple[int, int | None, int]], int | None,
+    ]:  # fmt: skip
         """Records ``values[start:]`` in order, until one needs pydantic (its index is returned);
-        ``limits[i]``: the latest occurred_at (epoch µs) record i may carry."""
-        return self.kernel.apply_records(values, limits, start)
+        ``limits[i]``: the latest occurred_at (epoch µs) record i may carry; with ``partitions``,
+        events whose entity belongs to another partition than ``partition`` are returned."""
+        return self.kernel.apply_records(values, limits, start, partition, partitions)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()

@@ -38,9 +38,9 @@ class EngagementProcessor(Processor):
         return self.ledger(state).apply(facts_of(event))
 
     def apply_records(
-        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int
+        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int, partitions: int
     ) -> BulkResult:
-        return BulkResult(*self.ledger(state).apply_records(values, limits, start))
+        return BulkResult(*self.ledger(state).apply_records(values, limits, start, state.partition, partitions))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

@@ -6,6 +6,7 @@
 
 mod event;
 mod ledger;
+mod partition;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,7 +21,9 @@ type FactsTuple = (String, i64, String, Option<String>, Option<String>, Option<S
 /// (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
 /// (record index, index inside a batched record, occurred_at in epoch µs)
 type Late = (usize, Option<usize>, i64);
-type Applied = (u64, u64, Vec<Late>, Vec<Late>, Option<usize>);
+/// (record index, index inside a batched record, the partition of the event's entity key)
+type Misplaced = (usize, Option<usize>, u32);
+type Applied = (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Option<usize>);
 
 #[pyclass(module = "consumers.engagement._kernel")]
 struct EngagementKernel {
@@ -53,25 +56,40 @@ impl EngagementKernel {
 
     /// Apply records `values[start:]` in order until one needs the Python path. `limits[i]` is
     /// the latest occurred_at (epoch µs) record i may carry: a later event is in the future of
-    /// its record, refused before it touches dedupe, watermark or state.
-    /// Returns (processed, duplicates, late events, future events, index of the record to hand
-    /// to Python or None).
-    fn apply_records(&mut self, values: &Bound<'_, PyList>, limits: &Bound<'_, PyList>, start: usize) -> PyResult<Applied> {
-        let (mut processed, mut duplicates, mut late, mut future) = (0u64, 0u64, Vec::new(), Vec::new());
+    /// its record, refused before it touches dedupe, watermark or state. With `partitions` > 0,
+    /// an event whose entity key (account_id, else anonymous_id) belongs to another partition
+    /// than `partition` is not applied but returned, to be forwarded there.
+    /// Returns (processed, duplicates, late events, future events, misplaced events, index of
+    /// the record to hand to Python or None).
+    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0))]
+    fn apply_records(
+        &mut self, values: &Bound<'_, PyList>, limits: &Bound<'_, PyList>, start: usize, partition: u32, partitions: u32,
+    ) -> PyResult<Applied> {
+        let (mut processed, mut duplicates, mut late, mut future, mut misplaced) =
+            (0u64, 0u64, Vec::new(), Vec::new(), Vec::new());
         for i in start..values.len() {
             let item = values.get_item(i)?;
             let Ok(bytes) = item.downcast::<PyBytes>() else {
-                return Ok((processed, duplicates, late, future, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, Some(i)));
             };
             let raw = bytes.as_bytes();
             let Some((is_batch, events)) = decode_record(raw) else {
-                return Ok((processed, duplicates, late, future, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, Some(i)));
             };
             let limit: i64 = limits.get_item(i)?.extract()?;
             for (index, e) in events.iter().enumerate() {
                 if e.micros > limit {
                     future.push((i, is_batch.then_some(index), e.micros));
                     continue;
+                }
+                if partitions > 0 {
+                    if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()) {
+                        let home = partition::partition_of(key.as_bytes(), partitions);
+                        if home != partition {
+                            misplaced.push((i, is_batch.then_some(index), home));
+                            continue;
+                        }
+                    }
                 }
                 match self.ledger.apply(e) {
                     Outcome::Applied => processed += 1,
@@ -80,7 +98,7 @@ impl EngagementKernel {
                 }
             }
         }
-        Ok((processed, duplicates, late, future, None))
+        Ok((processed, duplicates, late, future, misplaced, None))
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".
@@ -197,9 +215,19 @@ impl EngagementKernel {
     }
 }
 
+/// Kafka's default partition of `key` among `partitions` (as the kernel computes it).
+#[pyfunction]
+fn partition_of(key: &[u8], partitions: u32) -> PyResult<u32> {
+    if partitions == 0 {
+        return Err(PyValueError::new_err("partitions must be > 0"));
+    }
+    Ok(partition::partition_of(key, partitions))
+}
+
 #[pymodule]
 fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EngagementKernel>()?;
+    m.add_function(wrap_pyfunction!(partition_of, m)?)?;
     m.add("MAX_BATCH", event::MAX_BATCH)?;
     Ok(())
 }

@@ -114,3 +114,32 @@ def test_two_workers_report_the_same_global_figures(history: tuple[Path, list[di
     finally:
         a.stop()
         b.stop()
+
+
+def test_keyless_and_mis_keyed_records_give_the_same_figures(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """Many producers send without a key (kcat's default) or with another one: each such event
+    is forwarded to its customer's partition, so no customer's state is split. The history
+    goes in keyed; the last events then arrive as a live stream would, a third without a key
+    and some under another key."""
+    path, expected = history
+    d = with_fx(Deployment(tmp_path))
+    records = subscription_records(path)
+    head, tail = records[:-60], records[-60:]
+    mangled = [
+        (t, None if i % 3 == 0 else b"some-other-key" if i % 4 == 0 else k, v) for i, (t, k, v) in enumerate(tail)
+    ]
+    w = d.worker().start()
+    try:
+        d.publish(head)
+        wait_for(lambda: w.metric(PROCESSED, topic="subscriptions") == len(head), timeout=120, what="the history")
+        for done, record in enumerate(mangled, start=1):  # one at a time, as they happen
+            d.publish([record])
+            wait_for(
+                lambda done=done: w.metric(PROCESSED, topic="subscriptions") == len(head) + done, what="a live event"
+            )
+        assert_parity(w, expected)
+        assert w.metric("pulse_events_forwarded_total", topic="subscriptions") > 10
+    finally:
+        w.stop()

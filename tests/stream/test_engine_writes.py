@@ -79,7 +79,7 @@ class RecordingProducer:
 
 
 def engine_with(producer: RecordingProducer) -> tuple[IngestEngine, TopicPartition]:
-    settings = PulseSettings()
+    settings = PulseSettings(topic_partitions=1)  # one partition: every entity is at home
     engine = IngestEngine(
         settings,
         build_pipelines(settings, FamilyRegistry.installed(settings).processors()),

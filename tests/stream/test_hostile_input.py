@@ -29,7 +29,9 @@ SETTINGS = PulseSettings()
 
 
 def pipelines() -> dict[str, Pipeline]:
-    return build_pipelines(SETTINGS, FamilyRegistry.installed(SETTINGS).processors())
+    """One partition: every entity is at home in the state these tests look at."""
+    one = PulseSettings(topic_partitions=1)
+    return build_pipelines(one, FamilyRegistry.installed(one).processors())
 
 
 #: A record time past every event the contracts accept: nothing is in the future of it.

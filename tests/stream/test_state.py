@@ -81,7 +81,7 @@ def test_checkpoints_carry_their_format_version() -> None:
     live = PartitionState(0)
     live.next_offset = 4
     key, value = live.checkpoint_record()
-    assert orjson.loads(value) == {"v": 1, "next_offset": 4}
+    assert orjson.loads(value) == {"v": 1, "next_offset": 4, "repartition_offset": 0}
     with pytest.raises(UnknownFormat, match="checkpoint of format version None"):
         PartitionState(0).apply_record(key, b'{"next_offset": 4}')
 

@@ -1,0 +1,94 @@
+"""Every event is processed on its entity key's partition whatever key its record came with:
+the kernel and the Python path forward the others, replay routes by the entity too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumers.engagement._kernel import partition_of
+from stream.app import build_pipelines
+from stream.jsonl import dump_line
+from stream.outcomes import RejectReason, WrongPartitionPolicy
+from stream.pipeline import partition_for
+from stream.registry import FamilyRegistry
+from stream.replay import replay_file
+from stream.settings import PulseSettings
+from stream.simulate import generate_history
+from stream.state import PartitionState
+from tests.factories import make_subscription
+
+SIX = PulseSettings(topic_partitions=6)
+
+
+@settings(max_examples=300)
+@given(key=st.binary(max_size=40), partitions=st.integers(1, 64))
+def test_the_kernel_partitions_as_kafka_does(key: bytes, partitions: int) -> None:
+    every = list(range(partitions))
+    assert partition_of(key, partitions) == DefaultPartitioner()(key, every, every)
+
+
+def track(event_id: str, account: str) -> dict[str, Any]:
+    return {"event_id": event_id, "type": "track", "occurred_at": "2026-07-01T10:00:00Z", "name": "login",
+            "user_id": f"u-{event_id}", "account_id": account}  # fmt: skip
+
+
+def accounts_of(partition: int, count: int) -> list[str]:
+    found = [f"acct-{i}" for i in range(500) if partition_for(f"acct-{i}".encode(), 6) == partition]
+    return found[:count]
+
+
+def run(topic: str, values: list[bytes], partition: int, policy: WrongPartitionPolicy) -> Any:
+    one = SIX.model_copy(update={"on_wrong_partition": policy})
+    pipeline = build_pipelines(one, FamilyRegistry.installed(one).processors())[topic]
+    state = PartitionState(partition, codecs=pipeline.codecs)
+    pipeline.loaded(state)
+    return pipeline.handle_many(state, values)
+
+
+def test_misplaced_events_are_forwarded_on_the_kernel_path_and_the_python_path() -> None:
+    home, away = accounts_of(0, 2), accounts_of(3, 2)
+    mixed = orjson.dumps([track("e1", home[0]), track("e2", away[0]), track("e3", home[1])])
+    single = orjson.dumps(track("e4", away[1]))
+    slow = orjson.dumps({**track("e5", away[1]), "occurred_at": "2026-07-01T10:00:00+02:00"})  # pydantic's path
+    outcome = run("product-events", [mixed, single, slow], 0, WrongPartitionPolicy.FORWARD)
+    assert outcome.processed == 2 and outcome.rejected == []
+    forwarded = [(i, f.partition, f.key, orjson.loads(f.value)["event_id"]) for i, f in outcome.forwards]
+    assert forwarded == [(0, 3, away[0].encode(), "e2"), (1, 3, away[1].encode(), "e4"), (2, 3, away[1].encode(), "e5")]
+
+
+def test_the_deadletter_policy_refuses_them_instead() -> None:
+    away = accounts_of(3, 1)[0]
+    customer = next(f"c-{i}" for i in range(100) if partition_for(f"c-{i}".encode(), 6) == 2)
+    outcome = run("product-events", [orjson.dumps(track("e1", away))], 0, WrongPartitionPolicy.DEADLETTER)
+    assert [r.reason for _, r in outcome.rejected] == [RejectReason.WRONG_PARTITION] and outcome.forwards == []
+    subs = run(
+        "subscriptions", [orjson.dumps(make_subscription(customer_id=customer))], 0, WrongPartitionPolicy.DEADLETTER
+    )
+    assert [r.reason for _, r in subs.rejected] == [RejectReason.WRONG_PARTITION]
+    assert "belongs to partition 2" in subs.rejected[0][1].error
+
+
+def test_replay_routes_keyless_and_mis_keyed_lines_by_their_entity(tmp_path: Path) -> None:
+    """The finding: lines whose key was not the customer's made one customer two new customers."""
+    events = list(generate_history(customers=15, days=60, end=datetime(2026, 11, 1, tzinfo=UTC), seed=9))
+    keyed, mangled = tmp_path / "keyed.jsonl", tmp_path / "mangled.jsonl"
+    keyed.write_bytes(b"".join(dump_line(e.topic, e.key, e.event) for e in events))
+    mangled.write_bytes(
+        b"".join(
+            dump_line(e.topic, None if i % 3 == 0 else "wrong" if i % 5 == 0 else e.key, e.event)
+            for i, e in enumerate(events)
+        )
+    )
+    topics = ("subscriptions", "product-events")
+    a, b = replay_file(keyed, SIX, topics), replay_file(mangled, SIX, topics)
+    assert a.processed == b.processed and a.rejected == b.rejected and b.forwarded == {}
+    for family in FamilyRegistry.installed(SIX):
+        for report in family.reports:
+            assert report.rows(b.pipelines[report.topic].processor) == report.rows(a.pipelines[report.topic].processor)
