@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from consumers.revenue.model import MovementKind
+from consumers.revenue.model import MonthCarry, MovementKind
 from consumers.revenue.timeline import Movement, Timeline
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "segment_of",
 ]
 
+ZERO = Decimal(0)
 KINDS = tuple(MovementKind)
 #: movement kind -> change of the active-customer count
 ACTIVE_DELTA = {
@@ -101,9 +102,27 @@ def segment_of(key: str) -> tuple[str, str]:
     return attribute, value
 
 
-def contributions(tl: Timeline) -> Buckets:
+def contributions(tl: Timeline, carry: MonthCarry | None = None, open_month: str | None = None) -> Buckets:
+    """The customer's additive figures per bucket from a timeline's movements, trials and terms.
+
+    ``carry``: the month a previous fold left open (its cohort figures continue here).
+    ``open_month``: a month the timeline does not finish (it is being folded): its cohort
+    figures are not emitted; :func:`carry_of` takes them along instead.
+    """
+    out, _ = _contributions(tl, carry, open_month)
+    return out
+
+
+def carry_of(tl: Timeline, carry: MonthCarry | None, open_month: str) -> tuple[Buckets, MonthCarry | None]:
+    """The contributions of a folded timeline, and what its open month carries on."""
+    return _contributions(tl, carry, open_month)
+
+
+def _contributions(tl: Timeline, carry: MonthCarry | None, open_month: str | None) -> tuple[Buckets, MonthCarry | None]:
     out: Buckets = defaultdict(lambda: defaultdict(Decimal))
     kinds_seen: dict[str, set[str]] = defaultdict(set)
+    if carry is not None:
+        kinds_seen[month_key(carry.month)] = set(carry.kinds)
     by_month: dict[str, list[Movement]] = defaultdict(list)
     for mv in tl.movements:
         for bucket in (month_key(mv.at), day_key(mv.at)):
@@ -114,20 +133,37 @@ def contributions(tl: Timeline) -> Buckets:
             if mv.kind not in kinds_seen[bucket]:
                 kinds_seen[bucket].add(mv.kind)
                 c[f"{mv.kind}_customers"] += 1
-        by_month[month_key(mv.at)].append(mv)
+        by_month[period_of(month_key(mv.at))].append(mv)
+    if carry is not None:
+        by_month.setdefault(carry.month, [])
 
     # Figures of the customers who were paying when the month began (churn rate, NRR, GRR).
+    left_open: MonthCarry | None = None
     for month, moves in by_month.items():
-        start = moves[0].before  # MRR when the month began: movements are in time order
-        if start <= 0:
-            continue
-        c = out[month]
+        carried = carry if carry is not None and carry.month == month else None
+        start = carried.start if carried is not None else moves[0].before  # movements are in time order
+        cohort = dict(carried.cohort) if carried is not None else {}
         for mv in moves:
             if mv.kind in COHORT_KINDS:
-                c[f"cohort_{mv.kind}_mrr"] += mv.amount
-        if any(mv.kind is MovementKind.CHURN for mv in moves):
+                name = f"cohort_{mv.kind}_mrr"
+                cohort[name] = cohort.get(name, ZERO) + mv.amount
+        churned = (carried is not None and carried.churned) or any(mv.kind is MovementKind.CHURN for mv in moves)
+        if moves:
+            last_after = moves[-1].after
+        else:
+            assert carried is not None  # a month without movements here is the carried one
+            last_after = carried.last_after
+        if month == open_month:
+            left_open = MonthCarry(month, set(kinds_seen[month_key(month)]), start, cohort, churned, last_after)
+            continue
+        if start <= 0:
+            continue
+        c = out[month_key(month)]
+        for name, amount in cohort.items():
+            c[name] += amount
+        if churned:
             c["cohort_churned_customers"] += 1
-        if moves[-1].after == 0:
+        if last_after == 0:
             c["cohort_lost_customers"] += 1
 
     for at, what in tl.trials:
@@ -137,7 +173,9 @@ def contributions(tl: Timeline) -> Buckets:
         for bucket in (month_key(at), day_key(at)):
             out[bucket][f"terms_{outcome}"] += 1
             out[bucket][f"terms_{outcome}_mrr"] += amount
-    return {b: dict(fields) for b, fields in out.items()}
+    return {
+        b: {k: v for k, v in fields.items() if v != 0} for b, fields in out.items() if any(fields.values())
+    }, left_open
 
 
 def add_into(total: Buckets, part: Mapping[str, Mapping[str, Decimal]], sign: int = 1) -> None:

@@ -2,13 +2,20 @@
 
 Every record carries its format version (``"v"``) so a later format can still read an older
 one: a new format gets a new version and a reader of its own here, and the readers of older
-versions stay. Version 1 has short keys, to keep the changelog small:
+versions stay.
 
-    {"v": 1, "e": [{"t": "2026-01-15T10:00:00.000000+00:00", "ty": "subscription_started",
-                    "s": "sub-1", "p": "team", "id": "evt-1", "m": "99.0000000000",
-                    "a": {"segment": "smb"}}, ...]}
+Version 2 (written): the open tail of events, and what is folded (``consumers.revenue.ledger``),
+with short keys to keep the changelog small::
 
-``m`` (MRR) is present for started and changed events only, ``a`` (attributes) when there are any.
+    {"v": 2, "e": [<fact>, ...], "f": <folded> | null}
+    <fact>   = {"t": "2026-01-15T10:00:00.000000+00:00", "ty": "subscription_started", "s": "sub-1",
+                "p": "team", "id": "evt-1", "m": "99.0000000000", "a": {"segment": "smb"}}
+               (``m`` for started and changed events only, ``a`` when there are attributes)
+    <folded> = {"u": until, "t0": first_at, "t1": last_at, "s": {sub: [plan, mrr]}, "tr": [open trials],
+                "to": trials opened, "tc": trials closed, "m": mrr, "p": ever paid, "a": attributes,
+                "c": {bucket: {field: value}}, "mo": <month carry> | null, "r": [[at, kind, before, after]]}
+
+Version 1: ``{"v": 1, "e": [<fact>, ...]}``, a history with nothing folded.
 """
 
 from __future__ import annotations
@@ -18,15 +25,22 @@ from typing import Any
 
 import orjson
 
-from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact
+from consumers.revenue.model import (
+    CustomerHistory,
+    Folded,
+    MonthCarry,
+    MovementKind,
+    SubscriptionEventType,
+    SubscriptionFact,
+)
 from stream.state import Codec, UnknownFormat
 
-__all__ = ["FORMAT_VERSION", "CUSTOMER_CODEC", "encode_history", "decode_history"]
+__all__ = ["FORMAT_VERSION", "CUSTOMER_CODEC", "encode_history", "decode_history", "encode_tail", "encode_folded"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-def _fact_v1(fact: SubscriptionFact) -> dict[str, Any]:
+def _fact(fact: SubscriptionFact) -> dict[str, Any]:
     out: dict[str, Any] = {
         "t": fact.at,
         "ty": fact.type.value,
@@ -41,38 +55,103 @@ def _fact_v1(fact: SubscriptionFact) -> dict[str, Any]:
     return out
 
 
-def _read_v1(record: dict[str, Any]) -> CustomerHistory:
-    return CustomerHistory(
-        [
-            SubscriptionFact(
-                at=e["t"],
-                type=SubscriptionEventType(e["ty"]),
-                subscription_id=e["s"],
-                plan=e["p"],
-                event_id=e["id"],
-                mrr=Decimal(e["m"]) if "m" in e else None,
-                attributes=e.get("a") or {},
-            )
-            for e in record["e"]
-        ]
+def _read_fact(e: dict[str, Any]) -> SubscriptionFact:
+    return SubscriptionFact(
+        at=e["t"],
+        type=SubscriptionEventType(e["ty"]),
+        subscription_id=e["s"],
+        plan=e["p"],
+        event_id=e["id"],
+        mrr=Decimal(e["m"]) if "m" in e else None,
+        attributes=e.get("a") or {},
     )
 
 
+def _folded(f: Folded) -> dict[str, Any]:
+    month = f.month
+    return {
+        "u": f.until,
+        "t0": f.first_at,
+        "t1": f.last_at,
+        "s": {sub: [plan, str(mrr)] for sub, (plan, mrr) in f.subs.items()},
+        "tr": f.open_trials,
+        "to": f.trials_opened,
+        "tc": f.trials_closed,
+        "m": str(f.mrr),
+        "p": f.ever_paid,
+        "a": f.attributes,
+        "c": {b: {k: str(v) for k, v in fields.items()} for b, fields in f.contributions.items()},
+        "mo": None
+        if month is None
+        else {
+            "m": month.month,
+            "k": sorted(month.kinds),
+            "s": str(month.start),
+            "c": {k: str(v) for k, v in month.cohort.items()},
+            "ch": month.churned,
+            "la": str(month.last_after),
+        },
+        "r": [[at, kind.value, str(before), str(after)] for at, kind, before, after in f.recent],
+    }
+
+
+def _read_folded(f: dict[str, Any]) -> Folded:
+    mo = f["mo"]
+    return Folded(
+        until=f["u"],
+        first_at=f["t0"],
+        last_at=f["t1"],
+        subs={sub: (plan, Decimal(mrr)) for sub, (plan, mrr) in f["s"].items()},
+        open_trials=list(f["tr"]),
+        trials_opened=f["to"],
+        trials_closed=f["tc"],
+        mrr=Decimal(f["m"]),
+        ever_paid=f["p"],
+        attributes=dict(f["a"]),
+        contributions={b: {k: Decimal(v) for k, v in fields.items()} for b, fields in f["c"].items()},
+        month=None
+        if mo is None
+        else MonthCarry(
+            mo["m"],
+            set(mo["k"]),
+            Decimal(mo["s"]),
+            {k: Decimal(v) for k, v in mo["c"].items()},
+            mo["ch"],
+            Decimal(mo["la"]),
+        ),
+        recent=[(at, MovementKind(kind), Decimal(b), Decimal(a)) for at, kind, b, a in f["r"]],
+    )
+
+
+def encode_tail(events: list[SubscriptionFact]) -> bytes:
+    """The open tail's part of a record (its size bounds the record's)."""
+    return orjson.dumps([_fact(e) for e in events])
+
+
+def encode_folded(folded: Folded) -> bytes:
+    """The folded part of a record (its size bounds the record's)."""
+    return orjson.dumps(_folded(folded))
+
+
 def encode_history(history: CustomerHistory) -> bytes:
-    return orjson.dumps({"v": FORMAT_VERSION, "e": [_fact_v1(f) for f in history.events]})
+    folded = None if history.folded is None else _folded(history.folded)
+    return orjson.dumps({"v": FORMAT_VERSION, "e": [_fact(f) for f in history.events], "f": folded})
 
 
 def decode_history(raw: bytes) -> CustomerHistory:
     record = orjson.loads(raw)
     version = record.get("v") if isinstance(record, dict) else None
+    if version == 2:
+        folded = record["f"]
+        return CustomerHistory([_read_fact(e) for e in record["e"]], None if folded is None else _read_folded(folded))
     if version == 1:
-        return _read_v1(record)
+        return CustomerHistory([_read_fact(e) for e in record["e"]])
     if version is None:
         raise UnknownFormat(
             "revenue customer record without a format version, written by a pre-release build: "
             "start with fresh state (a new PULSE_APP_ID, or delete the app's changelog topics)"
         )
-    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1")
+    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1, 2")
 
 
 CUSTOMER_CODEC = Codec(encode_history, decode_history)

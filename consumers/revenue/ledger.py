@@ -10,13 +10,20 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
-from consumers.revenue.buckets import NOW, Buckets, add_into, contributions, plan_key, segment_key
-from consumers.revenue.codec import encode_history
-from consumers.revenue.model import CustomerHistory, SubscriptionEventType, SubscriptionFact, sort_key
+from consumers.revenue.buckets import NOW, Buckets, add_into, carry_of, contributions, plan_key, segment_key
+from consumers.revenue.codec import encode_folded, encode_tail
+from consumers.revenue.model import (
+    RECENT_MOVEMENTS,
+    CustomerHistory,
+    Folded,
+    SubscriptionEventType,
+    SubscriptionFact,
+    sort_key,
+)
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
 from consumers.revenue.timeline import Timeline, build_timeline
@@ -86,13 +93,22 @@ class MrrOutOfRange(ValueError):
 
 
 class RevenueLedger:
+    """Per-event cost does not grow with a customer's history: once a customer's open tail
+    holds FOLD_AT events, what the grace period can no longer change is folded into a compact
+    state (:class:`Folded`), and only the tail is re-derived per event."""
+
+    #: tail length that triggers a fold, and the fewest events a fold takes
+    FOLD_AT = 64
+    FOLD_MIN = 16
+
     def __init__(self, config: RevenueConfig, customers: MutableMapping[str, CustomerHistory] | None = None) -> None:
         self.config = config
         #: customer id -> history: the durable state (store ``customers``, consumers/revenue/codec.py)
         self.customers: MutableMapping[str, CustomerHistory] = customers if customers is not None else {}
-        self.timelines: dict[str, Timeline] = {}
-        self._contrib: dict[str, Buckets] = {}
-        self.buckets: Buckets = {}  # sum of every customer's contributions
+        self.timelines: dict[str, Timeline] = {}  # of each customer's open tail
+        self._contrib: dict[str, Buckets] = {}  # of each customer's open tail (and the now snapshot)
+        self._folded_bytes: dict[str, int] = {}
+        self.buckets: Buckets = {}  # sum of every customer's contributions, folded and open
         self.watermark: str | None = None  # latest occurred_at applied (compact form)
         self.rebuild()
 
@@ -110,25 +126,28 @@ class RevenueLedger:
                 f"schema: normalized MRR {exc.args[0]:.4E} exceeds the limit {MAX_SUBSCRIPTION_MRR:.0E} a subscription",
             )
         cid = event.customer_id
-        history = self.customers.get(cid) or CustomerHistory()
-        events = history.events
-        if any(e.event_id == record.event_id for e in events):
-            return DUPLICATE  # a resend older than the dedupe window: still exactly once
-        if events and self._too_late(record.at, events[-1].at):
-            return late(event.occurred_at)
-        events = [*events]
+        known = self.customers.get(cid)
+        if known is not None:
+            if any(e.event_id == record.event_id for e in known.events):
+                return DUPLICATE  # a resend older than the dedupe window: still exactly once
+            # (a resend of a folded event is older than the grace period: late, never counted)
+            if self._too_late(record.at, known.last_at):
+                return late(event.occurred_at)
+        events = [*known.events] if known is not None else []
         bisect.insort(events, record, key=sort_key)
-        history = CustomerHistory(events)
-        size = len(encode_history(history)) + len(cid)
+        history = CustomerHistory(events, known.folded if known is not None else None)
+        size = self._folded_bytes.get(cid, 0) + len(encode_tail(events)) + len(cid)
         if size > MAX_RECORD_BYTES:
             return Refused(
                 RejectReason.STATE_LIMIT,
                 f"state_limit: customer {cid[:64]!r} would need a state record of {size} bytes "
                 f"(limit {MAX_RECORD_BYTES})",
             )
-        derived = self._derive(events)  # may raise: nothing has changed yet
+        derived = self._derive(history)  # may raise: nothing has changed yet
         self.customers[cid] = history  # assigned: marks the key for the changelog
         self._install(cid, *derived)
+        if len(events) >= self.FOLD_AT:
+            self._fold(cid, history)
         if self.watermark is None or record.at > self.watermark:
             self.watermark = record.at
         return APPLIED
@@ -139,26 +158,82 @@ class RevenueLedger:
         gap = datetime.fromisoformat(last) - datetime.fromisoformat(at)
         return gap.total_seconds() > self.config.grace_seconds
 
+    # --- folding --------------------------------------------------------------------------
+
+    def _fold(self, cid: str, history: CustomerHistory) -> None:
+        """Fold the tail's complete movement groups before the last UTC day start that no
+        accepted event can precede (last event - grace - grouping window)."""
+        grouping = self.config.grouping_seconds
+        bound = datetime.fromisoformat(history.last_at) - timedelta(seconds=self.config.grace_seconds + grouping + 1)
+        until = bound.replace(hour=0, minute=0, second=0, microsecond=0)
+        events = history.events
+        for _ in range(3):  # a movement group across the day start: try the day before
+            cut = bisect.bisect_left([e.at for e in events], until.isoformat(timespec="microseconds"))
+            if _whole_groups(events, cut, grouping):
+                break
+            until -= timedelta(days=1)
+        else:
+            return
+        if cut < self.FOLD_MIN:
+            return
+        old = history.folded
+        prefix, tail = events[:cut], events[cut:]
+        tl = build_timeline(prefix, grouping, old)
+        until_at = until.isoformat(timespec="microseconds")
+        part, carry = carry_of(tl, old.month if old is not None else None, until_at[:7])
+        folded_contrib = {b: dict(f) for b, f in old.contributions.items()} if old is not None else {}
+        add_into(folded_contrib, part)
+        recent = [
+            *(old.recent if old is not None else []),
+            *((mv.at_iso, mv.kind, mv.before, mv.after) for mv in tl.movements),
+        ]
+        folded = Folded(
+            until=until_at,
+            first_at=old.first_at if old is not None else prefix[0].at,
+            last_at=prefix[-1].at,
+            subs=dict(tl.subs),
+            open_trials=sorted(tl.open_trials),
+            trials_opened=tl.trials_opened,
+            trials_closed=tl.trials_closed,
+            mrr=tl.mrr,
+            ever_paid=tl.ever_paid,
+            attributes=dict(tl.attributes),
+            contributions=folded_contrib,
+            month=carry,
+            recent=recent[-RECENT_MOVEMENTS:],
+        )
+        folded_history = CustomerHistory(tail, folded)
+        add_into(self.buckets, part)  # the folded events' final figures, once
+        self.customers[cid] = folded_history
+        self._folded_bytes[cid] = len(encode_folded(folded))
+        self._install(cid, *self._derive(folded_history))
+
     # --- derived state --------------------------------------------------------------------
 
     def rebuild(self) -> None:
         self.timelines.clear()
         self._contrib.clear()
+        self._folded_bytes.clear()
         self.buckets = {}
         self.watermark = None
         for cid in list(self.customers):
+            history = self.customers[cid]
+            if history.folded is not None:
+                add_into(self.buckets, history.folded.contributions)
+                self._folded_bytes[cid] = len(encode_folded(history.folded))
             self._refresh(cid)
-            last = self.customers[cid].events[-1].at
+            last = history.last_at
             if self.watermark is None or last > self.watermark:
                 self.watermark = last
 
     def _refresh(self, cid: str) -> None:
-        self._install(cid, *self._derive(self.customers[cid].events))
+        self._install(cid, *self._derive(self.customers[cid]))
 
-    def _derive(self, events: list[SubscriptionFact]) -> tuple[Timeline, Buckets]:
-        """A customer's timeline and contributions, computed without touching the ledger."""
-        tl = build_timeline(events, self.config.grouping_seconds)
-        new = contributions(tl)
+    def _derive(self, history: CustomerHistory) -> tuple[Timeline, Buckets]:
+        """The open tail's timeline and contributions, computed without touching the ledger."""
+        folded = history.folded
+        tl = build_timeline(history.events, self.config.grouping_seconds, folded)
+        new = contributions(tl, folded.month if folded is not None else None)
         new.update(self._current(tl))
         return tl, new
 
@@ -186,14 +261,17 @@ class RevenueLedger:
         """UTC months (YYYY-MM) of the earliest and the latest event applied, or None."""
         if not self.customers:
             return None
-        firsts = [c.events[0].at for c in self.customers.values()]
-        lasts = [c.events[-1].at for c in self.customers.values()]
+        firsts = [c.first_at for c in self.customers.values()]
+        lasts = [c.last_at for c in self.customers.values()]
         return min(firsts)[:7], max(lasts)[:7]
 
     def customer_view(self, cid: str) -> dict[str, Any] | None:
         tl = self.timelines.get(cid)
         if tl is None:
             return None
+        history = self.customers[cid]
+        folded = history.folded.recent if history.folded is not None else []
+        moves = [*folded, *((mv.at_iso, mv.kind, mv.before, mv.after) for mv in tl.movements)]
         return {
             "customer_id": cid,
             "mrr": str(tl.mrr),
@@ -202,12 +280,26 @@ class RevenueLedger:
             "attributes": dict(sorted(tl.attributes.items())),
             "movements": [
                 {
-                    "at": mv.at.isoformat().replace("+00:00", "Z"),
-                    "kind": mv.kind,
-                    "before": str(mv.before),
-                    "after": str(mv.after),
-                    "amount": str(mv.amount),
+                    "at": datetime.fromisoformat(at).isoformat().replace("+00:00", "Z"),
+                    "kind": kind,
+                    "before": str(before),
+                    "after": str(after),
+                    "amount": str(abs(after - before)),
                 }
-                for mv in tl.movements
+                for at, kind, before, after in moves
             ],
         }
+
+
+def _whole_groups(events: list[SubscriptionFact], cut: int, grouping_seconds: int) -> bool:
+    """Whether ``events[:cut]`` ends with a whole movement group, as build_timeline forms them."""
+    i = 0
+    while i < cut:
+        start = datetime.fromisoformat(events[i].at)
+        j = i + 1
+        while j < len(events) and (datetime.fromisoformat(events[j].at) - start).total_seconds() <= grouping_seconds:
+            j += 1
+        if j > cut:
+            return False
+        i = j
+    return True

@@ -15,6 +15,9 @@ __all__ = [
     "SubscriptionEventType",
     "SubscriptionFact",
     "CustomerHistory",
+    "Folded",
+    "MonthCarry",
+    "RECENT_MOVEMENTS",
     "MovementKind",
     "TrialOutcome",
     "TermOutcome",
@@ -82,7 +85,58 @@ def sort_key(fact: SubscriptionFact) -> tuple[str, int, str]:
 
 
 @dataclass(slots=True)
+class MonthCarry:
+    """The month a fold point falls in, as far as the folded movements go: what the month's
+    cohort figures (which are not additive) still need from them."""
+
+    month: str  # YYYY-MM
+    kinds: set[str]  # movement kinds already counted in the month's bucket
+    start: Decimal  # MRR when the month began (before its first movement)
+    cohort: dict[str, Decimal]  # cohort_{expansion,contraction,churn}_mrr so far
+    churned: bool
+    last_after: Decimal
+
+
+@dataclass(slots=True)
+class Folded:
+    """What a customer's events before ``until`` amount to, once the grace period can no
+    longer change them: the timeline's state at that point and its bucket contributions."""
+
+    until: str  # a UTC day start (ISO): every folded event happened before it
+    first_at: str
+    last_at: str
+    subs: dict[str, tuple[str, Decimal]]  # subscription -> (plan, MRR)
+    open_trials: list[str]  # sorted
+    trials_opened: int
+    trials_closed: int
+    mrr: Decimal
+    ever_paid: bool
+    attributes: dict[str, str]
+    contributions: dict[str, dict[str, Decimal]]  # final: every bucket before the open month's cohort
+    month: MonthCarry | None
+    #: the latest movements (at most RECENT_MOVEMENTS), for the customer's page
+    recent: list[tuple[str, MovementKind, Decimal, Decimal]]
+
+
+#: Movements a customer's page lists from the folded part.
+RECENT_MOVEMENTS = 100
+
+
+@dataclass(slots=True)
 class CustomerHistory:
-    """A customer's applied events in :func:`sort_key` order: the revenue durable state."""
+    """A customer's revenue durable state: what is folded, then the applied events not folded
+    yet (the open tail), in :func:`sort_key` order."""
 
     events: list[SubscriptionFact] = field(default_factory=list)
+    folded: Folded | None = None
+
+    @property
+    def first_at(self) -> str:
+        return self.folded.first_at if self.folded is not None else self.events[0].at
+
+    @property
+    def last_at(self) -> str:
+        if self.events:
+            return self.events[-1].at
+        assert self.folded is not None  # a history holds events, folded or not
+        return self.folded.last_at

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from consumers.revenue.model import (
+    Folded,
     MovementKind,
     SubscriptionEventType,
     SubscriptionFact,
@@ -38,6 +39,10 @@ class Movement:
         """Positive size of the movement."""
         return abs(self.after - self.before)
 
+    @property
+    def at_iso(self) -> str:
+        return self.at.isoformat(timespec="microseconds")
+
 
 @dataclass
 class Timeline:
@@ -49,6 +54,19 @@ class Timeline:
     ever_paid: bool = False
     attributes: dict[str, str] = field(default_factory=dict)
     last_at: datetime | None = None
+    subs: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # subscription -> (plan, MRR) now
+    open_trials: set[str] = field(default_factory=set)
+    #: trials opened and closed (converted or expired) before this timeline's first event
+    prior_opened: int = 0
+    prior_closed: int = 0
+
+    @property
+    def trials_opened(self) -> int:
+        return self.prior_opened + sum(1 for _, k in self.trials if k is TrialOutcome.STARTED)
+
+    @property
+    def trials_closed(self) -> int:
+        return self.prior_closed + sum(1 for _, k in self.trials if k is not TrialOutcome.STARTED)
 
     @property
     def status(self) -> str:
@@ -56,8 +74,7 @@ class Timeline:
             return "active"
         if self.ever_paid:
             return "churned"
-        opened = sum(1 for _, k in self.trials if k is TrialOutcome.STARTED)
-        return "trial" if opened > len(self.trials) - opened else "prospect"
+        return "trial" if self.trials_opened > self.trials_closed else "prospect"
 
 
 def classify(before: Decimal, after: Decimal, ever_paid: bool) -> MovementKind | None:
@@ -71,14 +88,23 @@ def classify(before: Decimal, after: Decimal, ever_paid: bool) -> MovementKind |
     return MovementKind.EXPANSION if after > before else MovementKind.CONTRACTION
 
 
-def build_timeline(events: list[SubscriptionFact], grouping_seconds: int = 0) -> Timeline:
-    """Replay a customer's applied events into a timeline.
+def build_timeline(
+    events: list[SubscriptionFact], grouping_seconds: int = 0, initial: Folded | None = None
+) -> Timeline:
+    """Replay a customer's applied events into a timeline, from the state ``initial`` left.
 
     ``events`` must already be sorted by :func:`consumers.revenue.model.sort_key`.
     """
     tl = Timeline()
     subs: dict[str, tuple[str, Decimal]] = {}  # subscription_id -> (plan, mrr)
     trials: set[str] = set()
+    if initial is not None:
+        subs.update(initial.subs)
+        trials.update(initial.open_trials)
+        tl.mrr, tl.ever_paid = initial.mrr, initial.ever_paid
+        tl.attributes.update(initial.attributes)
+        tl.prior_opened, tl.prior_closed = initial.trials_opened, initial.trials_closed
+        tl.last_at = _ts(initial.last_at)
     i = 0
     while i < len(events):
         start = _ts(events[i].at)
@@ -102,6 +128,7 @@ def build_timeline(events: list[SubscriptionFact], grouping_seconds: int = 0) ->
         if mrr > 0:
             plans[plan] = plans.get(plan, ZERO) + mrr
     tl.plans = plans
+    tl.subs, tl.open_trials = subs, trials
     return tl
 
 

@@ -38,14 +38,17 @@ HISTORY = CustomerHistory(
 )
 
 
-def test_a_version_1_record_decodes_and_is_what_this_build_writes() -> None:
+def test_a_version_1_record_still_decodes_and_is_rewritten_as_version_2() -> None:
     assert decode_history(V1) == HISTORY
-    assert FORMAT_VERSION == 1 and encode_history(HISTORY) == V1
+    assert FORMAT_VERSION == 2
+    written = orjson.loads(encode_history(HISTORY))
+    assert written == {**orjson.loads(V1), "v": 2, "f": None}  # the same facts, nothing folded
+    assert decode_history(encode_history(HISTORY)) == HISTORY
 
 
 def test_records_of_unknown_or_no_format_are_refused_by_name() -> None:
-    with pytest.raises(UnknownFormat, match="format version 2; this build reads 1"):
-        decode_history(b'{"v": 2, "customers": []}')
+    with pytest.raises(UnknownFormat, match="format version 3; this build reads 1, 2"):
+        decode_history(b'{"v": 3, "customers": []}')
     with pytest.raises(UnknownFormat, match="without a format version"):
         decode_history(orjson.dumps({k: v for k, v in orjson.loads(V1).items() if k != "v"}))
 
@@ -58,4 +61,5 @@ def test_a_partition_recovered_from_version_1_records_has_the_figures() -> None:
     assert ledger.buckets["m:2026-02"]["churn_mrr"] == Decimal(99)
     assert ledger.watermark == "2026-02-01T00:00:00.000000+00:00"
     state.store(CUSTOMERS_STORE).touch("c-1")
-    assert state.drain_changes() == [(b"customers\x1fc-1", V1)]
+    ((key, value),) = state.drain_changes()
+    assert key == b"customers\x1fc-1" and value is not None and decode_history(value) == HISTORY

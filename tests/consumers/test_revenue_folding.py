@@ -1,0 +1,131 @@
+"""Folding a customer's settled history gives the very figures a full rebuild gives, however
+the stream goes: random streams (late events, same-instant changes, trials, cancellations,
+a grouping window) through a ledger that folds at every chance and one that never folds,
+with recoveries from the changelog format in between."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumers.revenue.codec import decode_history, encode_history
+from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from stream.decoding import Accepted, decode_record
+from stream.topics import spec_for
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SPEC = spec_for("subscriptions")
+
+
+class Eager(RevenueLedger):
+    FOLD_AT = 3
+    FOLD_MIN = 1
+
+
+class Never(RevenueLedger):
+    FOLD_AT = 10**9
+
+
+step = st.tuples(
+    st.sampled_from(["c1", "c2"]),
+    st.sampled_from(["s1", "s2", "s3"]),
+    st.sampled_from(
+        [
+            "subscription_started",
+            "subscription_changed",
+            "subscription_cancelled",
+            "subscription_renewed",
+            "trial_started",
+            "trial_expired",
+        ]
+    ),  # fmt: skip
+    st.integers(0, 24 * 200),  # hours after START, forward mostly (see below)
+    st.sampled_from(["0", "10", "49.90", "100"]),
+    st.sampled_from(["month", "year"]),
+    st.booleans(),  # an attribute change
+)
+
+
+def events_of(steps: list[tuple[Any, ...]]) -> list[Any]:
+    out = []
+    clock = 0
+    for n, (cust, sub, kind, hours, amount, interval, attribute) in enumerate(steps):
+        # mostly forward in time, sometimes back (late or within grace), sometimes the same instant
+        clock = clock + hours % 97 if n % 5 else max(0, clock - hours % 80)
+        raw: dict[str, Any] = {
+            "event_id": f"e{n}",
+            "type": kind,
+            "customer_id": cust,
+            "subscription_id": f"{cust}-{sub}",
+            "plan": interval,
+            "occurred_at": (START + timedelta(hours=clock)).isoformat().replace("+00:00", "Z"),
+        }
+        if attribute:
+            raw["attributes"] = {"segment": f"seg{n % 3}"}
+        if kind in ("subscription_started", "subscription_changed"):
+            raw.update(amount=amount, interval=interval, currency="USD")
+        (result,) = decode_record(SPEC, orjson.dumps(raw))
+        assert isinstance(result, Accepted)
+        out.append(result.event)
+    return out
+
+
+def recovered(ledger: RevenueLedger, cls: type[RevenueLedger]) -> RevenueLedger:
+    """A new owner of the partition: the ledger rebuilt from the changelog's records."""
+    customers = {cid: decode_history(encode_history(h)) for cid, h in ledger.customers.items()}
+    return cls(ledger.config, customers)
+
+
+def view(ledger: RevenueLedger, cid: str) -> Any:
+    found = ledger.customer_view(cid)
+    return None if found is None else {k: v for k, v in found.items() if k != "movements"}
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    st.lists(step, min_size=1, max_size=60),
+    st.sampled_from([0, 1800]),
+    st.sampled_from([86400, 2 * 86400]),
+    st.lists(st.integers(0, 59), max_size=3),
+)
+def test_folding_changes_no_figure(steps: list[tuple[Any, ...]], grouping: int, grace: int, cuts: list[int]) -> None:
+    config = RevenueConfig(fx_rates={"USD": Decimal(1)}, grace_seconds=grace, grouping_seconds=grouping)
+    eager, never = Eager(config), Never(config)
+    for n, event in enumerate(events_of(steps)):
+        if n in cuts:
+            eager = recovered(eager, Eager)
+        a, b = eager.apply(event), never.apply(event)
+        assert a == b, (n, a, b)
+    assert eager.buckets == never.buckets
+    assert eager.watermark == never.watermark
+    assert eager.months_spanned() == never.months_spanned()
+    for cid in never.customers:
+        assert view(eager, cid) == view(never, cid)
+        full = never.customer_view(cid)
+        mine = eager.customer_view(cid)
+        assert full is not None and mine is not None
+        shown = mine["movements"]  # the folded part keeps its latest movements
+        assert shown == full["movements"][len(full["movements"]) - len(shown) :]
+    assert recovered(eager, Eager).buckets == never.buckets
+
+
+def test_a_long_history_folds_and_keeps_its_tail_short() -> None:
+    config = RevenueConfig(fx_rates={"USD": Decimal(1)})
+    eager, never = RevenueLedger(config), Never(config)
+    for n in range(2000):  # seat changes every 30 minutes for six weeks
+        at = (START + timedelta(minutes=30 * n)).isoformat().replace("+00:00", "Z")
+        raw = {"event_id": f"e{n}", "type": "subscription_changed" if n else "subscription_started",
+               "customer_id": "c1", "subscription_id": "s1", "plan": "team", "occurred_at": at,
+               "amount": "10", "currency": "USD", "interval": "month", "quantity": 1 + n % 7}  # fmt: skip
+        (result,) = decode_record(SPEC, orjson.dumps(raw))
+        assert isinstance(result, Accepted)
+        assert eager.apply(result.event) == never.apply(result.event)
+    history = eager.customers["c1"]
+    assert history.folded is not None and len(history.events) < 2 * 48 * 3 + RevenueLedger.FOLD_AT
+    assert eager.buckets == never.buckets
+    assert len(encode_history(history)) < len(encode_history(never.customers["c1"])) / 4
