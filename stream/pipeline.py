@@ -148,7 +148,11 @@ class Pipeline:
             for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
                 out.rejected.append((i, _rejection(refused, values[i], element)))
             for i, element, home in result.misplaced:
-                self._misplaced(out, i, home, _element(values[i], element))
+                routed = self._misplaced(home, _element(values[i], element))
+                if isinstance(routed, Forward):
+                    out.forwards.append((i, routed))
+                else:
+                    out.rejected.append((i, routed))
             if result.deferred is None:
                 break
             _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred]))
@@ -178,10 +182,11 @@ class Pipeline:
                 continue
             home = self.home_partition(event)
             if home is not None and home != state.partition:
-                one = BatchOutcome()
-                self._misplaced(one, 0, home, _element(raw, result.index))
-                outcome.rejected.extend(r for _, r in one.rejected)
-                outcome.forwards.extend(f for _, f in one.forwards)
+                routed = self._misplaced(home, _element(raw, result.index))
+                if isinstance(routed, Forward):
+                    outcome.forwards.append(routed)
+                else:
+                    outcome.rejected.append(routed)
                 continue
             dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
             try:
@@ -211,14 +216,14 @@ class Pipeline:
         key = self.spec.key_for(event)
         return None if key is None else partition_for(key, self.partitions)
 
-    def _misplaced(self, out: BatchOutcome, index: int, home: int, element: bytes) -> None:
+    def _misplaced(self, home: int, element: bytes) -> Forward | Rejected:
+        """An event of partition ``home``'s entity: forwarded there, or refused (by setting)."""
         if self.on_wrong_partition is WrongPartitionPolicy.DEADLETTER:
             error = f"wrong_partition: the event's entity key belongs to partition {home}"
-            out.rejected.append((index, Rejected(RejectReason.WRONG_PARTITION, error, element, None)))
-            return
+            return Rejected(RejectReason.WRONG_PARTITION, error, element, None)
         key = self.spec.key_for(orjson.loads(element))
         assert key is not None  # a misplaced event has an entity key
-        out.forwards.append((index, Forward(home, key, element)))
+        return Forward(home, key, element)
 
     def _stop_on(self, exc: Exception) -> None:
         if self.on_error is ProcessingErrorPolicy.STOP:
