@@ -24,6 +24,8 @@ __all__ = [
     "contributions",
     "add_into",
     "merge",
+    "carry_of",
+    "appended",
     "month_key",
     "day_key",
     "plan_key",
@@ -118,9 +120,22 @@ def carry_of(tl: Timeline, carry: MonthCarry | None, open_month: str) -> tuple[B
     return _contributions(tl, carry, open_month)
 
 
-def _contributions(tl: Timeline, carry: MonthCarry | None, open_month: str | None) -> tuple[Buckets, MonthCarry | None]:
+def appended(delta: Timeline, month: MonthCarry | None, day: str, day_kinds: set[str]) -> Buckets:
+    """The change of a customer's contributions when ``delta`` (one new movement group, see
+    timeline.extend_timeline) follows: ``month``, the state of its month so far, ``day_kinds``
+    the movement kinds already counted in its day bucket ``day``."""
+    added, _ = _contributions(delta, month, None, {day: set(day_kinds)})
+    if month is not None:
+        before, _ = _contributions(Timeline(), month, None)  # the month's cohort figures so far
+        add_into(added, before, -1)
+    return added
+
+
+def _contributions(
+    tl: Timeline, carry: MonthCarry | None, open_month: str | None, seen: dict[str, set[str]] | None = None
+) -> tuple[Buckets, MonthCarry | None]:
     out: Buckets = defaultdict(lambda: defaultdict(Decimal))
-    kinds_seen: dict[str, set[str]] = defaultdict(set)
+    kinds_seen: dict[str, set[str]] = defaultdict(set, seen or {})
     if carry is not None:
         kinds_seen[month_key(carry.month)] = set(carry.kinds)
     by_month: dict[str, list[Movement]] = defaultdict(list)

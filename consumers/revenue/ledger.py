@@ -14,7 +14,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
-from consumers.revenue.buckets import NOW, Buckets, add_into, carry_of, contributions, plan_key, segment_key
+from consumers.revenue.buckets import (
+    NOW,
+    BucketKind,
+    Buckets,
+    add_into,
+    appended,
+    carry_of,
+    contributions,
+    day_key,
+    kind_of,
+    plan_key,
+    segment_key,
+)
 from consumers.revenue.codec import encode_folded, encode_tail
 from consumers.revenue.model import (
     RECENT_MOVEMENTS,
@@ -26,7 +38,7 @@ from consumers.revenue.model import (
 )
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
-from consumers.revenue.timeline import Timeline, build_timeline
+from consumers.revenue.timeline import Timeline, build_timeline, extend_timeline
 from stream.events import SubscriptionChanged, SubscriptionStarted
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
@@ -88,6 +100,10 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> SubscriptionFact:
     )
 
 
+#: The bucket kinds of the "now" snapshot (recomputed whole when a customer changes).
+_NOW_KINDS = (BucketKind.NOW, BucketKind.PLAN, BucketKind.SEGMENT)
+
+
 class MrrOutOfRange(ValueError):
     """A subscription's normalized MRR beyond :data:`MAX_SUBSCRIPTION_MRR`."""
 
@@ -100,6 +116,9 @@ class RevenueLedger:
     #: tail length that triggers a fold, and the fewest events a fold takes
     FOLD_AT = 64
     FOLD_MIN = 16
+    #: an event after the tail's last movement group extends the derived state instead of
+    #: re-deriving the tail (the usual case: events arrive in order)
+    INCREMENTAL = True
 
     def __init__(self, config: RevenueConfig, customers: MutableMapping[str, CustomerHistory] | None = None) -> None:
         self.config = config
@@ -108,6 +127,8 @@ class RevenueLedger:
         self.timelines: dict[str, Timeline] = {}  # of each customer's open tail
         self._contrib: dict[str, Buckets] = {}  # of each customer's open tail (and the now snapshot)
         self._folded_bytes: dict[str, int] = {}
+        self._tail_bytes: dict[str, int] = {}
+        self._fold_tried: dict[str, int] = {}  # tail length at the last fold attempt
         self.buckets: Buckets = {}  # sum of every customer's contributions, folded and open
         self.watermark: str | None = None  # latest occurred_at applied (compact form)
         self.rebuild()
@@ -136,17 +157,28 @@ class RevenueLedger:
         events = [*known.events] if known is not None else []
         bisect.insort(events, record, key=sort_key)
         history = CustomerHistory(events, known.folded if known is not None else None)
-        size = self._folded_bytes.get(cid, 0) + len(encode_tail(events)) + len(cid)
+        tail_bytes = self._tail_bytes.get(cid, 2) + len(encode_tail([record]))
+        size = self._folded_bytes.get(cid, 0) + tail_bytes + len(cid)
         if size > MAX_RECORD_BYTES:
             return Refused(
                 RejectReason.STATE_LIMIT,
                 f"state_limit: customer {cid[:64]!r} would need a state record of {size} bytes "
                 f"(limit {MAX_RECORD_BYTES})",
             )
-        derived = self._derive(history)  # may raise: nothing has changed yet
-        self.customers[cid] = history  # assigned: marks the key for the changelog
-        self._install(cid, *derived)
-        if len(events) >= self.FOLD_AT:
+        appended = self._appended(cid, history, record) if known is not None and self.INCREMENTAL else None
+        if appended is not None:  # computed without touching the ledger; now commit
+            tl, delta = appended
+            self.customers[cid] = history  # assigned: marks the key for the changelog
+            self.timelines[cid] = tl
+            add_into(self._contrib[cid], delta)
+            add_into(self.buckets, delta)
+        else:
+            derived = self._derive(history)  # may raise: nothing has changed yet
+            self.customers[cid] = history
+            self._install(cid, *derived)
+        self._tail_bytes[cid] = tail_bytes
+        if len(events) >= self.FOLD_AT and len(events) - self._fold_tried.get(cid, 0) >= self.FOLD_MIN:
+            self._fold_tried[cid] = len(events)
             self._fold(cid, history)
         if self.watermark is None or record.at > self.watermark:
             self.watermark = record.at
@@ -157,6 +189,51 @@ class RevenueLedger:
             return False
         gap = datetime.fromisoformat(last) - datetime.fromisoformat(at)
         return gap.total_seconds() > self.config.grace_seconds
+
+    def _appended(
+        self, cid: str, history: CustomerHistory, record: SubscriptionFact
+    ) -> tuple[Timeline, Buckets] | None:
+        """The extended timeline and the change of contributions when ``record`` starts a new
+        movement group after the tail's last one; None when it does not (it is re-derived)."""
+        tl = self.timelines.get(cid)
+        events = history.events
+        if tl is None or tl.last_group_start is None or len(events) < 2 or events[-1] is not record:
+            return None
+        at = datetime.fromisoformat(record.at)
+        if record.at <= events[-2].at or (at - tl.last_group_start).total_seconds() <= self.config.grouping_seconds:
+            return None
+        delta = extend_timeline(tl, record)
+        month, day = f"{at.year:04d}-{at.month:02d}", day_key(at)
+        state = tl.month_state if tl.month_state is not None and tl.month_state.month == month else None
+        folded = history.folded
+        if state is None and folded is not None and folded.month is not None and folded.month.month == month:
+            state = folded.month  # the tail has no movement in the folded part's open month yet
+        day_kinds = tl.day_state[1] if tl.day_state is not None and tl.day_state[0] == day else set()
+        change = appended(delta, state, day, day_kinds)
+        old_now = {b: f for b, f in self._contrib[cid].items() if kind_of(b) in _NOW_KINDS}
+        add_into(change, old_now, -1)
+        add_into(change, self._current(delta))
+        extended = Timeline(
+            movements=[*tl.movements, *delta.movements],
+            trials=[*tl.trials, *delta.trials],
+            terms=[*tl.terms, *delta.terms],
+            mrr=delta.mrr,
+            plans=delta.plans,
+            ever_paid=delta.ever_paid,
+            attributes=delta.attributes,
+            last_at=delta.last_at,
+            subs=delta.subs,
+            open_trials=delta.open_trials,
+            prior_opened=tl.prior_opened,
+            prior_closed=tl.prior_closed,
+            last_group_start=at,
+            month_state=tl.month_state,
+            day_state=tl.day_state,
+        )
+        if delta.movements:
+            extended.month_state = carry_of(delta, state, month)[1]
+            extended.day_state = (day, {*day_kinds, *(mv.kind for mv in delta.movements)})
+        return extended, change
 
     # --- folding --------------------------------------------------------------------------
 
@@ -206,6 +283,8 @@ class RevenueLedger:
         add_into(self.buckets, part)  # the folded events' final figures, once
         self.customers[cid] = folded_history
         self._folded_bytes[cid] = len(encode_folded(folded))
+        self._tail_bytes[cid] = len(encode_tail(tail))
+        self._fold_tried[cid] = len(tail)
         self._install(cid, *self._derive(folded_history))
 
     # --- derived state --------------------------------------------------------------------
@@ -214,6 +293,8 @@ class RevenueLedger:
         self.timelines.clear()
         self._contrib.clear()
         self._folded_bytes.clear()
+        self._tail_bytes.clear()
+        self._fold_tried.clear()
         self.buckets = {}
         self.watermark = None
         for cid in list(self.customers):
@@ -221,6 +302,7 @@ class RevenueLedger:
             if history.folded is not None:
                 add_into(self.buckets, history.folded.contributions)
                 self._folded_bytes[cid] = len(encode_folded(history.folded))
+            self._tail_bytes[cid] = len(encode_tail(history.events))
             self._refresh(cid)
             last = history.last_at
             if self.watermark is None or last > self.watermark:
@@ -232,9 +314,18 @@ class RevenueLedger:
     def _derive(self, history: CustomerHistory) -> tuple[Timeline, Buckets]:
         """The open tail's timeline and contributions, computed without touching the ledger."""
         folded = history.folded
+        carried = folded.month if folded is not None else None
         tl = build_timeline(history.events, self.config.grouping_seconds, folded)
-        new = contributions(tl, folded.month if folded is not None else None)
+        new = contributions(tl, carried)
         new.update(self._current(tl))
+        if tl.movements:  # what appending a movement will need (see _appended)
+            last = tl.movements[-1].at
+            month, day = f"{last.year:04d}-{last.month:02d}", day_key(last)
+            moves = [mv for mv in tl.movements if (mv.at.year, mv.at.month) == (last.year, last.month)]
+            tl.month_state = carry_of(
+                Timeline(movements=moves), carried if carried and carried.month == month else None, month
+            )[1]
+            tl.day_state = (day, {mv.kind for mv in moves if day_key(mv.at) == day})
         return tl, new
 
     def _install(self, cid: str, tl: Timeline, new: Buckets) -> None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from consumers.revenue.model import (
     Folded,
+    MonthCarry,
     MovementKind,
     SubscriptionEventType,
     SubscriptionFact,
@@ -22,7 +23,7 @@ from consumers.revenue.model import (
     TrialOutcome,
 )
 
-__all__ = ["Movement", "Timeline", "build_timeline", "classify"]
+__all__ = ["Movement", "Timeline", "build_timeline", "classify", "extend_timeline"]
 
 ZERO = Decimal(0)
 
@@ -59,6 +60,13 @@ class Timeline:
     #: trials opened and closed (converted or expired) before this timeline's first event
     prior_opened: int = 0
     prior_closed: int = 0
+    #: when the last movement group began (an event later than it + grouping starts a new one)
+    last_group_start: datetime | None = None
+    #: the state of the month of the last movement, folded part included (see the ledger), and
+    #: the movement kinds counted in the day bucket of the last movement: what an appended
+    #: movement needs, kept so appending costs the same however long the tail is
+    month_state: MonthCarry | None = None
+    day_state: tuple[str, set[str]] | None = None
 
     @property
     def trials_opened(self) -> int:
@@ -111,6 +119,7 @@ def build_timeline(
         j = i
         while j < len(events) and (_ts(events[j].at) - start).total_seconds() <= grouping_seconds:
             j += 1
+        tl.last_group_start = start
         before = tl.mrr
         for event in events[i:j]:
             _apply(tl, subs, trials, event)
@@ -123,13 +132,39 @@ def build_timeline(
             tl.ever_paid = True
         tl.last_at = _ts(events[j - 1].at)
         i = j
+    tl.plans = _plans(subs)
+    tl.subs, tl.open_trials = subs, trials
+    return tl
+
+
+def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
+    """What one event that starts a new movement group after ``tl`` adds to it, as a timeline
+    of its own (its movement, trials and terms) that ends in the extended state; ``tl`` is
+    left unchanged."""
+    scratch = Timeline(
+        mrr=tl.mrr, ever_paid=tl.ever_paid, attributes=dict(tl.attributes), subs=dict(tl.subs),
+        open_trials=set(tl.open_trials),
+    )  # fmt: skip
+    _apply(scratch, scratch.subs, scratch.open_trials, event)
+    at = _ts(event.at)
+    after = sum((m for _, m in scratch.subs.values()), ZERO)
+    kind = classify(tl.mrr, after, tl.ever_paid)
+    if kind is not None:
+        scratch.movements.append(Movement(at, kind, tl.mrr, after))
+    scratch.mrr = after
+    scratch.ever_paid = tl.ever_paid or after > 0
+    scratch.plans = _plans(scratch.subs)
+    scratch.last_at = at
+    scratch.last_group_start = at
+    return scratch
+
+
+def _plans(subs: dict[str, tuple[str, Decimal]]) -> dict[str, Decimal]:
     plans: dict[str, Decimal] = {}
     for plan, mrr in subs.values():
         if mrr > 0:
             plans[plan] = plans.get(plan, ZERO) + mrr
-    tl.plans = plans
-    tl.subs, tl.open_trials = subs, trials
-    return tl
+    return plans
 
 
 def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str], e: SubscriptionFact) -> None:
