@@ -1,7 +1,8 @@
 """Folding a customer's settled history, and extending the derived state for an event that
-comes after it, give the very figures a full rebuild gives, however the stream goes: random streams (late events, same-instant changes, trials, cancellations,
-a grouping window) through a ledger that folds at every chance and one that never folds,
-with recoveries from the changelog format in between."""
+comes after it, give the very figures a full rebuild gives, however the stream goes: random
+streams (late events, same-instant changes, trials, cancellations, a grouping window) through
+a ledger that folds at every chance, one that only appends and one that re-derives
+everything, with recoveries from the changelog format in between."""
 
 from __future__ import annotations
 
