@@ -142,7 +142,7 @@ def naive_faust(topic: str, expect: int, timeout: float) -> float | None:
     return float(text.split()[2]) if text.startswith("DONE") else None
 
 
-def pulse_worker(prefix: str, expect: int, timeout: float) -> float:
+def pulse_worker(prefix: str, expect: int, timeout: float, topic: str = "product-events") -> float:
     port = 6199
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,7 +173,7 @@ def pulse_worker(prefix: str, expect: int, timeout: float) -> float:
                 # recovered), just before its first fetch.
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                        done = float(orjson.loads(r.read()).get("processed", {}).get("product-events", 0))
+                        done = float(orjson.loads(r.read()).get("processed", {}).get(topic, 0))
                 except OSError:
                     time.sleep(0.02)
                     continue

@@ -1,12 +1,16 @@
 """In-process cost of the revenue reducer as one customer's history grows.
 
     .venv/bin/python bench/revenue.py [--sizes 10,1000,20000] [--baseline-sizes 10,1000,4000]
+    .venv/bin/python bench/revenue.py --kafka 100000 [--customers 2000]   # end to end, local stack
 
 One customer changes seats every 30 minutes (subscription_changed), the pattern that made the
 cost grow with history. For each history length: µs per event (validation excluded: events
 are decoded first) and changelog bytes per event (the customer's record as a worker writes
 it once per batch of 100 events). The baseline, measured in the same run, is the same ledger
-with folding switched off (the reducer before folding). Results go to stdout as Markdown.
+with folding switched off (the reducer before folding). With ``--kafka N``: N subscription
+events of ``--customers`` customers published to the local stack's Kafka, then read by a plain
+aiokafka consumer (getmany + orjson: the ceiling) and by a real `pulse worker`, in the same run.
+Results go to stdout as Markdown.
 """
 
 from __future__ import annotations
@@ -81,6 +85,67 @@ def measure(cls: type[RevenueLedger], n: int) -> tuple[float, float, Decimal]:
     return elapsed / measured * 1e6, written / (batches * BATCH), ledger.buckets["now"]["mrr"]
 
 
+def kafka_events(n: int, customers: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of n subscription events: every customer starts, then changes seats, in time order."""
+    out = []
+    for i in range(n):
+        customer, step = i % customers, i // customers
+        raw = {
+            "event_id": f"k{i}",
+            "type": "subscription_changed" if step else "subscription_started",
+            "customer_id": f"c{customer}",
+            "subscription_id": f"s{customer}",
+            "plan": "team",
+            "occurred_at": (START + timedelta(minutes=30 * step, seconds=customer % 1800))
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "amount": "10",
+            "currency": "USD",
+            "interval": "month",
+            "quantity": 1 + step % 9,
+        }
+        out.append((f"c{customer}".encode(), orjson.dumps(raw)))
+    return out
+
+
+def end_to_end(n: int, customers: int) -> None:
+    import asyncio
+    import uuid
+
+    import product_events as pe
+    from aiokafka import AIOKafkaProducer
+
+    from stream.admin import ensure_topics
+    from stream.settings import PulseSettings
+
+    prefix = f"benchrev{uuid.uuid4().hex[:6]}."
+    settings = PulseSettings(kafka_broker=pe.BROKER, topic_prefix=prefix, app_id="bench-topics")
+    asyncio.run(ensure_topics(settings))
+    topic = settings.topic("subscriptions")
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=pe.BROKER, linger_ms=20, max_batch_size=1 << 20, acks=1)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value=v, key=k) for k, v in kafka_events(n, customers)]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    ceiling = asyncio.run(pe.ceiling(topic, n))
+    worker = pe.pulse_worker(prefix, n, timeout=900, topic="subscriptions")
+    print(
+        f"\n{n:,} subscription events, {customers:,} customers ({n // customers} events each), {platform.machine()}\n"
+    )
+    print("| consumer | events/s | × ceiling |")
+    print("| --- | ---: | ---: |")
+    print(f"| aiokafka getmany + orjson (no validation, no state): the ceiling | {n / ceiling:,.0f} | 1.00 |")
+    print(
+        f"| Pulse worker (validated, deduplicated, revenue state, checkpointed) | {n / worker:,.0f} | {ceiling / worker:.2f} |"
+    )
+
+
 def cells(cls: type[RevenueLedger], n: int, sizes: set[int]) -> tuple[str, Decimal | None]:
     if n not in sizes:
         return "— | —", None
@@ -92,7 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,1000,20000")
     parser.add_argument("--baseline-sizes", default="10,1000,4000")
+    parser.add_argument("--kafka", type=int, default=0, help="end to end on the local stack: this many events")
+    parser.add_argument("--customers", type=int, default=2000)
     args = parser.parse_args()
+    if args.kafka:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        end_to_end(args.kafka, args.customers)
+        return
     sizes = {int(s) for s in args.sizes.split(",")}
     baseline = {int(s) for s in args.baseline_sizes.split(",")}
     print(f"revenue reducer, one customer, a seat change every 30 minutes; {platform.machine()}, "
