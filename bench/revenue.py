@@ -141,9 +141,8 @@ def end_to_end(n: int, customers: int) -> None:
     print("| consumer | events/s | × ceiling |")
     print("| --- | ---: | ---: |")
     print(f"| aiokafka getmany + orjson (no validation, no state): the ceiling | {n / ceiling:,.0f} | 1.00 |")
-    print(
-        f"| Pulse worker (validated, deduplicated, revenue state, checkpointed) | {n / worker:,.0f} | {ceiling / worker:.2f} |"
-    )
+    name = "Pulse worker (validated, deduplicated, revenue state, checkpointed)"
+    print(f"| {name} | {n / worker:,.0f} | {ceiling / worker:.2f} |")
 
 
 def cells(cls: type[RevenueLedger], n: int, sizes: set[int]) -> tuple[str, Decimal | None]:
