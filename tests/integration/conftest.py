@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.harness import Deployment, ensure_stack
+from tests.integration.harness import Deployment, Worker, ensure_stack
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,3 +21,11 @@ def stack() -> None:
 @pytest.fixture(scope="module")
 def deployment(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     yield Deployment(tmp_path_factory.mktemp("pulse"))
+
+
+@pytest.fixture(scope="module")
+def worker(deployment: Deployment) -> Iterator[Worker]:
+    """One `pulse worker` of the module's deployment, started once for the module."""
+    w = deployment.worker().start()
+    yield w
+    w.stop()

@@ -5,12 +5,10 @@ each event to its customer's partition, so the figures are the replay's."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import pytest
 
 from stream.jsonl import dump_line
 from tests.factories import make_subscription
@@ -45,13 +43,6 @@ def events() -> list[dict[str, object]]:
             out.append({"event_id": f"{cid}-c", "type": "subscription_cancelled", "customer_id": cid,
                         "subscription_id": f"{cid}-s", "plan": "team", "occurred_at": stamp(30)})  # fmt: skip
     return out
-
-
-@pytest.fixture(scope="module")
-def worker(deployment: Deployment) -> Iterator[Worker]:
-    w = deployment.worker().start()
-    yield w
-    w.stop()
 
 
 def test_kcat_keyless_and_librdkafka_keyed_records_give_the_replay_figures(

@@ -5,10 +5,8 @@ and the real events after it still count."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import orjson
-import pytest
 
 from stream.deadletter import read_deadletter_record
 from tests.factories import make_subscription
@@ -16,13 +14,6 @@ from tests.integration.harness import Deployment, Worker, wait_for
 
 REJECTED = "pulse_events_rejected_total"
 PROCESSED = "pulse_events_processed_total"
-
-
-@pytest.fixture(scope="module")
-def worker(deployment: Deployment) -> Iterator[Worker]:
-    w = deployment.worker().start()
-    yield w
-    w.stop()
 
 
 def product(event_id: str, at: str) -> bytes:

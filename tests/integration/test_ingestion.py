@@ -4,11 +4,9 @@ and reason, resends counted once, and all of it survives a SIGKILL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from stream.admin import records_in
 from stream.deadletter import read_deadletter_record
@@ -19,13 +17,6 @@ from tests.integration.harness import BROKER, Deployment, Worker, wait_for
 PROCESSED = "pulse_events_processed_total"
 REJECTED = "pulse_events_rejected_total"
 DUPLICATE = "pulse_events_duplicate_total"
-
-
-@pytest.fixture(scope="module")
-def worker(deployment: Deployment) -> Iterator[Worker]:
-    w = deployment.worker().start()
-    yield w
-    w.stop()
 
 
 def rejected(worker: Worker, topic: str) -> float:

@@ -3,10 +3,7 @@ letter whole, valid ones count, the partition moves on, and the worker keeps run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import orjson
-import pytest
 
 from stream.deadletter import read_deadletter_record
 from stream.topics import SOURCE_TOPICS
@@ -38,13 +35,6 @@ def padded(event: dict[str, object], size: int) -> bytes:
     """The event with an extra field (contracts keep and ignore extras) up to ``size`` bytes."""
     base = orjson.dumps({**event, "padding": ""})
     return orjson.dumps({**event, "padding": "x" * (size - len(base))})
-
-
-@pytest.fixture(scope="module")
-def worker(deployment: Deployment) -> Iterator[Worker]:
-    w = deployment.worker().start()
-    yield w
-    w.stop()
 
 
 def test_records_at_the_size_limit_on_every_topic(deployment: Deployment, worker: Worker) -> None:
