@@ -27,6 +27,7 @@ __all__ = [
     "carry_of",
     "appended",
     "month_key",
+    "month_of",
     "day_key",
     "plan_key",
     "segment_key",
@@ -67,10 +68,14 @@ class BucketKind(StrEnum):
 NOW = BucketKind.NOW.value
 
 
+def month_of(at: datetime | date) -> str:
+    """The UTC calendar month (YYYY-MM) of a time or a day."""
+    return f"{at.year:04d}-{at.month:02d}"
+
+
 def month_key(at: datetime | str) -> str:
     """``m:YYYY-MM`` of a time, or of a month given as YYYY-MM."""
-    month = at if isinstance(at, str) else f"{at.year:04d}-{at.month:02d}"
-    return f"{BucketKind.MONTH}:{month}"
+    return f"{BucketKind.MONTH}:{at if isinstance(at, str) else month_of(at)}"
 
 
 def day_key(at: datetime | date) -> str:
@@ -148,7 +153,7 @@ def _contributions(
             if mv.kind not in kinds_seen[bucket]:
                 kinds_seen[bucket].add(mv.kind)
                 c[f"{mv.kind}_customers"] += 1
-        by_month[period_of(month_key(mv.at))].append(mv)
+        by_month[month_of(mv.at)].append(mv)
     if carry is not None:
         by_month.setdefault(carry.month, [])
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.revenue.buckets import KINDS, BucketKind, day_key, kind_of, month_key, plan_of, segment_of
+from consumers.revenue.buckets import KINDS, BucketKind, day_key, kind_of, month_key, month_of, plan_of, segment_of
 from consumers.revenue.definitions import lifetime_months, month_ratios, previous_month, window_sums
 from consumers.revenue.definitions import ltv as customer_ltv
 from consumers.revenue.view import RevenueView
@@ -77,7 +77,7 @@ class RevenueCollector:
         movement = gauge("pulse_mrr_movement", ["kind", "window", "currency"])
         net = gauge("pulse_net_new_mrr", ["window", "currency"])
         if day is not None:
-            month = f"{day.year:04d}-{day.month:02d}"
+            month = month_of(day)
             windows = {
                 "day": v.buckets.get(day_key(day), {}),
                 "month": v.buckets.get(month_key(month), {}),
@@ -106,7 +106,7 @@ class RevenueCollector:
         ltv_undefined = gauge("pulse_ltv_undefined")
         lifetime = gauge("pulse_customer_lifetime_months")
         if day is not None:
-            this_month = f"{day.year:04d}-{day.month:02d}"
+            this_month = month_of(day)
             months = {"month": this_month, "last_month": previous_month(this_month)}
             for window, month in months.items():
                 r = month_ratios(v.buckets, month, v.gross_margin)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
@@ -24,6 +24,7 @@ from consumers.revenue.buckets import (
     contributions,
     day_key,
     kind_of,
+    month_of,
     plan_key,
     segment_key,
 )
@@ -38,7 +39,7 @@ from consumers.revenue.model import (
 )
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
-from consumers.revenue.timeline import Timeline, build_timeline, extend_timeline
+from consumers.revenue.timeline import Timeline, build_timeline, extend_timeline, parse_at
 from stream.events import SubscriptionChanged, SubscriptionStarted
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
@@ -187,7 +188,7 @@ class RevenueLedger:
     def _too_late(self, at: str, last: str) -> bool:
         if at >= last:
             return False
-        gap = datetime.fromisoformat(last) - datetime.fromisoformat(at)
+        gap = parse_at(last) - parse_at(at)
         return gap.total_seconds() > self.config.grace_seconds
 
     def _appended(
@@ -199,11 +200,11 @@ class RevenueLedger:
         events = history.events
         if tl is None or tl.last_group_start is None or len(events) < 2 or events[-1] is not record:
             return None
-        at = datetime.fromisoformat(record.at)
+        at = parse_at(record.at)
         if record.at <= events[-2].at or (at - tl.last_group_start).total_seconds() <= self.config.grouping_seconds:
             return None
         delta = extend_timeline(tl, record)
-        month, day = f"{at.year:04d}-{at.month:02d}", day_key(at)
+        month, day = month_of(at), day_key(at)
         state = tl.month_state if tl.month_state is not None and tl.month_state.month == month else None
         folded = history.folded
         if state is None and folded is not None and folded.month is not None and folded.month.month == month:
@@ -241,11 +242,11 @@ class RevenueLedger:
         """Fold the tail's complete movement groups before the last UTC day start that no
         accepted event can precede (last event - grace - grouping window)."""
         grouping = self.config.grouping_seconds
-        bound = datetime.fromisoformat(history.last_at) - timedelta(seconds=self.config.grace_seconds + grouping + 1)
+        bound = parse_at(history.last_at) - timedelta(seconds=self.config.grace_seconds + grouping + 1)
         until = bound.replace(hour=0, minute=0, second=0, microsecond=0)
         events = history.events
         for _ in range(3):  # a movement group across the day start: try the day before
-            cut = bisect.bisect_left([e.at for e in events], until.isoformat(timespec="microseconds"))
+            cut = bisect.bisect_left(events, until.isoformat(timespec="microseconds"), key=lambda e: e.at)
             if _whole_groups(events, cut, grouping):
                 break
             until -= timedelta(days=1)
@@ -320,8 +321,8 @@ class RevenueLedger:
         new.update(self._current(tl))
         if tl.movements:  # what appending a movement will need (see _appended)
             last = tl.movements[-1].at
-            month, day = f"{last.year:04d}-{last.month:02d}", day_key(last)
-            moves = [mv for mv in tl.movements if (mv.at.year, mv.at.month) == (last.year, last.month)]
+            month, day = month_of(last), day_key(last)
+            moves = [mv for mv in tl.movements if month_of(mv.at) == month]
             tl.month_state = carry_of(
                 Timeline(movements=moves), carried if carried and carried.month == month else None, month
             )[1]
@@ -371,7 +372,7 @@ class RevenueLedger:
             "attributes": dict(sorted(tl.attributes.items())),
             "movements": [
                 {
-                    "at": datetime.fromisoformat(at).isoformat().replace("+00:00", "Z"),
+                    "at": parse_at(at).isoformat().replace("+00:00", "Z"),
                     "kind": kind,
                     "before": str(before),
                     "after": str(after),
@@ -386,9 +387,9 @@ def _whole_groups(events: list[SubscriptionFact], cut: int, grouping_seconds: in
     """Whether ``events[:cut]`` ends with a whole movement group, as build_timeline forms them."""
     i = 0
     while i < cut:
-        start = datetime.fromisoformat(events[i].at)
+        start = parse_at(events[i].at)
         j = i + 1
-        while j < len(events) and (datetime.fromisoformat(events[j].at) - start).total_seconds() <= grouping_seconds:
+        while j < len(events) and (parse_at(events[j].at) - start).total_seconds() <= grouping_seconds:
             j += 1
         if j > cut:
             return False

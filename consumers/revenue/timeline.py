@@ -23,7 +23,7 @@ from consumers.revenue.model import (
     TrialOutcome,
 )
 
-__all__ = ["Movement", "Timeline", "build_timeline", "classify", "extend_timeline"]
+__all__ = ["Movement", "Timeline", "build_timeline", "classify", "extend_timeline", "parse_at"]
 
 ZERO = Decimal(0)
 
@@ -112,12 +112,12 @@ def build_timeline(
         tl.mrr, tl.ever_paid = initial.mrr, initial.ever_paid
         tl.attributes.update(initial.attributes)
         tl.prior_opened, tl.prior_closed = initial.trials_opened, initial.trials_closed
-        tl.last_at = _ts(initial.last_at)
+        tl.last_at = parse_at(initial.last_at)
     i = 0
     while i < len(events):
-        start = _ts(events[i].at)
+        start = parse_at(events[i].at)
         j = i
-        while j < len(events) and (_ts(events[j].at) - start).total_seconds() <= grouping_seconds:
+        while j < len(events) and (parse_at(events[j].at) - start).total_seconds() <= grouping_seconds:
             j += 1
         tl.last_group_start = start
         before = tl.mrr
@@ -130,7 +130,7 @@ def build_timeline(
             tl.movements.append(Movement(start, kind, before, after))
         if after > 0:
             tl.ever_paid = True
-        tl.last_at = _ts(events[j - 1].at)
+        tl.last_at = parse_at(events[j - 1].at)
         i = j
     tl.plans = _plans(subs)
     tl.subs, tl.open_trials = subs, trials
@@ -146,7 +146,7 @@ def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
         open_trials=set(tl.open_trials),
     )  # fmt: skip
     _apply(scratch, scratch.subs, scratch.open_trials, event)
-    at = _ts(event.at)
+    at = parse_at(event.at)
     after = sum((m for _, m in scratch.subs.values()), ZERO)
     kind = classify(tl.mrr, after, tl.ever_paid)
     if kind is not None:
@@ -168,7 +168,7 @@ def _plans(subs: dict[str, tuple[str, Decimal]]) -> dict[str, Decimal]:
 
 
 def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str], e: SubscriptionFact) -> None:
-    kind, sub, at = e.type, e.subscription_id, _ts(e.at)
+    kind, sub, at = e.type, e.subscription_id, parse_at(e.at)
     if e.attributes:
         tl.attributes.update(e.attributes)
     if kind is SubscriptionEventType.TRIAL_STARTED:
@@ -202,8 +202,8 @@ def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str],
 _TS_CACHE: dict[str, datetime] = {}
 
 
-def _ts(value: str) -> datetime:
-    """Parse the compact UTC timestamp (cached: the same strings recur on every rebuild)."""
+def parse_at(value: str) -> datetime:
+    """Parse a fact's UTC timestamp (cached: the same strings recur on every rebuild)."""
     ts = _TS_CACHE.get(value)
     if ts is None:
         if len(_TS_CACHE) > 500_000:
