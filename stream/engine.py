@@ -226,7 +226,7 @@ class IngestEngine(Service):
         """Every write of the batch acknowledged (or the worker stops here, with no checkpoint
         written): then its checkpoints."""
         await asyncio.gather(*written.writes)
-        for topic, partition, checkpoint in written.checkpoints:
+        for (topic, partition), checkpoint in written.checkpoints.items():
             written.checkpoint_writes.extend(await self._append_changelog(topic, partition, [checkpoint]))
 
     async def _settle(self, written: InFlight) -> None:
@@ -324,7 +324,9 @@ class IngestEngine(Service):
                 state.next_offset = records[-1].offset + 1
             changelog = changelog_topic(self.settings, name)
             staged.changes.append((changelog, tp.partition, state.drain_changes()))
-            staged.checkpoints.append((changelog, tp.partition, state.checkpoint_record()))
+            # one checkpoint per state: a partition read from its source and its repartition
+            # topic in the same batch is checkpointed once, with both offsets
+            staged.checkpoints[(changelog, tp.partition)] = state.checkpoint_record()
             staged.offsets[tp] = records[-1].offset + 1
             self.unpublished.add(self.source_of(tp))
             self.metrics.processed.labels(topic=name).inc(processed)
@@ -361,7 +363,8 @@ class Staged:
     #: (repartition topic, the event and its partition, the source record's timestamp)
     forwards: list[tuple[str, Forward, int | None]] = field(default_factory=list)
     changes: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
-    checkpoints: list[tuple[str, int, tuple[bytes, bytes]]] = field(default_factory=list)
+    #: (changelog topic, partition) -> the checkpoint record
+    checkpoints: dict[tuple[str, int], tuple[bytes, bytes]] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
@@ -369,7 +372,7 @@ class Staged:
 class InFlight:
     """A sent batch: its writes, its checkpoints (sent by ``_seal``) and their writes."""
 
-    checkpoints: list[tuple[str, int, tuple[bytes, bytes]]]
+    checkpoints: dict[tuple[str, int], tuple[bytes, bytes]]
     offsets: dict[TopicPartition, int]
     writes: list[asyncio.Future[Any]] = field(default_factory=list)
     checkpoint_writes: list[asyncio.Future[Any]] = field(default_factory=list)
