@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
@@ -148,7 +149,10 @@ class Pipeline:
             for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
                 out.rejected.append((i, _rejection(refused, values[i], element)))
             for i, element, home in result.misplaced:
-                routed = self._misplaced(home, _element(values[i], element))
+                raw_element = _element(values[i], element)
+                key = self.spec.key_for(orjson.loads(raw_element))
+                assert key is not None  # the kernel finds an event misplaced by its entity key
+                routed = self._misplaced(home, key, raw_element)
                 if isinstance(routed, Forward):
                     out.forwards.append((i, routed))
                 else:
@@ -164,6 +168,7 @@ class Pipeline:
         record's processing error (dead-lettered, or re-raised under the stop policy): one
         record can never stop the partition (Kafka Streams' processing exception handler)."""
         outcome = RecordOutcome()
+        limit = limit_us if limit_us is not None else self.limits(None, 1)[0]
         try:
             results = decode_record(self.spec, raw, self.currencies)
         except Exception as exc:
@@ -176,13 +181,13 @@ class Pipeline:
                 continue
             assert isinstance(result, Accepted)
             event = result.event
-            limit = limit_us if limit_us is not None else self.limits(None, 1)[0]
             if (event.occurred_at - _EPOCH) // _MICROSECOND > limit:
                 outcome.rejected.append(_rejection(future(event.occurred_at, _at(limit)), raw, result.index))
                 continue
-            home = self.home_partition(event)
-            if home is not None and home != state.partition:
-                routed = self._misplaced(home, _element(raw, result.index))
+            key = self.spec.key_for(event) if self.partitions else None
+            home = state.partition if key is None else partition_for(key, self.partitions)
+            if key is not None and home != state.partition:
+                routed = self._misplaced(home, key, _element(raw, result.index))
                 if isinstance(routed, Forward):
                     outcome.forwards.append(routed)
                 else:
@@ -208,21 +213,11 @@ class Pipeline:
                 outcome.processed += 1
         return outcome
 
-    def home_partition(self, event: object) -> int | None:
-        """The partition of the event's entity key (Kafka's default partitioner), or None when
-        the topic is taken as it is or the event has no entity key."""
-        if not self.partitions:
-            return None
-        key = self.spec.key_for(event)
-        return None if key is None else partition_for(key, self.partitions)
-
-    def _misplaced(self, home: int, element: bytes) -> Forward | Rejected:
-        """An event of partition ``home``'s entity: forwarded there, or refused (by setting)."""
+    def _misplaced(self, home: int, key: bytes, element: bytes) -> Forward | Rejected:
+        """An event of partition ``home``'s entity ``key``: forwarded there, or refused (by setting)."""
         if self.on_wrong_partition is WrongPartitionPolicy.DEADLETTER:
             error = f"wrong_partition: the event's entity key belongs to partition {home}"
             return Rejected(RejectReason.WRONG_PARTITION, error, element, None)
-        key = self.spec.key_for(orjson.loads(element))
-        assert key is not None  # a misplaced event has an entity key
         return Forward(home, key, element)
 
     def _stop_on(self, exc: Exception) -> None:
@@ -248,8 +243,13 @@ def partition_for(key: bytes | None, partitions: int) -> int:
     """Kafka's default partition for a key (records without a key go to partition 0 here)."""
     if key is None:
         return 0
-    every = list(range(partitions))
+    every = _every(partitions)
     return int(_partitioner(key, every, every))
+
+
+@cache
+def _every(partitions: int) -> list[int]:
+    return list(range(partitions))
 
 
 def _rejection(refused: Refused, raw: bytes | None, index: int | None) -> Rejected:
