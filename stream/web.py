@@ -86,7 +86,7 @@ def _register_route(app: Any, route: Route, refresh: Any) -> None:
         reply = await route.handler(Request(dict(request.query), {n: params[n] for n in names}))
         return _reply(web, reply)
 
-    page.__name__ = "route_" + "_".join(p.strip("{}") for p in route.path.split("/") if p) or "root"
+    page.__name__ = "route_" + "_".join(p.strip("{}") for p in route.path.split("/") if p)  # faust names views by it
     app.page(route.path)(page)
 
 
