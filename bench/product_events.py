@@ -1,6 +1,6 @@
 """End-to-end throughput of the product-events path on the real Kafka, three ways, one run.
 
-    .venv/bin/python bench/product_events.py --events 300000 [--batch 1]
+    .venv/bin/python bench/product_events.py --events 300000 [--batch 1] [--transactions both]
 
 1. ceiling: a plain aiokafka `getmany` consumer that decodes the same records with orjson and
    updates the same HyperLogLog sketches, with no validation and no state durability;
@@ -9,7 +9,7 @@
    account activity; DataSketches sketches; checkpointed changelog), timed from ready to the
    last event counted on /health.
 
-Events: 50,000 users in accounts of 10, sessions of 8 events, one week of event time.
+Events: 50,000 users in accounts of 10, sessions of 8 events, one week of event time (--days).
 
 Each consumer reads the same pre-published topic from the beginning. The broker is the local
 stack's (scripts/stack up). Results go to stdout as a Markdown table.
@@ -39,12 +39,12 @@ REPO = Path(__file__).resolve().parents[1]
 BROKER = os.environ.get("PULSE_KAFKA_BROKER", "127.0.0.1:9092")
 
 
-def make_events(n: int, users: int, random_accounts: bool = False) -> list[dict[str, object]]:
+def make_events(n: int, users: int, random_accounts: bool = False, days: float = 7) -> list[dict[str, object]]:
     start = datetime(2026, 5, 1, tzinfo=UTC)
     names = ("login", "feature_used", "page_view", "report_exported", "invite_sent")
     out = []
     for i in range(n):
-        at = start + timedelta(seconds=i * 86400 * 7 // n)
+        at = start + timedelta(seconds=i * 86400 * days / n)
         who = (i // 8 * 7919) % users  # a user's events come in sessions of 8
         user = f"u{who}"
         # A user belongs to one account of 10 users (--random-accounts: an account drawn per event,
@@ -142,7 +142,9 @@ def naive_faust(topic: str, expect: int, timeout: float) -> float | None:
     return float(text.split()[2]) if text.startswith("DONE") else None
 
 
-def pulse_worker(prefix: str, expect: int, timeout: float, topic: str = "product-events") -> float:
+def pulse_worker(
+    prefix: str, expect: int, timeout: float, topic: str = "product-events", transactions: bool = True
+) -> float:
     port = 6199
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,6 +155,7 @@ def pulse_worker(prefix: str, expect: int, timeout: float, topic: str = "product
             PULSE_WEB_PORT=str(port),
             PULSE_DATA_DIR=tmp,
             PULSE_LOG_LEVEL="warning",
+            PULSE_TRANSACTIONS=str(transactions).lower(),
         )
         log = open(Path(tmp) / "worker.log", "wb")
         proc = subprocess.Popen(
@@ -195,6 +198,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1, help="events per Kafka record (JSON array when > 1)")
     ap.add_argument("--skip-faust", action="store_true")
     ap.add_argument("--random-accounts", action="store_true", help="draw each event's account at random")
+    ap.add_argument(
+        "--days",
+        type=float,
+        default=7,
+        help="event time the events span; arrays of mixed accounts are forwarded to their accounts' "
+        "partitions, so keep a batch of one partition (200 records) well inside the 2-day grace period",
+    )
+    ap.add_argument(
+        "--transactions",
+        choices=["on", "off", "both"],
+        default="on",
+        help="PULSE_TRANSACTIONS of the Pulse worker; both: one run each, off first",
+    )
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -205,7 +221,7 @@ def main() -> None:
     settings = PulseSettings(kafka_broker=BROKER, topic_prefix=prefix, app_id="bench-topics")
     asyncio.run(ensure_topics(settings))
     topic = settings.topic("product-events")
-    events = make_events(args.events, args.users, args.random_accounts)
+    events = make_events(args.events, args.users, args.random_accounts, args.days)
     t = time.perf_counter()
     records = asyncio.run(publish(topic, events, args.batch))
     print(
@@ -219,8 +235,11 @@ def main() -> None:
     if not args.skip_faust:
         secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
         rows.append(("naive Faust agent, same work per event", secs_f))
-    secs_p = pulse_worker(prefix, args.events, timeout=600)
-    rows.append(("Pulse worker (validated, deduplicated, checkpointed)", secs_p))
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
+    for transactions in modes:
+        secs_p = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
+        how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
+        rows.append((f"Pulse worker (validated, deduplicated, checkpointed; {how})", secs_p))
 
     ceiling_rate = args.events / rows[0][1]
     print(

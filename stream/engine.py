@@ -1,11 +1,11 @@
 """The batched consumer service inside the Faust app that drives every topic's pipeline.
 
 One aiokafka consumer (group = the app id) reads the source topics in batches. A batch is
-applied to the state of its partitions, then its changelog records and dead letters are sent;
-its checkpoints (the next source offset of each partition) are sent only once every one of
-those writes is acknowledged, and before any record of the next batch. So a checkpoint is never
-ahead of its data: a write that fails (a record over the broker's limit, a broker gone) stops
-the worker before the checkpoint exists, and the batch is read again.
+applied to the state of its partitions; each partition's changelog records, dead letters,
+forwarded events and checkpoint (the next source offset) are then written all-or-nothing by
+its writer (stream/writers.py: a Kafka transaction by default), before any record of the next
+batch. So a checkpoint is never ahead of its data: a write that fails (a broker gone) stops the
+worker before the checkpoint counts, and the batch is read again.
 On assignment a partition's state is rebuilt from its changelog and the consumer seeks to the
 checkpoint; on revocation the state is dropped. See stream/state.py for why this gives each
 record exactly one effect on the state.
@@ -25,14 +25,25 @@ from mode import Service
 
 from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics
-from stream.pipeline import Forward, Pipeline
+from stream.pipeline import Pipeline
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
+from stream.writers import (
+    AcknowledgedWriter,
+    BatchWriter,
+    PartitionWrites,
+    ProducerFenced,
+    TransactionalWriter,
+    producer_options,
+)
 
 __all__ = ["IngestEngine", "changelog_topic", "repartition_topic"]
 
 log = logging.getLogger("pulse.engine")
+
+#: How long sources wait for this worker's own forwarded events to be read back before reading on.
+FORWARD_WAIT_SECONDS = 30
 
 
 def changelog_topic(settings: PulseSettings, source: str) -> str:
@@ -80,29 +91,28 @@ class IngestEngine(Service):
         self.assigned_once = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.max_records = 20_000
+        # grows to 20,000 after the first batch unless records carry arrays: a first batch of
+        # arrays must not span more event time than the grace period (forwarded events, late)
+        self.max_records = 200
         self.events_per_batch = 20_000  # target; records may carry arrays of events
         self.snapshots = SnapshotStore(settings.redis_url, settings.app_id)
         self.unpublished: set[TopicPartition] = set()
         self.published_at: dict[TopicPartition, float] = {}
         self.publish_interval = 1.0
         self.in_flight: InFlight | None = None
+        #: owned repartition partition -> (offset past what we forwarded there, when)
+        self.forward_ends: dict[TopicPartition, tuple[int, float]] = {}
+        #: source partition -> what writes its batches (see stream/writers.py)
+        self.writers: dict[TopicPartition, BatchWriter] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def on_start(self) -> None:
         # aiokafka logs every send at DEBUG; building those records was a quarter of the CPU.
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_broker,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=512 * 1024,
-            # above the largest record Pulse writes (MAX_RECORD_BYTES, a cut dead letter)
-            max_request_size=8 * 1024 * 1024,
-        )
-        await self.producer.start()
+        if not self.settings.transactions:
+            self.producer = AIOKafkaProducer(**producer_options(self.settings.kafka_broker))
+            await self.producer.start()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_broker,
             # Not the app id: Faust's own (idle) consumer already sits in that group.
@@ -134,6 +144,8 @@ class IngestEngine(Service):
         await self.snapshots.close()
         if self.consumer is not None:
             await self.consumer.stop()
+        writers, self.writers = list(self.writers.values()), {}
+        await asyncio.gather(*(_stop_quietly(writer) for writer in writers))
         if self.producer is not None:
             await self.producer.stop()
 
@@ -151,9 +163,14 @@ class IngestEngine(Service):
         # Rebalances run inside getmany(); the batch before it may still be in flight: let its
         # writes land before another worker reads these changelogs.
         await self.drain_in_flight()
+        stopping = []
         for tp in revoked:
             if tp.topic not in self.forwarded_from and self.states.pop(tp, None) is not None:
                 self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
+            writer = self.writers.pop(tp, None)
+            if writer is not None:
+                stopping.append(_stop_quietly(writer))
+        await asyncio.gather(*stopping)
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
@@ -164,6 +181,9 @@ class IngestEngine(Service):
         changelogs = {
             tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in sources
         }
+        # Writers first: a transactional one fences (and aborts the open transaction of) the
+        # partition's previous producer, so recovery below reads everything it committed.
+        await self._start_writers([tp for tp in sources if tp not in self.writers])
         loaded = await load_partition_states(
             self.settings.kafka_broker,
             {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in sources},
@@ -194,6 +214,19 @@ class IngestEngine(Service):
         )
         self.assigned_once.set()
 
+    async def _start_writers(self, sources: list[TopicPartition]) -> None:
+        new = {tp: self._new_writer(tp) for tp in sources}
+        await asyncio.gather(*(writer.start() for writer in new.values()))
+        self.writers.update(new)
+
+    def _new_writer(self, tp: TopicPartition) -> BatchWriter:
+        if not self.settings.transactions:
+            assert self.producer is not None
+            return AcknowledgedWriter(self.producer)
+        return TransactionalWriter.create(
+            self.settings.kafka_broker, f"{self.settings.app_id}-ingest.{tp.topic}.{tp.partition}"
+        )
+
     # --- the loop --------------------------------------------------------------------------
 
     @Service.task
@@ -203,7 +236,11 @@ class IngestEngine(Service):
         shared, once its checkpoints are acknowledged."""
         assert self.consumer is not None
         while not self.should_stop:
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            backlog = await self._forward_backlog()
+            # Events this worker forwarded to partitions it owns are read before more source
+            # records: event time on those partitions cannot run ahead of them (a fast catch-up
+            # would otherwise make them late).
+            batch = await self.consumer.getmany(*backlog, timeout_ms=200, max_records=self.max_records)
             staged = self.apply_batch(batch) if batch else None
             previous, self.in_flight = self.in_flight, None
             if previous is not None:
@@ -223,17 +260,29 @@ class IngestEngine(Service):
             await self._settle(previous)
 
     async def _seal(self, written: InFlight) -> None:
-        """Every write of the batch acknowledged (or the worker stops here, with no checkpoint
-        written): then its checkpoints."""
-        await asyncio.gather(*written.writes)
-        for (topic, partition), checkpoint in written.checkpoints.items():
-            written.checkpoint_writes.extend(await self._append_changelog(topic, partition, [checkpoint]))
+        """Every partition's batch durable, with its checkpoint (or the worker stops here, with
+        no checkpoint written); a partition whose writer was fenced is dropped."""
+        results = await asyncio.gather(*(writer.seal() for writer in written.writers.values()), return_exceptions=True)
+        failure: BaseException | None = None
+        now = asyncio.get_running_loop().time()
+        for tp, writer, result in zip(written.writers, written.writers.values(), results, strict=True):
+            if isinstance(result, ProducerFenced):
+                await self._fenced(tp)
+            elif isinstance(result, BaseException):
+                failure = failure or result
+            else:
+                for forwarded_to, end in writer.take_forwarded().items():
+                    if self.source_of(forwarded_to) in self.states:  # read by this worker
+                        known = self.forward_ends.get(forwarded_to)
+                        self.forward_ends[forwarded_to] = (max(end, known[0] if known else 0), now)
+        if failure is not None:
+            raise failure
 
     async def _settle(self, written: InFlight) -> None:
         assert self.consumer is not None
-        await asyncio.gather(*written.checkpoint_writes)
+        await asyncio.gather(*(writer.settle() for writer in written.writers.values()))
         # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
-        offsets = {tp: o for tp, o in written.offsets.items() if tp in self.states}
+        offsets = {tp: o for tp, o in written.offsets.items() if self.source_of(tp) in self.states}
         if offsets:
             try:
                 await self.consumer.commit(offsets)
@@ -241,6 +290,37 @@ class IngestEngine(Service):
                 # We were dropped from the group (e.g. a long pause): the partitions may have
                 # a new owner already; the rejoin reloads what we own.
                 log.warning("group offset commit failed (%s); state will be reloaded", exc)
+
+    async def _forward_backlog(self) -> list[TopicPartition]:
+        """Owned repartition partitions not yet read up to what this worker forwarded there."""
+        assert self.consumer is not None
+        backlog = []
+        now = asyncio.get_running_loop().time()
+        for tp, (end, since) in list(self.forward_ends.items()):
+            if self.source_of(tp) not in self.states or await self.consumer.position(tp) >= end:
+                del self.forward_ends[tp]
+            elif now - since > FORWARD_WAIT_SECONDS:
+                log.warning("forwarded events on %s:%d unread after %ds; reading sources again", tp.topic,
+                            tp.partition, FORWARD_WAIT_SECONDS)  # fmt: skip
+                del self.forward_ends[tp]
+            else:
+                backlog.append(tp)
+        return backlog
+
+    async def _fenced(self, tp: TopicPartition) -> None:
+        """Another worker started this partition's producer: it owns the partition now (we were
+        paused past the session timeout). Nothing of ours was committed; forget the state."""
+        log.warning(
+            "partition %s:%d fenced: another worker owns it now; its state is dropped until reassigned",
+            tp.topic,
+            tp.partition,
+        )
+        if self.states.pop(tp, None) is not None:
+            self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
+        self.unpublished.discard(tp)
+        writer = self.writers.pop(tp, None)
+        if writer is not None:
+            await _stop_quietly(writer)
 
     async def publish_snapshots(self, force: bool) -> None:
         """Share the committed state of every owned partition via its processor (throttled)."""
@@ -261,23 +341,6 @@ class IngestEngine(Service):
             self.unpublished.discard(tp)
             self.published_at[tp] = now
 
-    async def _append_changelog(
-        self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]
-    ) -> list[asyncio.Future[Any]]:
-        """Append records in order, packed into producer batches: a per-record send() costs
-        ~15 µs of Python, which at one record per few events was most of a worker's time."""
-        assert self.producer is not None
-        futures: list[asyncio.Future[Any]] = []
-        batch = self.producer.create_batch()
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-                batch = self.producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"changelog record of {len(value or b'')} bytes exceeds the batch size")
-        futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-        return futures
-
     async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> InFlight:
         """Apply a batch and send its writes; :meth:`_seal` then sends its checkpoints."""
         return await self._send(self.apply_batch(batch))
@@ -294,6 +357,10 @@ class IngestEngine(Service):
                 continue  # revoked while the batch was in flight: its next owner reads it
             name = self.by_topic[tp.topic]
             pipeline = self.pipelines[name]
+            source = self.source_of(tp)
+            writes = staged.partitions.get(source)
+            if writes is None:
+                writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), tp.partition)
             outcome = pipeline.handle_many(
                 state, [record.value for record in records], [record.timestamp for record in records]
             )
@@ -309,26 +376,26 @@ class IngestEngine(Service):
                     rejected.error[:500],
                 )
                 value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
-                staged.deadletters.append((deadletter, record.key, value))
+                writes.deadletters.append((deadletter, record.key, value))
             for index, forward in outcome.forwards:
-                staged.forwards.append((repartition_topic(self.settings, name), forward, records[index].timestamp))
-            if outcome.forwards:
-                self.metrics.forwarded.labels(topic=name).inc(len(outcome.forwards))
+                writes.forwards.append((repartition_topic(self.settings, name), forward, records[index].timestamp))
+            forwarded_events = sum(forward.events for _, forward in outcome.forwards)
+            if forwarded_events:
+                self.metrics.forwarded.labels(topic=name).inc(forwarded_events)
             processed, duplicates = outcome.processed, outcome.duplicates
             records_seen += len(records)
-            events_seen += processed + duplicates + len(outcome.rejected) + len(outcome.forwards)
+            events_seen += processed + duplicates + len(outcome.rejected) + forwarded_events
             pipeline.flush(state)
             if forwarded:
                 state.repartition_offset = records[-1].offset + 1
             else:
                 state.next_offset = records[-1].offset + 1
-            changelog = changelog_topic(self.settings, name)
-            staged.changes.append((changelog, tp.partition, state.drain_changes()))
+            writes.changes.extend(state.drain_changes())
             # one checkpoint per state: a partition read from its source and its repartition
             # topic in the same batch is checkpointed once, with both offsets
-            staged.checkpoints[(changelog, tp.partition)] = state.checkpoint_record()
+            writes.checkpoint = state.checkpoint_record()
             staged.offsets[tp] = records[-1].offset + 1
-            self.unpublished.add(self.source_of(tp))
+            self.unpublished.add(source)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
         if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
@@ -337,45 +404,38 @@ class IngestEngine(Service):
         return staged
 
     async def _send(self, staged: Staged) -> InFlight:
-        assert self.producer is not None
-        written = InFlight(checkpoints=staged.checkpoints, offsets=staged.offsets)
-        for topic, key, value in staged.deadletters:
-            written.writes.append(await self.producer.send(topic, key=key, value=value))
-        for topic, forward, timestamp in staged.forwards:
-            stamp = timestamp if timestamp is not None and timestamp > 0 else None
-            written.writes.append(
-                await self.producer.send(
-                    topic, key=forward.key, value=forward.value, partition=forward.partition, timestamp_ms=stamp
-                )
-            )
-        for topic, partition, records in staged.changes:
-            if records:
-                written.writes.extend(await self._append_changelog(topic, partition, records))
+        written = InFlight(offsets=staged.offsets)
+        for source, writes in staged.partitions.items():
+            writer = self.writers.get(source) if source in self.states else None
+            if writer is None:
+                continue  # revoked or fenced since the batch was applied: its next owner reads it
+            await writer.send(writes)
+            written.writers[source] = writer
         return written
 
 
 @dataclass
 class Staged:
-    """What an applied batch must write, in order: dead letters and changelog records, then
-    (once those are acknowledged) each partition's checkpoint."""
+    """What an applied batch must write, per partition state (source partition)."""
 
-    deadletters: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
-    #: (repartition topic, the event and its partition, the source record's timestamp)
-    forwards: list[tuple[str, Forward, int | None]] = field(default_factory=list)
-    changes: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
-    #: (changelog topic, partition) -> the checkpoint record
-    checkpoints: dict[tuple[str, int], tuple[bytes, bytes]] = field(default_factory=dict)
+    partitions: dict[TopicPartition, PartitionWrites] = field(default_factory=dict)
+    #: consumed partition (source or repartition) -> next offset, for the group commit
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 @dataclass
 class InFlight:
-    """A sent batch: its writes, its checkpoints (sent by ``_seal``) and their writes."""
+    """A sent batch: the writers that hold its partitions' writes, to be sealed and settled."""
 
-    checkpoints: dict[tuple[str, int], tuple[bytes, bytes]]
     offsets: dict[TopicPartition, int]
-    writes: list[asyncio.Future[Any]] = field(default_factory=list)
-    checkpoint_writes: list[asyncio.Future[Any]] = field(default_factory=list)
+    writers: dict[TopicPartition, BatchWriter] = field(default_factory=dict)
+
+
+async def _stop_quietly(writer: BatchWriter) -> None:
+    try:
+        await writer.stop()
+    except Exception as exc:  # a fenced or broken producer: nothing of it is needed any more
+        log.debug("writer stop failed: %s", exc)
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

@@ -106,7 +106,8 @@ def replay_file(
             values_to.append(forward.value)
             stamps_to.append(stamps[index])
         if outcome.forwards:
-            result.forwarded[topic] = result.forwarded.get(topic, 0) + len(outcome.forwards)
+            events = sum(forward.events for _, forward in outcome.forwards)
+            result.forwarded[topic] = result.forwarded.get(topic, 0) + events
         for q, (values_to, stamps_to) in sorted(forwarded.items()):
             run(topic, q, values_to, stamps_to)
 

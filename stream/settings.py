@@ -74,6 +74,12 @@ class PulseSettings(BaseSettings):
         description="An event on another partition than its entity key's (a keyless or mis-keyed "
         "record): forward it to its partition, or deadletter it (reason wrong_partition)",
     )
+    transactions: bool = Field(
+        True,
+        description="Write each partition's batch (changelog, dead letters, forwards, checkpoint) in one Kafka "
+        "transaction, which also fences a paused worker whose partitions moved; false: checkpoint after "
+        "acknowledgement, unfenced",
+    )
     on_processing_error: ProcessingErrorPolicy = Field(
         ProcessingErrorPolicy.DEADLETTER,
         description="When a processor raises on a record: deadletter (reason processing_error) and go on, or stop",

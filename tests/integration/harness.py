@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -292,6 +292,7 @@ class Deployment:
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
                 group_id=None,
+                isolation_level="read_committed",
             )
             await consumer.start()
             out: list[Any] = []
@@ -304,5 +305,32 @@ class Deployment:
             finally:
                 await consumer.stop()
             return out
+
+        return asyncio.run(run())
+
+    def read_all(self, name: str) -> list[Any]:
+        """Every committed record of a topic, up to its end now (a count can be exact)."""
+
+        async def run() -> list[Any]:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=BROKER, enable_auto_commit=False, isolation_level="read_committed"
+            )
+            await consumer.start()
+            try:
+                tps = [TopicPartition(self.topic(name), p) for p in range(self.partitions)]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                ends = await consumer.end_offsets(tps)
+                out: list[Any] = []
+
+                async def unfinished() -> bool:
+                    return any([await consumer.position(tp) < ends[tp] for tp in tps])
+
+                while await unfinished():
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        out.extend(records)
+                return out
+            finally:
+                await consumer.stop()
 
         return asyncio.run(run())

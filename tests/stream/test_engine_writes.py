@@ -1,6 +1,8 @@
-"""The order of a batch's writes is what makes a crash harmless: a checkpoint follows its
-batch's acknowledged writes and precedes the next batch's, and a failed write means no
-checkpoint at all. Kafka is replaced by a recording producer; the engine code is the worker's."""
+"""The order of a batch's writes is what makes a crash harmless: a checkpoint counts only with
+its batch's writes and before the next batch's, and a failed write means no checkpoint at all.
+Both writers: one transaction per partition batch (default), or checkpoint after
+acknowledgement. Kafka is replaced by recording producers; the engine code is the worker's.
+tests/integration/test_zombie.py proves the fencing on the real broker."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.state import CHECKPOINT_KEY, PartitionState
 from stream.topics import spec_for
+from stream.writers import AcknowledgedWriter, ProducerFenced, TransactionalWriter
 from tests.factories import make_subscription
 
 
@@ -48,11 +51,29 @@ class Batch:
 
 
 class RecordingProducer:
-    """Keeps every write in send order; a write whose value holds ``fail_on`` fails."""
+    """Keeps every write in send order; a write whose value holds ``fail_on`` fails. Its
+    transaction calls are logged as ("BEGIN"/"COMMIT", []); ``fenced`` makes commits raise
+    what a producer whose id another worker started gets."""
 
     def __init__(self, fail_on: bytes | None = None) -> None:
         self.log: list[tuple[str, list[tuple[bytes, bytes | None]]]] = []
         self.fail_on = fail_on
+        self.fenced = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def begin_transaction(self) -> None:
+        self.log.append(("BEGIN", []))
+
+    async def commit_transaction(self) -> None:
+        if self.fenced:
+            raise ProducerFenced()
+        self.log.append(("COMMIT", []))
 
     def _future(self, ok: bool) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -62,7 +83,9 @@ class RecordingProducer:
             future.set_exception(RuntimeError("MessageSizeTooLargeError"))
         return future
 
-    async def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, key: bytes | None = None, value: bytes | None = None, **_: Any
+    ) -> asyncio.Future[Any]:
         self.log.append((topic, [(key or b"", value)]))
         return self._future(True)
 
@@ -78,8 +101,9 @@ class RecordingProducer:
         return [i for i, (_, records) in enumerate(self.log) if any(k == CHECKPOINT_KEY for k, _ in records)]
 
 
-def engine_with(producer: RecordingProducer) -> tuple[IngestEngine, TopicPartition]:
-    settings = PulseSettings(topic_partitions=1)  # one partition: every entity is at home
+def engine_with(producer: RecordingProducer, transactions: bool = False) -> tuple[IngestEngine, TopicPartition]:
+    # one partition: every entity is at home
+    settings = PulseSettings(topic_partitions=1, transactions=transactions)
     engine = IngestEngine(
         settings,
         build_pipelines(settings, FamilyRegistry.installed(settings).processors()),
@@ -91,6 +115,7 @@ def engine_with(producer: RecordingProducer) -> tuple[IngestEngine, TopicPartiti
     state = PartitionState(0, codecs=pipeline.codecs)
     pipeline.loaded(state)
     engine.states[tp] = state
+    engine.writers[tp] = TransactionalWriter(producer) if transactions else AcknowledgedWriter(producer)
     return engine, tp
 
 
@@ -123,6 +148,57 @@ async def test_a_failed_write_leaves_no_checkpoint() -> None:
     with pytest.raises(RuntimeError, match="MessageSizeTooLargeError"):
         await engine._seal(written)
     assert producer.checkpoint_positions() == []  # a restart reads the batch again
+
+
+def kinds(log: list[tuple[str, list[tuple[bytes, bytes | None]]]]) -> list[str]:
+    def kind(topic: str, records: list[tuple[bytes, bytes | None]]) -> str:
+        if topic in ("BEGIN", "COMMIT"):
+            return topic
+        if any(k == CHECKPOINT_KEY for k, _ in records):
+            return "data+checkpoint" if any(k != CHECKPOINT_KEY for k, _ in records) else "checkpoint"
+        return "deadletter" if topic.endswith("deadletter") else "data"
+
+    return [kind(topic, records) for topic, records in log]
+
+
+async def test_a_transaction_holds_a_partition_batch_with_its_dead_letters_and_checkpoint() -> None:
+    producer = RecordingProducer()
+    engine, tp = engine_with(producer, transactions=True)
+    first = await engine.process_batch(
+        {tp: [Record(orjson.dumps(make_subscription(event_id="a", customer_id="c1")), 0), Record(b"{oops", 1)]}
+    )
+    assert kinds(producer.log) == ["BEGIN", "deadletter", "data+checkpoint"]  # sent, not committed
+    await engine._seal(first)
+    second = await engine.process_batch(batch(tp, 2, make_subscription(event_id="b", customer_id="c2")))
+    await engine._seal(second)
+    first_batch = ["BEGIN", "deadletter", "data+checkpoint", "COMMIT"]
+    assert kinds(producer.log) == [*first_batch, "BEGIN", "data+checkpoint", "COMMIT"]
+    checkpoint = producer.log[2][1][-1]
+    assert checkpoint[0] == CHECKPOINT_KEY and orjson.loads(checkpoint[1] or b"")["next_offset"] == 2
+
+
+async def test_a_failed_write_is_never_committed() -> None:
+    producer = RecordingProducer(fail_on=b"poisoned")
+    engine, tp = engine_with(producer, transactions=True)
+    written = await engine.process_batch(
+        batch(tp, 0, make_subscription(event_id="x", customer_id="c1", plan="poisoned"))
+    )
+    with pytest.raises(RuntimeError, match="MessageSizeTooLargeError"):
+        await engine._seal(written)
+    assert "COMMIT" not in kinds(producer.log)
+
+
+async def test_a_fenced_worker_drops_the_partition_and_writes_nothing_more() -> None:
+    producer = RecordingProducer()
+    engine, tp = engine_with(producer, transactions=True)
+    written = await engine.process_batch(batch(tp, 0, make_subscription(event_id="a", customer_id="c1")))
+    producer.fenced = True  # another worker started this partition's producer meanwhile
+    await engine._seal(written)
+    assert tp not in engine.states and tp not in engine.writers and producer.stopped
+    sent = len(producer.log)
+    later = await engine.process_batch(batch(tp, 1, make_subscription(event_id="b", customer_id="c2")))
+    await engine._seal(later)
+    assert len(producer.log) == sent and later.writers == {}
 
 
 def test_a_huge_rejected_record_becomes_a_dead_letter_within_the_topic_limit() -> None:

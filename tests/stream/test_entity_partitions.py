@@ -63,6 +63,19 @@ def test_misplaced_events_are_forwarded_on_the_kernel_path_and_the_python_path()
     assert forwarded == [(0, 3, away[0].encode(), "e2"), (1, 3, away[1].encode(), "e4"), (2, 3, away[1].encode(), "e5")]
 
 
+def test_an_arrays_events_for_one_home_are_forwarded_as_one_record_and_applied_there() -> None:
+    home, p3, p5 = accounts_of(0, 1), accounts_of(3, 3), accounts_of(5, 1)
+    sdk_batch = [track("a", home[0]), track("b", p3[0]), track("c", p5[0]), track("d", p3[1]), track("e", p3[2])]
+    outcome = run("product-events", [orjson.dumps(sdk_batch)], 0, WrongPartitionPolicy.FORWARD)
+    assert outcome.processed == 1
+    by_home = {f.partition: (f.events, orjson.loads(f.value)) for _, f in outcome.forwards}
+    assert sorted(by_home) == [3, 5]
+    assert by_home[3][0] == 3 and [e["event_id"] for e in by_home[3][1]] == ["b", "d", "e"]  # in record order
+    assert by_home[5] == (1, sdk_batch[2])
+    there = run("product-events", [orjson.dumps(by_home[3][1])], 3, WrongPartitionPolicy.FORWARD)
+    assert there.processed == 3 and there.forwards == [] and there.rejected == []
+
+
 def test_the_deadletter_policy_refuses_them_instead() -> None:
     away = accounts_of(3, 1)[0]
     customer = next(f"c-{i}" for i in range(100) if partition_for(f"c-{i}".encode(), 6) == 2)

@@ -31,6 +31,7 @@ from stream.exporter import IngestMetrics, render
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 from stream.web import register_views
+from stream.writers import AcknowledgedWriter
 from tests.factories import make_subscription
 
 SUBS, PRODUCT = "subscriptions", "product-events"
@@ -179,10 +180,11 @@ async def worked(settings: PulseSettings) -> tuple[IngestMetrics, FakeProducer]:
         state = PartitionState(0, codecs=pipeline.codecs)
         pipeline.loaded(state)
         engine.states[tp] = state
+        engine.writers[tp] = AcknowledgedWriter(producer)
         batch[tp] = [Record(v, offset) for offset, v in enumerate(values)]
     written = await engine.process_batch(batch)
     await engine._seal(written)
-    await asyncio.gather(*written.writes, *written.checkpoint_writes)
+    await asyncio.gather(*(writer.settle() for writer in written.writers.values()))
     return metrics, producer
 
 
