@@ -5,11 +5,12 @@
 
 One customer changes seats every 30 minutes (subscription_changed), the pattern that made the
 cost grow with history. For each history length: µs per event (validation excluded: events
-are decoded first) and changelog bytes per event (the customer's record as a worker writes
-it once per batch of 100 events). The baseline, measured in the same run, is the same ledger
-with folding switched off (the reducer before folding). With ``--kafka N``: N subscription
-events of ``--customers`` customers published to the local stack's Kafka, then read by a plain
-aiokafka consumer (getmany + orjson: the ceiling) and by a real `pulse worker`, in the same run.
+are decoded first) and changelog bytes per event (what a worker writes once per batch of 100
+events: the customer's record and the folded-store buckets that changed). The baseline,
+measured in the same run, is the same ledger with folding switched off (the reducer before
+folding). With ``--kafka N``: N subscription events of ``--customers`` customers published
+to the local stack's Kafka, then read by a plain aiokafka consumer (getmany + orjson: the
+ceiling) and by a real `pulse worker`, in the same run.
 Results go to stdout as Markdown.
 """
 
@@ -28,9 +29,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.revenue.codec import encode_history  # noqa: E402
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger  # noqa: E402
+from consumers.revenue.processor import CUSTOMERS_STORE, FOLDED_STORE, RevenueProcessor  # noqa: E402
 from stream.decoding import Accepted, decode_record  # noqa: E402
+from stream.state import PartitionState  # noqa: E402
 from stream.topics import spec_for  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,7 +69,8 @@ def events(n: int) -> list[Any]:
 
 def measure(cls: type[RevenueLedger], n: int) -> tuple[float, float, Decimal]:
     """(µs per event over the last 10% of the history, changelog bytes per event, MRR)."""
-    ledger = cls(RevenueConfig(fx_rates={"USD": Decimal(1)}))
+    state = PartitionState(0, codecs=dict(RevenueProcessor.codecs))
+    ledger = cls(RevenueConfig(fx_rates={"USD": Decimal(1)}), state.store(CUSTOMERS_STORE), state.store(FOLDED_STORE))
     stream = events(n)
     tail_from = n - max(1, n // 10)
     written = 0
@@ -76,12 +79,14 @@ def measure(cls: type[RevenueLedger], n: int) -> tuple[float, float, Decimal]:
         if i == tail_from:
             started = time.perf_counter()
         ledger.apply(event)
-        if i >= tail_from and (i + 1) % BATCH == 0:
-            written += len(encode_history(ledger.customers["c1"]))
+        if (i + 1) % BATCH == 0:  # a worker's batch: its changelog records, as the worker writes them
+            changes = state.drain_changes()
+            if i >= tail_from:
+                written += sum(len(key) + len(value or b"") for key, value in changes)
     elapsed = time.perf_counter() - started
     measured = n - tail_from
     batches = max(1, measured // BATCH)
-    written = written or len(encode_history(ledger.customers["c1"]))
+    written = written or sum(len(key) + len(value or b"") for key, value in state.drain_changes())
     return elapsed / measured * 1e6, written / (batches * BATCH), ledger.buckets["now"]["mrr"]
 
 

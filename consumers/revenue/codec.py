@@ -1,13 +1,14 @@
-"""The changelog format of the revenue state (store ``customers``: one record per customer).
+"""The changelog format of the revenue state: store ``customers`` (one record per customer) and
+store ``folded`` (one record per bucket: the sum of what the partition's customers folded).
 
 Every record carries its format version (``"v"``) so a later format can still read an older
 one: a new format gets a new version and a reader of its own here, and the readers of older
 versions stay.
 
-Version 2 (written): the open tail of events, and what is folded (``consumers.revenue.ledger``),
+Version 3 (written): the open tail of events, and what is folded (``consumers.revenue.ledger``),
 with short keys to keep the changelog small::
 
-    {"v": 2, "e": [<fact>, ...], "f": <folded> | null}
+    {"v": 3, "e": [<fact>, ...], "f": <folded> | null}
     <fact>   = {"t": "2026-01-15T10:00:00.000000+00:00", "ty": "subscription_started", "s": "sub-1",
                 "p": "team", "id": "evt-1", "m": "99.0000000000", "a": {"segment": "smb"}}
                (``m`` for started and changed events only, ``a`` when there are attributes)
@@ -15,7 +16,14 @@ with short keys to keep the changelog small::
                 "to": trials opened, "tc": trials closed, "m": mrr, "p": ever paid, "a": attributes,
                 "c": {bucket: {field: value}}, "mo": <month carry> | null, "r": [[at, kind, before, after]]}
 
+The layout of version 2, but ``c`` is empty: a folded customer's final bucket figures are
+added to the partition's ``folded`` store instead, so a record does not grow with the
+customer's days of history. Version 2 (read): ``c`` holds the customer's own folded figures;
+its next fold moves them to the ``folded`` store.
+
 Version 1: ``{"v": 1, "e": [<fact>, ...]}``, a history with nothing folded.
+
+A ``folded`` record: ``v1|{"<field>": "<decimal>", ...}`` under the bucket's key.
 """
 
 from __future__ import annotations
@@ -33,11 +41,19 @@ from consumers.revenue.model import (
     SubscriptionEventType,
     SubscriptionFact,
 )
-from stream.state import Codec, UnknownFormat
+from stream.state import Codec, UnknownFormat, framed
 
-__all__ = ["FORMAT_VERSION", "CUSTOMER_CODEC", "encode_history", "decode_history", "encode_tail", "encode_folded"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CUSTOMER_CODEC",
+    "FOLDED_CODEC",
+    "encode_history",
+    "decode_history",
+    "encode_tail",
+    "encode_folded",
+]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _fact(fact: SubscriptionFact) -> dict[str, Any]:
@@ -141,7 +157,7 @@ def encode_history(history: CustomerHistory) -> bytes:
 def decode_history(raw: bytes) -> CustomerHistory:
     record = orjson.loads(raw)
     version = record.get("v") if isinstance(record, dict) else None
-    if version == 2:
+    if version in (2, 3):
         folded = record["f"]
         return CustomerHistory([_read_fact(e) for e in record["e"]], None if folded is None else _read_folded(folded))
     if version == 1:
@@ -151,7 +167,18 @@ def decode_history(raw: bytes) -> CustomerHistory:
             "revenue customer record without a format version, written by a pre-release build: "
             "start with fresh state (a new PULSE_APP_ID, or delete the app's changelog topics)"
         )
-    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1, 2")
+    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1, 2, 3")
 
 
 CUSTOMER_CODEC = Codec(encode_history, decode_history)
+
+
+def _encode_fields(fields: dict[str, Decimal]) -> bytes:
+    return orjson.dumps({k: str(v) for k, v in fields.items()})
+
+
+def _decode_fields(raw: bytes) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in orjson.loads(raw).items()}
+
+
+FOLDED_CODEC = framed(Codec(_encode_fields, _decode_fields))

@@ -121,10 +121,18 @@ class RevenueLedger:
     #: re-deriving the tail (the usual case: events arrive in order)
     INCREMENTAL = True
 
-    def __init__(self, config: RevenueConfig, customers: MutableMapping[str, CustomerHistory] | None = None) -> None:
+    def __init__(
+        self,
+        config: RevenueConfig,
+        customers: MutableMapping[str, CustomerHistory] | None = None,
+        folded: MutableMapping[str, dict[str, Decimal]] | None = None,
+    ) -> None:
         self.config = config
         #: customer id -> history: the durable state (store ``customers``, consumers/revenue/codec.py)
         self.customers: MutableMapping[str, CustomerHistory] = customers if customers is not None else {}
+        #: bucket -> the final figures every folded customer of the partition gave it (store
+        #: ``folded``): kept here, not in each customer's record, so records stay bounded
+        self.folded: MutableMapping[str, dict[str, Decimal]] = folded if folded is not None else {}
         self.timelines: dict[str, Timeline] = {}  # of each customer's open tail
         self._contrib: dict[str, Buckets] = {}  # of each customer's open tail (and the now snapshot)
         self._folded_bytes: dict[str, int] = {}
@@ -259,8 +267,8 @@ class RevenueLedger:
         tl = build_timeline(prefix, grouping, old)
         until_at = until.isoformat(timespec="microseconds")
         part, carry = carry_of(tl, old.month if old is not None else None, until_at[:7])
-        folded_contrib = {b: dict(f) for b, f in old.contributions.items()} if old is not None else {}
-        add_into(folded_contrib, part)
+        final = {b: dict(f) for b, f in old.contributions.items()} if old is not None else {}  # format 2's
+        add_into(final, part)
         recent = [
             *(old.recent if old is not None else []),
             *((mv.at_iso, mv.kind, mv.before, mv.after) for mv in tl.movements),
@@ -276,12 +284,19 @@ class RevenueLedger:
             mrr=tl.mrr,
             ever_paid=tl.ever_paid,
             attributes=dict(tl.attributes),
-            contributions=folded_contrib,
+            contributions={},
             month=carry,
             recent=recent[-RECENT_MOVEMENTS:],
         )
         folded_history = CustomerHistory(tail, folded)
         add_into(self.buckets, part)  # the folded events' final figures, once
+        for bucket, fields in final.items():  # (a format-2 record's own figures move here too)
+            total = {bucket: dict(self.folded.get(bucket) or {})}
+            add_into(total, {bucket: fields})
+            if total.get(bucket):
+                self.folded[bucket] = total[bucket]  # assigned: marks the key for the changelog
+            elif bucket in self.folded:
+                del self.folded[bucket]
         self.customers[cid] = folded_history
         self._folded_bytes[cid] = len(encode_folded(folded))
         self._tail_bytes[cid] = len(encode_tail(tail))
@@ -298,10 +313,11 @@ class RevenueLedger:
         self._fold_tried.clear()
         self.buckets = {}
         self.watermark = None
+        add_into(self.buckets, {bucket: dict(fields) for bucket, fields in self.folded.items()})
         for cid in list(self.customers):
             history = self.customers[cid]
             if history.folded is not None:
-                add_into(self.buckets, history.folded.contributions)
+                add_into(self.buckets, history.folded.contributions)  # format 2 records
                 self._folded_bytes[cid] = len(encode_folded(history.folded))
             self._tail_bytes[cid] = len(encode_tail(history.events))
             self._refresh(cid)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.revenue.codec import CUSTOMER_CODEC
+from consumers.revenue.codec import CUSTOMER_CODEC, FOLDED_CODEC
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from stream.family import Processor
 from stream.outcomes import APPLIED, ApplyResult
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
 
-__all__ = ["RevenueProcessor", "CUSTOMERS_STORE", "TOPIC"]
+__all__ = ["RevenueProcessor", "CUSTOMERS_STORE", "FOLDED_STORE", "TOPIC"]
 
 TOPIC = "subscriptions"
 CUSTOMERS_STORE = "customers"
+FOLDED_STORE = "folded"
 
 
 class RevenueProcessor(Processor):
     """Keeps one :class:`RevenueLedger` per owned partition; the ledger is the reducer."""
 
-    codecs = {CUSTOMERS_STORE: CUSTOMER_CODEC}
+    codecs = {CUSTOMERS_STORE: CUSTOMER_CODEC, FOLDED_STORE: FOLDED_CODEC}
 
     def __init__(self, config: RevenueConfig) -> None:
         self.config = config
@@ -41,7 +42,9 @@ class RevenueProcessor(Processor):
         return result
 
     def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = RevenueLedger(self.config, state.store(CUSTOMERS_STORE))
+        self.ledgers[state.partition] = RevenueLedger(
+            self.config, state.store(CUSTOMERS_STORE), state.store(FOLDED_STORE)
+        )
         self.changed[state.partition] = set(self.ledgers[state.partition].customers)
 
     def dropped(self, partition: int) -> None:

@@ -38,17 +38,17 @@ HISTORY = CustomerHistory(
 )
 
 
-def test_a_version_1_record_still_decodes_and_is_rewritten_as_version_2() -> None:
+def test_a_version_1_record_still_decodes_and_is_rewritten_as_version_3() -> None:
     assert decode_history(V1) == HISTORY
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
     written = orjson.loads(encode_history(HISTORY))
-    assert written == {**orjson.loads(V1), "v": 2, "f": None}  # the same facts, nothing folded
+    assert written == {**orjson.loads(V1), "v": 3, "f": None}  # the same facts, nothing folded
     assert decode_history(encode_history(HISTORY)) == HISTORY
 
 
 def test_records_of_unknown_or_no_format_are_refused_by_name() -> None:
-    with pytest.raises(UnknownFormat, match="format version 3; this build reads 1, 2"):
-        decode_history(b'{"v": 3, "customers": []}')
+    with pytest.raises(UnknownFormat, match="format version 4; this build reads 1, 2, 3"):
+        decode_history(b'{"v": 4, "customers": []}')
     with pytest.raises(UnknownFormat, match="without a format version"):
         decode_history(orjson.dumps({k: v for k, v in orjson.loads(V1).items() if k != "v"}))
 

@@ -6,6 +6,7 @@ everything, with recoveries from the changelog format in between."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.revenue.codec import decode_history, encode_history
+from consumers.revenue.codec import FOLDED_CODEC, decode_history, encode_history
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
@@ -86,7 +87,8 @@ def events_of(steps: list[tuple[Any, ...]]) -> list[Any]:
 def recovered(ledger: RevenueLedger, cls: type[RevenueLedger]) -> RevenueLedger:
     """A new owner of the partition: the ledger rebuilt from the changelog's records."""
     customers = {cid: decode_history(encode_history(h)) for cid, h in ledger.customers.items()}
-    return cls(ledger.config, customers)
+    folded = {bucket: FOLDED_CODEC.decode(FOLDED_CODEC.encode(f)) for bucket, f in ledger.folded.items()}
+    return cls(ledger.config, customers, folded)
 
 
 def view(ledger: RevenueLedger, cid: str) -> Any:
@@ -123,18 +125,59 @@ def test_folding_changes_no_figure(steps: list[tuple[Any, ...]], grouping: int, 
     assert recovered(eager, Eager).buckets == never.buckets
 
 
+def seat_change(n: int, minutes: int = 30) -> Any:
+    at = (START + timedelta(minutes=minutes * n)).isoformat().replace("+00:00", "Z")
+    raw = {"event_id": f"e{n}", "type": "subscription_changed" if n else "subscription_started",
+           "customer_id": "c1", "subscription_id": "s1", "plan": "team", "occurred_at": at,
+           "amount": "10", "currency": "USD", "interval": "month", "quantity": 1 + n % 7}  # fmt: skip
+    (result,) = decode_record(SPEC, orjson.dumps(raw))
+    assert isinstance(result, Accepted)
+    return result.event
+
+
 def test_a_long_history_folds_and_keeps_its_tail_short() -> None:
     config = RevenueConfig(fx_rates={"USD": Decimal(1)})
     eager, never = RevenueLedger(config), Never(config)
     for n in range(2000):  # seat changes every 30 minutes for six weeks
-        at = (START + timedelta(minutes=30 * n)).isoformat().replace("+00:00", "Z")
-        raw = {"event_id": f"e{n}", "type": "subscription_changed" if n else "subscription_started",
-               "customer_id": "c1", "subscription_id": "s1", "plan": "team", "occurred_at": at,
-               "amount": "10", "currency": "USD", "interval": "month", "quantity": 1 + n % 7}  # fmt: skip
-        (result,) = decode_record(SPEC, orjson.dumps(raw))
-        assert isinstance(result, Accepted)
-        assert eager.apply(result.event) == never.apply(result.event)
+        event = seat_change(n)
+        assert eager.apply(event) == never.apply(event)
     history = eager.customers["c1"]
     assert history.folded is not None and len(history.events) < 2 * 48 * 3 + RevenueLedger.FOLD_AT
     assert eager.buckets == never.buckets
     assert len(encode_history(history)) < len(encode_history(never.customers["c1"])) / 4
+
+
+def test_a_customers_record_does_not_grow_with_its_days_of_history() -> None:
+    """Its folded figures go to the partition's ``folded`` store, one record per bucket."""
+    ledger = RevenueLedger(RevenueConfig(fx_rates={"USD": Decimal(1)}))
+    sizes = {}
+    for n in range(1, 4 * 400):  # a seat change every 6 hours for 400 days
+        ledger.apply(seat_change(n if n > 1 else 0, minutes=360))
+        if n in (400, 1599):  # 100 and 400 days in
+            sizes[n] = len(encode_history(ledger.customers["c1"]))
+    assert sizes[1599] < 1.1 * sizes[400]
+    assert len(ledger.folded) > 390  # d: buckets of the folded days, and their months
+    assert recovered(ledger, RevenueLedger).buckets == ledger.buckets
+
+
+def test_a_format_2_record_with_its_own_folded_figures_is_recovered_then_migrated() -> None:
+    config = RevenueConfig(fx_rates={"USD": Decimal(1)})
+    reference = RevenueLedger(config)
+    for n in range(600):
+        reference.apply(seat_change(n))
+    history = reference.customers["c1"]
+    assert history.folded is not None and history.folded.contributions == {} and reference.folded
+    # what format 2 wrote: the same, with the folded figures in the customer's record
+    as_v2 = orjson.loads(
+        encode_history(replace(history, folded=replace(history.folded, contributions=dict(reference.folded))))
+    )
+    as_v2["v"] = 2
+    old = RevenueLedger(config, {"c1": decode_history(orjson.dumps(as_v2))}, {})
+    assert old.buckets == reference.buckets
+    for n in range(600, 1200):
+        event = seat_change(n)
+        assert old.apply(event) == reference.apply(event)
+    migrated = old.customers["c1"].folded
+    assert migrated is not None and migrated.contributions == {}  # moved to the store at its next fold
+    assert old.folded == reference.folded and old.buckets == reference.buckets
+    assert recovered(old, RevenueLedger).buckets == reference.buckets
