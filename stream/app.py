@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import faust
 
 from stream.engine import IngestEngine
-from stream.exporter import IngestMetrics
+from stream.exporter import FreshOnly, IngestMetrics, SnapshotClock
 from stream.family import FamilyView, Processor
 from stream.pipeline import Pipeline
 from stream.registry import FamilyRegistry
@@ -29,6 +29,8 @@ class Runtime:
     registry: FamilyRegistry
     #: family name -> its deployment-wide view
     views: dict[str, FamilyView]
+    #: when every view last read its snapshots successfully (monotonic clock; None: never)
+    clock: SnapshotClock
 
 
 def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -> dict[str, Pipeline]:
@@ -65,9 +67,10 @@ def create_app(settings: PulseSettings, registry: FamilyRegistry | None = None) 
     metrics = IngestMetrics()
     engine = IngestEngine(settings, build_pipelines(settings, registry.processors()), metrics, loop=app.loop)
     views = {family.name: family.view(engine.snapshots) for family in registry}
+    clock = SnapshotClock(settings.snapshot_stale_seconds)
     for view in views.values():
         for collector in view.collectors():
-            metrics.registry.register(collector)
-    runtime = Runtime(settings, app, metrics, engine, registry, views)
+            metrics.registry.register(FreshOnly(collector, clock))
+    runtime = Runtime(settings, app, metrics, engine, registry, views, clock)
     register_views(runtime)
     return runtime

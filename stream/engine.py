@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from mode import Service
 
 from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics
+from stream.health import Dependency, Health
+from stream.logsummary import RejectionSummary, RepeatFilter
 from stream.pipeline import Pipeline
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
@@ -41,6 +44,11 @@ from stream.writers import (
 __all__ = ["IngestEngine", "changelog_topic", "repartition_topic"]
 
 log = logging.getLogger("pulse.engine")
+
+#: How often a worker checks that Redis still holds its marker (else it republishes).
+MARKER_CHECK_SECONDS = 5.0
+#: How often, and how long at most, the broker is asked for metadata to tell whether it is up.
+KAFKA_PROBE_SECONDS = 5
 
 #: How long sources wait for this worker's own forwarded events to be read back before reading on.
 FORWARD_WAIT_SECONDS = 30
@@ -98,6 +106,14 @@ class IngestEngine(Service):
         self.snapshots = SnapshotStore(settings.redis_url, settings.app_id)
         self.unpublished: set[TopicPartition] = set()
         self.published_at: dict[TopicPartition, float] = {}
+        self.health = Health(metrics.registry)
+        self.rejections = RejectionSummary(log)
+        self.repeats = RepeatFilter(prefix="aiokafka")
+        #: this process's marker in Redis (see SnapshotStore.marker_intact)
+        self.worker_id = uuid.uuid4().hex[:12]
+        self.resync_pending = True
+        self.marker_checked_at = float("-inf")
+        self.published_once = False
         self.publish_interval = 1.0
         self.in_flight: InFlight | None = None
         #: owned repartition partition -> (offset past what we forwarded there, when)
@@ -110,6 +126,9 @@ class IngestEngine(Service):
     async def on_start(self) -> None:
         # aiokafka logs every send at DEBUG; building those records was a quarter of the CPU.
         logging.getLogger("aiokafka").setLevel(logging.WARNING)
+        # ... and logs every failed retry while a broker is down (thousands of lines a minute)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.repeats)
         if not self.settings.transactions:
             self.producer = AIOKafkaProducer(**producer_options(self.settings.kafka_broker))
             await self.producer.start()
@@ -137,6 +156,7 @@ class IngestEngine(Service):
         self.consumer.subscribe(topics=sorted(self.by_topic), listener=_Rebalance(self))
 
     async def on_stop(self) -> None:
+        self.rejections.flush(force=True)
         try:
             await self.drain_in_flight()
         except Exception as exc:  # stopping anyway: the checkpoint decides what is re-read
@@ -252,6 +272,7 @@ class IngestEngine(Service):
             if not batch:
                 await self.drain_in_flight()
             await self.publish_snapshots(force=not batch)
+            self.rejections.flush()
 
     async def drain_in_flight(self) -> None:
         previous, self.in_flight = self.in_flight, None
@@ -323,23 +344,56 @@ class IngestEngine(Service):
             await _stop_quietly(writer)
 
     async def publish_snapshots(self, force: bool) -> None:
-        """Share the committed state of every owned partition via its processor (throttled)."""
+        """Share the committed state of every owned partition via its processor (throttled).
+
+        A failed publish is retried whole next time. After Redis failed, or lost this worker's
+        marker (a restart without its data, a flush), everything owned is republished under a
+        new epoch: Redis may have dropped writes it had acknowledged."""
         now = asyncio.get_running_loop().time()
-        for tp in sorted(self.unpublished):
-            state = self.states.get(tp)
-            if state is None:
+        try:
+            if self.resync_pending or now - self.marker_checked_at >= MARKER_CHECK_SECONDS:
+                intact = await self.snapshots.marker_intact(self.worker_id)
+                self.marker_checked_at = now
+                if not intact and self.published_once:
+                    log.warning("redis lost this worker's snapshots (restarted or flushed): republishing")
+                if self.resync_pending or not intact:
+                    self._resync_all()
+                    force = True
+            for tp in sorted(self.unpublished):
+                state = self.states.get(tp)
+                if state is None:
+                    self.unpublished.discard(tp)
+                    continue
+                if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
+                    continue
+                await self.pipelines[self.by_topic[tp.topic]].processor.publish(state, self.snapshots)
                 self.unpublished.discard(tp)
-                continue
-            if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
-                continue
-            processor = self.pipelines[self.by_topic[tp.topic]].processor
-            try:
-                await processor.publish(state, self.snapshots)
-            except Exception as exc:  # Redis down must not stop the stream: retry next time
-                log.warning("snapshot publish failed for %s:%d: %s", tp.topic, tp.partition, exc)
-                return
-            self.unpublished.discard(tp)
-            self.published_at[tp] = now
+                self.published_at[tp] = now
+                self.published_once = True
+        except Exception as exc:  # Redis down must not stop the stream: retry, then resync
+            self.health.down(Dependency.REDIS, exc)
+            self.resync_pending = True
+            return
+        self.health.up(Dependency.REDIS)
+
+    def _resync_all(self) -> None:
+        self.snapshots.new_epoch()
+        for tp, state in self.states.items():
+            self.pipelines[self.by_topic[tp.topic]].processor.resync(state)
+            self.unpublished.add(tp)
+        self.resync_pending = False
+
+    @Service.task
+    async def _probe_kafka(self) -> None:
+        """Whether the broker answers (a metadata request), for /health and the log."""
+        while not self.should_stop:
+            if self.consumer is not None:
+                try:
+                    await asyncio.wait_for(self.consumer.topics(), KAFKA_PROBE_SECONDS)
+                    self.health.up(Dependency.KAFKA)
+                except Exception as exc:
+                    self.health.down(Dependency.KAFKA, exc)
+            await self.sleep(KAFKA_PROBE_SECONDS)
 
     async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> InFlight:
         """Apply a batch and send its writes; :meth:`_seal` then sends its checkpoints."""
@@ -367,14 +421,7 @@ class IngestEngine(Service):
             for index, rejected in outcome.rejected:
                 record = records[index]
                 self.metrics.count_rejected(name, rejected.reason)
-                log.warning(
-                    "rejected topic=%s partition=%d offset=%d reason=%s error=%s",
-                    tp.topic,
-                    tp.partition,
-                    record.offset,
-                    rejected.reason,
-                    rejected.error[:500],
-                )
+                self.rejections.add(tp.topic, rejected.reason, tp.partition, record.offset, rejected.error)
                 value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
                 writes.deadletters.append((deadletter, record.key, value))
             for index, forward in outcome.forwards:

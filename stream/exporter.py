@@ -5,7 +5,12 @@ HELP texts are the definitions in docs/metrics.md; a test keeps the two in agree
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from stream.outcomes import RejectReason
 
@@ -50,9 +55,15 @@ class IngestMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.snapshot_age = Gauge(
+            "pulse_snapshot_age_seconds",
+            "Seconds since this worker last read every family's snapshots from Redis; the family gauges are "
+            "absent while it exceeds PULSE_SNAPSHOT_STALE_SECONDS or no read succeeded yet.",
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "pulse_worker_ready",
-            "1 when the worker has recovered the state of its assigned partitions and is processing, else 0.",
+            "1 when the worker has recovered the state of its assigned partitions and every dependency is up, else 0.",
             registry=self.registry,
         )
 
@@ -60,6 +71,44 @@ class IngestMetrics:
         self.rejected.labels(topic=topic, reason=reason.value).inc()
         if reason is RejectReason.LATE:
             self.late.labels(topic=topic).inc()
+
+
+class SnapshotClock:
+    """When the views last read every family's snapshots from Redis."""
+
+    def __init__(self, stale_after: float) -> None:
+        self.stale_after = stale_after
+        self.read_at: float | None = None  # time.monotonic()
+
+    def mark(self) -> None:
+        self.read_at = time.monotonic()
+
+    def age(self) -> float | None:
+        return None if self.read_at is None else time.monotonic() - self.read_at
+
+    @property
+    def fresh(self) -> bool:
+        age = self.age()
+        return age is not None and age <= self.stale_after
+
+
+class FreshOnly(Collector):
+    """A family's collector whose samples are served only while the snapshots are fresh: an
+    unknown figure is absent (alert on ``absent()`` or ``pulse_snapshot_age_seconds``), never a
+    frozen or zero value (an MRR-drop alert waiting to happen)."""
+
+    def __init__(self, inner: Collector, clock: SnapshotClock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def describe(self) -> Iterable[Metric]:
+        describe = getattr(self.inner, "describe", None)
+        return describe() if describe is not None else []
+
+    def collect(self) -> Iterable[Metric]:
+        if not self.clock.fresh:
+            return []
+        return self.inner.collect()
 
 
 def render(registry: CollectorRegistry) -> bytes:

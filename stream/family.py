@@ -90,7 +90,15 @@ class Processor:
         """End of a batch, before its checkpoint: write in-memory changes into the stores."""
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
-        """Share this partition's committed summary via Redis (throttled by the engine)."""
+        """Share this partition's committed summary via Redis (throttled by the engine). What
+        it shares is marked published only once the writes succeed: a failed publish (Redis
+        down) is retried whole by the next one."""
+
+    def resync(self, state: PartitionState) -> None:
+        """Redis may have lost what this partition shared (it restarted, was flushed, or a
+        publish failed): mark all of it for the next publish. The default rebuilds through
+        :meth:`loaded`, which a family marks everything in; override it with something cheaper."""
+        self.loaded(state)
 
 
 class CountOnly(Processor):

@@ -53,6 +53,13 @@ class PulseSettings(BaseSettings):
         30.0, ge=6, le=300, description="How soon a dead worker's partitions move to another"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    snapshot_stale_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How old the last successful read of the snapshots in Redis may be before the family "
+        "gauges are withdrawn from /metrics and /health says degraded",
+    )
 
     # --- ingestion ------------------------------------------------------------------------
     dedupe_retention_days: int = Field(7, ge=1, le=90, description="How long an event_id is remembered to drop resends")

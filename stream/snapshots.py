@@ -8,10 +8,15 @@ answer for the whole deployment, however the partitions are spread.
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 __all__ = ["SnapshotStore"]
 
@@ -27,14 +32,40 @@ def _raw(value: bytes | str) -> bytes:
 
 class SnapshotStore:
     def __init__(self, url: str, app_id: str) -> None:
-        self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # One retry on a broken connection: after a Redis restart each pooled connection fails
+        # once, which is not an outage.
+        self.client = aioredis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
         self.prefix = f"pulse:{app_id}"
+        #: changes whenever the writer republishes everything (after Redis lost or may have lost
+        #: data): readers key their caches by it, so a republish of equal versions is still read
+        self.epoch = uuid.uuid4().hex[:12]
+
+    def new_epoch(self) -> None:
+        self.epoch = uuid.uuid4().hex[:12]
+
+    async def marker_intact(self, worker: str) -> bool:
+        """Whether this worker's marker is still in Redis, setting it again (a day's expiry): False
+        after Redis restarted without its data or was flushed, so the worker republishes."""
+        key = f"{self.prefix}:workers:{worker}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.exists(key)
+        pipe.set(key, b"1", ex=86400)
+        existed, _ = await pipe.execute()
+        return bool(existed)
 
     def _partitions_key(self, topic: str) -> str:
         return f"{self.prefix}:{topic}:partitions"
 
     async def put_partition(self, topic: str, partition: int, payload: dict[str, Any]) -> None:
-        await self.client.hset(self._partitions_key(topic), str(partition), orjson.dumps(payload))
+        """The partition's summary, stamped with the writer's epoch and the time it was written."""
+        stamped = {**payload, "epoch": self.epoch, "published_at": time.time()}
+        await self.client.hset(self._partitions_key(topic), str(partition), orjson.dumps(stamped))
 
     async def partitions(self, topic: str) -> dict[int, dict[str, Any]]:
         raw = await self.client.hgetall(self._partitions_key(topic))

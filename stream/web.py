@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream.exporter import render
 from stream.family import Reply, Request, Route
+from stream.health import Dependency, WorkerState
 
 if TYPE_CHECKING:
     from stream.app import Runtime
@@ -28,26 +29,46 @@ def is_ready(runtime: Runtime) -> bool:
 
 def register_views(runtime: Runtime) -> None:
     app = runtime.app
-    last_refresh = [0.0]
+    clock = runtime.clock
+    health = runtime.engine.health
+    last_try = [float("-inf")]
+    last_problem: list[str | None] = [None]
 
     async def refresh() -> str | None:
-        """Read every family's snapshots from Redis, at most twice a second."""
+        """Read every family's snapshots from Redis, at most twice a second; the problem of
+        the last read, if it failed."""
         now = time.monotonic()
-        if now - last_refresh[0] < REFRESH_INTERVAL:
-            return None
+        if now - last_try[0] < REFRESH_INTERVAL:
+            return last_problem[0]
+        last_try[0] = now
         try:
             for view in runtime.views.values():
                 await view.refresh()
-            last_refresh[0] = now
-            return None
-        except Exception as exc:  # Redis unreachable: serve what we have, say so
-            log.warning("snapshot refresh failed: %s", exc)
-            return str(exc)
+        except Exception as exc:  # Redis unreachable: the gauges go absent once stale
+            health.down(Dependency.REDIS, exc)
+            last_problem[0] = str(exc) or type(exc).__name__
+            return last_problem[0]
+        clock.mark()
+        last_problem[0] = None
+        return None
+
+    def status() -> tuple[WorkerState, dict[str, str]]:
+        reasons = health.down_reasons()
+        age = clock.age()
+        if is_ready(runtime) and not clock.fresh:
+            reasons["snapshots"] = "never read from Redis" if age is None else f"last read from Redis {age:.0f}s ago"
+        state = health.state(is_ready(runtime))
+        if state is WorkerState.READY and reasons:
+            state = WorkerState.DEGRADED
+        return state, reasons
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        runtime.metrics.ready.set(1 if is_ready(runtime) else 0)
         await refresh()
+        state, _ = status()
+        runtime.metrics.ready.set(1 if state is WorkerState.READY else 0)
+        age = clock.age()
+        runtime.metrics.snapshot_age.set(age if age is not None else float("inf"))
         return web.bytes(
             render(runtime.metrics.registry),
             # aiohttp refuses parameters in content_type; Prometheus reads plain text/plain.
@@ -55,10 +76,14 @@ def register_views(runtime: Runtime) -> None:
         )
 
     @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        ready = is_ready(runtime)
+    async def health_page(web: Any, request: Any) -> Any:
+        """Everything: the worker's state with its reasons, each dependency, the partitions."""
+        await refresh()
+        state, reasons = status()
         body = {
-            "status": "ready" if ready else "starting",
+            "status": state.value,
+            "reasons": reasons,
+            "dependencies": health.report(),
             "app_id": runtime.settings.app_id,
             "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in runtime.engine.states),
             "processed": {
@@ -68,7 +93,20 @@ def register_views(runtime: Runtime) -> None:
                 if sample.name.endswith("_total")
             },
         }
-        return web.json(body, status=200 if ready else 503)
+        return web.json(body, status=200 if state is WorkerState.READY else 503)
+
+    @app.page("/health/live")
+    async def health_live(web: Any, request: Any) -> Any:
+        """Kubernetes liveness: the process serves and its engine runs (restart it otherwise)."""
+        alive = not runtime.engine.crashed and not runtime.engine.should_stop
+        return web.json({"live": alive}, status=200 if alive else 503)
+
+    @app.page("/health/ready")
+    async def health_ready(web: Any, request: Any) -> Any:
+        """Kubernetes readiness: state recovered and every dependency up (figures current)."""
+        await refresh()
+        state, reasons = status()
+        return web.json({"status": state.value, "reasons": reasons}, status=200 if state is WorkerState.READY else 503)
 
     for view in runtime.views.values():
         for route in view.routes():

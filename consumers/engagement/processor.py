@@ -62,7 +62,7 @@ class EngagementProcessor(Processor):
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         """Share changed sketches and the day counters of this partition via Redis."""
         ledger = self.ledger(state)
-        keys = self.unpublished.pop(state.partition, set())
+        keys = set(self.unpublished.get(state.partition, ()))
         sketches = ledger.sketches
         await snapshots.put_sketches(
             TOPIC,
@@ -71,10 +71,17 @@ class EngagementProcessor(Processor):
             [k for k in keys if k not in sketches],
             version=state.next_offset or 0,
         )
-        accounts = self.unpublished_accounts.pop(state.partition, set())
+        self.unpublished.get(state.partition, set()).difference_update(keys)
+        accounts = set(self.unpublished_accounts.get(state.partition, ()))
         await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))
+        self.unpublished_accounts.get(state.partition, set()).difference_update(accounts)
         await snapshots.put_partition(
             TOPIC,
             state.partition,
             {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},
         )
+
+    def resync(self, state: PartitionState) -> None:
+        ledger = self.ledger(state)
+        self.unpublished.setdefault(state.partition, set()).update(ledger.sketches)
+        self.unpublished_accounts.setdefault(state.partition, set()).update(ledger.account_keys())

@@ -53,8 +53,12 @@ class EngagementView(FamilyView):
         partitions = []
         for p in sorted(parts):
             payload = parts[p]
-            version = (payload.get("next_offset"), payload.get("watermark"))
+            version = (payload.get("epoch"), payload.get("next_offset"), payload.get("watermark"))
             cached = self._cache.get(p)
+            if cached is not None and cached[0][0] != version[0]:
+                # republished from scratch (Redis lost data, or another owner): read it all again
+                self._sketches.pop(p, None)
+                self._sketch_versions.pop(p, None)
             if cached is None or cached[0] != version:
                 # Only the sketches this partition's owner changed since the last look: a busy
                 # partition changes today's few sketches, not the 35 days of them.

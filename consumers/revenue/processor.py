@@ -60,6 +60,10 @@ class RevenueProcessor(Processor):
             "buckets": {b: {k: str(v) for k, v in f.items()} for b, f in ledger.buckets.items()},
         }
         await snapshots.put_partition(TOPIC, state.partition, payload)
-        changed = self.changed.pop(state.partition, set())
+        changed = set(self.changed.get(state.partition, ()))
         views = {cid: ledger.customer_view(cid) for cid in changed}
         await snapshots.put_entities("customers", {k: v for k, v in views.items() if v})
+        self.changed.get(state.partition, set()).difference_update(changed)
+
+    def resync(self, state: PartitionState) -> None:
+        self.changed.setdefault(state.partition, set()).update(self.ledger(state).customers)

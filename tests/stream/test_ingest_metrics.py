@@ -20,6 +20,7 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 
 from consumers.engagement.family import EngagementFamily
 from consumers.engagement.settings import EngagementSettings
@@ -27,7 +28,8 @@ from consumers.revenue.family import RevenueFamily
 from consumers.revenue.settings import RevenueSettings
 from stream.app import build_pipelines
 from stream.engine import IngestEngine
-from stream.exporter import IngestMetrics, render
+from stream.exporter import FreshOnly, IngestMetrics, SnapshotClock, render
+from stream.health import Dependency
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 from stream.web import register_views
@@ -265,8 +267,12 @@ async def test_worker_ready_gauge_on_the_metrics_page(settings: PulseSettings) -
         def bytes(self, body: bytes, content_type: str) -> bytes:
             return body
 
-    runtime = SimpleNamespace(app=App(), views={}, metrics=metrics, engine=engine, settings=settings)
-    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these five are read
+        def json(self, body: Any, status: int = 200) -> tuple[int, Any]:
+            return status, body
+
+    clock = SnapshotClock(30)
+    runtime = SimpleNamespace(app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=clock)
+    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these six are read
     body = await pages["/metrics"](Web(), None)
     assert sample(metrics, "pulse_worker_ready") == 0
     assert b"pulse_worker_ready 0.0" in body
@@ -275,3 +281,34 @@ async def test_worker_ready_gauge_on_the_metrics_page(settings: PulseSettings) -
     body = await pages["/metrics"](Web(), None)
     assert sample(metrics, "pulse_worker_ready") == 1
     assert render(metrics.registry) == body and b"pulse_worker_ready 1.0" in body
+    assert await pages["/health/ready"](Web(), None) == (200, {"status": "ready", "reasons": {}})
+    engine.health.down(Dependency.REDIS, ConnectionError("Connection refused"))  # what a failed publish does
+    await pages["/metrics"](Web(), None)
+    assert sample(metrics, "pulse_worker_ready") == 0
+    assert sample(metrics, "pulse_dependency_up", dependency="redis") == 0
+    status, body = await pages["/health"](Web(), None)
+    assert status == 503 and body["status"] == "degraded" and body["reasons"] == {"redis": "Connection refused"}
+    assert body["dependencies"]["redis"]["up"] is False and body["dependencies"]["kafka"]["up"] is None
+    assert (await pages["/health/live"](Web(), None))[0] == 200  # alive: do not restart it for Redis
+    engine.health.up(Dependency.REDIS)
+    assert await pages["/health/ready"](Web(), None) == (200, {"status": "ready", "reasons": {}})
+    assert sample(metrics, "pulse_dependency_up", dependency="redis") == 1
+
+
+def test_family_gauges_are_absent_until_the_snapshots_are_read_and_once_they_are_stale() -> None:
+    registry = CollectorRegistry()
+    clock = SnapshotClock(stale_after=30)
+
+    class Figures:
+        def collect(self) -> Any:
+            gauge = GaugeMetricFamily("pulse_mrr", "Monthly recurring revenue.", labels=["currency"])
+            gauge.add_metric(["USD"], 0)
+            yield gauge
+
+    registry.register(FreshOnly(Figures(), clock))
+    assert registry.get_sample_value("pulse_mrr", {"currency": "USD"}) is None  # never read: unknown, not 0
+    clock.mark()
+    assert registry.get_sample_value("pulse_mrr", {"currency": "USD"}) == 0
+    assert clock.read_at is not None
+    clock.read_at -= 31  # the last successful read 31 s ago
+    assert registry.get_sample_value("pulse_mrr", {"currency": "USD"}) is None
