@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -92,6 +93,25 @@ class PulseSettings(BaseSettings):
         description="When a processor raises on a record: deadletter (reason processing_error) and go on, or stop",
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        url = urlsplit(value.strip())
+        if url.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected redis://host[:port][/db], rediss://… or unix://path")
+        try:
+            port = url.port
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if url.scheme != "unix" and not url.hostname:
+            raise ValueError("no host")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError("the port is not a number from 1 to 65535")
+        db = url.path.strip("/")
+        if url.scheme != "unix" and db and not db.isdigit():
+            raise ValueError(f"the database {db!r} is not a number")
+        return value.strip()
+
     @field_validator("kafka_broker")
     @classmethod
     def _strip_scheme(cls, value: str) -> str:
@@ -100,6 +120,10 @@ class PulseSettings(BaseSettings):
             value = value[len("kafka://") :]
         if not value or any(":" not in part for part in value.split(",")):
             raise ValueError("expected host:port[,host:port]")
+        for part in value.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{part.strip()!r} is not host:port with a port from 1 to 65535")
         return value
 
     @field_validator("currencies", mode="before")
@@ -121,8 +145,14 @@ class PulseSettings(BaseSettings):
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "?"
-        parts.append(f"PULSE_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+        field = ".".join(str(p) for p in item["loc"])
+        if not field:  # a check across fields names its field first: "Value error, <field>: ..."
+            message = str(item["msg"]).removeprefix("Value error, ")
+            field, _, message = message.partition(": ")
+            parts.append(f"PULSE_{field.upper()}: {message}")
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"PULSE_{field.upper()}: {message} (got {item.get('input')!r})")
     return "invalid configuration: " + "; ".join(parts)
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from consumers.engagement.view import EngagementView
 from stream.family import Reply, Request, Route
+from stream.params import parse_day
 
 __all__ = ["engagement_routes"]
 
 
 def engagement_routes(view: EngagementView) -> list[Route]:
     async def daily(request: Request) -> Reply:
-        try:
-            day = date.fromisoformat(request.query.get("date", ""))
-        except ValueError:
-            return Reply({"error": "query parameter date=YYYY-MM-DD is required"}, 400)
+        day = parse_day(request.query.get("date"))
+        if day is None:
+            return Reply({"error": "query parameter date=YYYY-MM-DD (ASCII digits, a calendar day) is required"}, 400)
         return Reply(view.daily(day))
 
     async def at_risk(request: Request) -> Reply:

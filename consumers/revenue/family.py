@@ -26,6 +26,7 @@ class RevenueFamily(MetricFamily):
     def __init__(self, settings: PulseSettings, section: RevenueSettings | None = None) -> None:
         super().__init__(settings)
         self.section = section if section is not None else RevenueSettings.load()
+        self.section.check_currencies(settings.currencies)
         self.config = RevenueConfig.from_settings(settings, self.section)
 
     def processor(self, topic: str, *, replay: bool = False) -> Processor:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from consumers.revenue.view import RevenueView
 from stream.family import Reply, Request, Route
+from stream.params import parse_month
 
 __all__ = ["revenue_routes"]
-
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def revenue_routes(view: RevenueView) -> list[Route]:
     async def revenue(request: Request) -> Reply:
-        month = request.query.get("month", "")
-        if not MONTH.match(month):
-            return Reply({"error": "query parameter month=YYYY-MM is required"}, 400)
+        month = parse_month(request.query.get("month"))
+        if month is None:
+            return Reply({"error": "query parameter month=YYYY-MM (ASCII digits) is required"}, 400)
         figures = view.month(month)
         return Reply(
             {

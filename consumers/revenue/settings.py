@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from stream.settings import CommaList, FamilySettings
+from stream.settings import CommaList, FamilySettings, SettingsError
 
 __all__ = ["RevenueSettings"]
 
@@ -34,3 +34,25 @@ class RevenueSettings(FamilySettings):
             if not rate.is_finite() or rate <= 0:
                 raise ValueError(f"rate for {code} must be a finite number > 0")
         return value
+
+    @model_validator(mode="after")
+    def _reporting_currency_has_a_rate(self) -> RevenueSettings:
+        # The default rates ({"USD": 1}) with PULSE_REPORTING_CURRENCY=EUR would count dollars
+        # one for one as euros and refuse every euro event.
+        if self.fx_rates.get(self.reporting_currency) != 1:
+            raise ValueError(
+                f"reporting_currency: PULSE_FX_RATES must give the reporting currency "
+                f"{self.reporting_currency} the rate 1 (rates are units of it per unit of each currency); "
+                f"it has {self.fx_rates.get(self.reporting_currency, 'none')}"
+            )
+        return self
+
+    def check_currencies(self, accepted: frozenset[str]) -> None:
+        """Every currency PULSE_CURRENCIES accepts must have a rate (else each of its events is
+        refused as ``currency`` at run time)."""
+        missing = sorted(accepted - set(self.fx_rates))
+        if missing:
+            raise SettingsError(
+                f"invalid configuration: PULSE_FX_RATES: no rate for {', '.join(missing)}, "
+                "which PULSE_CURRENCIES accepts"
+            )

@@ -80,3 +80,44 @@ def test_non_json_mapping_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PULSE_FX_RATES", "EUR=1.08")
     with pytest.raises(SettingsError, match="PULSE_FX_RATES"):
         RevenueSettings.load()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("notaurl", "expected redis://host"),
+        ("http://h:6379/0", "expected redis://host"),
+        ("redis://h:99999/0", "the port is not a number"),
+        ("redis://h:port/0", "the port is not a number"),
+        ("redis:///0", "no host"),
+        ("redis://h:6379/zero", "the database .zero. is not a number"),
+    ],
+)
+def test_a_bad_redis_url_is_refused_at_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    monkeypatch.setenv("PULSE_REDIS_URL", url)
+    load_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match=f"PULSE_REDIS_URL: {says}"):
+            load_settings()
+    finally:
+        load_settings.cache_clear()
+    assert PulseSettings(redis_url="redis://127.0.0.1:6380/2").redis_url == "redis://127.0.0.1:6380/2"
+
+
+def test_a_broker_port_must_be_a_port() -> None:
+    with pytest.raises(Exception, match="'h:abc' is not host:port"):
+        PulseSettings(kafka_broker="h:1,h:abc")
+
+
+def test_the_reporting_currency_and_every_accepted_currency_need_a_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumers.revenue.family import RevenueFamily
+
+    monkeypatch.setenv("PULSE_REPORTING_CURRENCY", "EUR")  # with the default rates {"USD": 1}
+    with pytest.raises(SettingsError, match="PULSE_REPORTING_CURRENCY: PULSE_FX_RATES must give .* EUR the rate 1"):
+        RevenueSettings.load()
+    monkeypatch.setenv("PULSE_FX_RATES", '{"EUR": 1, "USD": "0.92"}')
+    assert RevenueSettings.load().reporting_currency == "EUR"
+    with pytest.raises(SettingsError, match="PULSE_FX_RATES: no rate for GBP, which PULSE_CURRENCIES accepts"):
+        RevenueFamily(PulseSettings(currencies=frozenset({"EUR", "GBP"})))
