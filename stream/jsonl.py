@@ -4,7 +4,9 @@ A line is ``{"topic": "subscriptions", "key": "c-1", "event": {...}}``, with an 
 ``"timestamp"``: the Kafka record's time in epoch milliseconds (`pulse produce` sends it as the
 record timestamp; `pulse report` checks ``occurred_at`` against it as a worker does, and
 against the wall clock when it is absent). Files given with ``--topic`` hold bare events, one
-per line.
+per line; `pulse report` takes both in one file, deciding per line (a line that is not a
+wrapper is a bare event of the report's topic). A UTF-8 byte order mark at the start of a file
+is skipped.
 """
 
 from __future__ import annotations
@@ -38,10 +40,16 @@ def dump_line(topic: str, key: str | None, event: dict[str, Any]) -> bytes:
     return orjson.dumps({"topic": topic, "key": key, "event": event}, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
+_BOM = b"\xef\xbb\xbf"
+_WRAPPED = 'expected {"topic": ..., "event": {...}}'
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             line = line.rstrip(b"\r\n")
+            if number == 1 and line.startswith(_BOM):  # editors on Windows write one
+                line = line[len(_BOM) :]
             if line.strip():
                 yield number, line
 
@@ -52,29 +60,51 @@ def iter_records(path: Path, topic: str | None = None) -> Iterator[tuple[str, by
         yield record.topic, record.key, record.value
 
 
-def iter_file_records(path: Path, topic: str | None = None) -> Iterator[FileRecord]:
+def _bare(topic: str, line: bytes) -> FileRecord:
+    spec = spec_for(topic)
+    try:
+        obj = orjson.loads(line)
+        key = spec.key_for(obj) if isinstance(obj, dict) else None
+    except orjson.JSONDecodeError:
+        key = None
+    return FileRecord(topic, key, line)
+
+
+def _is_wrapper(obj: Any) -> bool:
+    return isinstance(obj, dict) and "topic" in obj and "event" in obj
+
+
+def iter_file_records(
+    path: Path, topic: str | None = None, bare_topic: str | None = None, hint: str = "use --topic for bare events"
+) -> Iterator[FileRecord]:
     """Kafka records of a file. With ``topic`` each line is sent as is (bad lines included,
-    so a file can exercise the dead-letter path); otherwise each line names its topic."""
+    so a file can exercise the dead-letter path). With ``bare_topic`` a wrapped line names its
+    topic and any other line is a bare event of ``bare_topic``. Otherwise every line must be
+    wrapped (``hint`` says what else to do)."""
     if topic is not None:
-        spec = spec_for(topic)
         for _, line in iter_lines(path):
-            try:
-                obj = orjson.loads(line)
-                key = spec.key_for(obj) if isinstance(obj, dict) else None
-            except orjson.JSONDecodeError:
-                key = None
-            yield FileRecord(topic, key, line)
+            yield _bare(topic, line)
         return
     for number, line in iter_lines(path):
         try:
             obj = orjson.loads(line)
-            name, event = obj["topic"], obj["event"]
-            spec = spec_for(name)
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except orjson.JSONDecodeError as exc:
+            if bare_topic is not None:
+                yield _bare(bare_topic, line)
+                continue
             raise FileFormatError(
-                f'{path}:{number}: expected {{"topic": ..., "event": {{...}}}} ({exc}); '
-                "use --topic for a file of bare events"
+                f'{path}:{number}: expected {{"topic": ..., "event": {{...}}}} ({exc}); {hint}'
             ) from None
+        if not _is_wrapper(obj):
+            if bare_topic is not None:
+                yield _bare(bare_topic, line)
+                continue
+            raise FileFormatError(f"{path}:{number}: {_WRAPPED}; {hint}")
+        name, event = obj["topic"], obj["event"]
+        try:
+            spec = spec_for(name)
+        except (KeyError, TypeError) as exc:
+            raise FileFormatError(f"{path}:{number}: unknown topic {name!r} ({exc})") from None
         key = obj.get("key")
         key_bytes = key.encode() if isinstance(key, str) else spec.key_for(event) if isinstance(event, dict) else None
         stamp = obj.get("timestamp")

@@ -66,6 +66,9 @@ def by_entity(spec: TopicSpec, key: bytes | None, value: bytes, partitions: int)
     return [(home(obj), value)]
 
 
+BARE_HINT = "give one topic's bare events as a file of its report, or wrap each line"
+
+
 def replay_file(
     path: Path,
     settings: PulseSettings,
@@ -73,6 +76,7 @@ def replay_file(
     default_topic: str | None = None,
     on_record: Callable[[], None] | None = None,
     registry: FamilyRegistry | None = None,
+    bare_topic: str | None = None,
 ) -> Replay:
     """Run every record of `topics` in the file through its pipeline, partitioned as Kafka would."""
     registry = registry if registry is not None else FamilyRegistry.installed(settings)
@@ -116,7 +120,7 @@ def replay_file(
         if values:
             run(topic, p, values, stamps)
 
-    for topic, key, value, stamp in iter_file_records(path, default_topic):
+    for topic, key, value, stamp in iter_file_records(path, default_topic, bare_topic, hint=BARE_HINT):
         if on_record:
             on_record()
         if topic not in pipelines:

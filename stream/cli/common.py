@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,6 +40,11 @@ def guard(fn: Callable[[], T]) -> T:
         return fn()
     except (SettingsError, BrokerUnreachable, FileFormatError) as exc:
         raise fail(str(exc)) from None
+    except KafkaError as exc:  # e.g. the broker went away mid-send
+        raise fail(
+            f"kafka: {type(exc).__name__}: {exc} (not everything was published; publishing the file again is "
+            "safe: resends are deduplicated by event_id)"
+        ) from None
 
 
 def settings_with(**overrides: Any) -> PulseSettings:

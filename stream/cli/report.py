@@ -13,25 +13,12 @@ import typer
 
 from stream.cli.common import err, fail, guard, progress, settings_with
 from stream.family import Report
-from stream.jsonl import iter_lines
 from stream.registry import FamilyRegistry, installed_families, reports_of
 
 __all__ = ["report_app", "add_report"]
 
 report_app = typer.Typer(no_args_is_help=True, help="Replay an event file through the metric code.")
 FORMATS = ("csv", "json")
-
-
-def _bare(file: Path) -> bool:
-    """Whether the file holds bare events (no {"topic", "event"} wrapper), judged by its
-    first line: those are read as the report's own topic."""
-    for _, line in iter_lines(file):
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return True
-        return not (isinstance(obj, dict) and "topic" in obj and "event" in obj)
-    return False
 
 
 def run_report(report: Report, events: Path, format: str) -> list[dict[str, Any]]:
@@ -49,13 +36,17 @@ def run_report(report: Report, events: Path, format: str) -> list[dict[str, Any]
                 events,
                 settings,
                 (report.topic,),
-                report.topic if _bare(events) else None,
                 on_record=lambda: bar.advance(task),
                 registry=registry,
+                bare_topic=report.topic,
             )
         )
     for (name, reason), n in sorted(result.rejected.items()):
         err.print(f"{n} {name} events rejected ({reason.value})")
+    seen = result.processed.get(report.topic, 0) + result.duplicates.get(report.topic, 0)
+    seen += sum(n for (name, _), n in result.rejected.items() if name == report.topic)
+    if not seen:
+        raise fail(f"{events}: no {report.topic} events in it: nothing to report (is it the right file?)")
     return report.rows(result.pipelines[report.topic].processor)
 
 

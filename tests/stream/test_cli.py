@@ -71,3 +71,35 @@ def test_expected_failures_are_one_clear_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--format" in bad.stderr
     env = pulse("report", "monthly-mrr", "--events", str(path), PULSE_GRACE_PERIOD_SECONDS="soon")
     assert env.returncode == 2 and "PULSE_GRACE_PERIOD_SECONDS" in env.stderr and "Traceback" not in env.stderr
+
+
+def test_a_file_is_read_the_same_with_a_bom_and_with_bare_lines_among_wrapped_ones(tmp_path: Path) -> None:
+    from stream.jsonl import dump_line
+    from tests.factories import make_subscription
+
+    events = [make_subscription(event_id=f"e{i}", customer_id=f"c{i}", subscription_id=f"s{i}") for i in range(4)]
+    wrapped = b"".join(dump_line("subscriptions", e["customer_id"], e) for e in events)
+    plain, bom, mixed = tmp_path / "plain.jsonl", tmp_path / "bom.jsonl", tmp_path / "mixed.jsonl"
+    plain.write_bytes(wrapped)
+    bom.write_bytes(b"\xef\xbb\xbf" + wrapped)  # what Notepad saves
+    mixed.write_bytes(
+        b"".join(
+            dump_line("subscriptions", e["customer_id"], e) if i % 2 else orjson.dumps(e) + b"\n"
+            for i, e in enumerate(events)
+        )
+    )
+    rows = [pulse("report", "monthly-mrr", "--events", str(p), "--format", "json") for p in (plain, bom, mixed)]
+    assert all(r.returncode == 0 for r in rows), [r.stderr for r in rows]
+    first = orjson.loads(rows[0].stdout)
+    assert first and first[-1]["new_customers"] == 4
+    assert orjson.loads(rows[1].stdout) == first == orjson.loads(rows[2].stdout)
+
+
+def test_a_file_with_no_event_of_the_report_fails_instead_of_printing_a_header(tmp_path: Path) -> None:
+    from stream.jsonl import dump_line
+
+    other = tmp_path / "tickets.jsonl"
+    other.write_bytes(dump_line("support-tickets", "t1", {"event_id": "x", "type": "ticket_opened"}))
+    result = pulse("report", "monthly-mrr", "--events", str(other))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "no subscriptions events in it" in result.stderr and len(result.stderr.strip().splitlines()) == 1
