@@ -5,6 +5,7 @@ HELP texts are the definitions in docs/metrics.md; a test keeps the two in agree
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 
@@ -71,6 +72,19 @@ class IngestMetrics:
         self.rejected.labels(topic=topic, reason=reason.value).inc()
         if reason is RejectReason.LATE:
             self.late.labels(topic=topic).inc()
+
+
+#: The longest label value /metrics carries; longer ones (free strings from events) are cut.
+MAX_LABEL_CHARS = 64
+
+
+def bounded_label(value: str) -> str:
+    """A label value from event data, at most :data:`MAX_LABEL_CHARS` long: a longer one keeps
+    its start and a hash of the whole, so two long values never merge into one series."""
+    if len(value) <= MAX_LABEL_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[: MAX_LABEL_CHARS - 12]}~{digest}"
 
 
 class SnapshotClock:

@@ -9,6 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from consumers.engagement.definitions import average_session_seconds, stickiness
 from consumers.engagement.view import EngagementView
+from stream.exporter import bounded_label
 
 __all__ = ["EngagementCollector", "ENGAGEMENT_HELP"]
 
@@ -68,14 +69,15 @@ class EngagementCollector:
             g["pulse_stickiness_ratio"].add_metric([], stickiness(f.distinct("dau", [day]), mau))
             today = f.feature_events([day])
             for feature in self.view.features(day):
+                label = bounded_label(feature)
                 for window, days in windows.items():
                     g["pulse_feature_active_users"].add_metric(
-                        [feature, window], f.distinct(f"feat:{feature}", days, f.feature_lg_k)
+                        [label, window], f.distinct(f"feat:{feature}", days, f.feature_lg_k)
                     )
                 if mau:
                     users = f.distinct(f"feat:{feature}", windows["30d"], f.feature_lg_k)
-                    g["pulse_feature_adoption_ratio"].add_metric([feature], users / mau)
-                g["pulse_feature_events"].add_metric([feature], float(today.get(feature, 0)))
+                    g["pulse_feature_adoption_ratio"].add_metric([label], users / mau)
+                g["pulse_feature_events"].add_metric([label], float(today.get(feature, 0)))
             g["pulse_sessions"].add_metric([], float(row["sessions"]))
             seconds = average_session_seconds(f.counter(day, "session_seconds"), row["sessions"])
             g["pulse_session_duration_seconds_avg"].add_metric([], seconds)

@@ -13,6 +13,7 @@ from consumers.revenue.buckets import KINDS, BucketKind, day_key, kind_of, month
 from consumers.revenue.definitions import lifetime_months, month_ratios, previous_month, window_sums
 from consumers.revenue.definitions import ltv as customer_ltv
 from consumers.revenue.view import RevenueView
+from stream.exporter import bounded_label
 
 __all__ = ["RevenueCollector", "REVENUE_HELP"]
 
@@ -136,10 +137,9 @@ class RevenueCollector:
 
         by_plan = gauge("pulse_mrr_by_plan", ["plan", "currency"])
         by_plan_c = gauge("pulse_customers_active_by_plan", ["plan"])
-        for bucket, fields in sorted(v.buckets.items()):
-            if kind_of(bucket) is BucketKind.PLAN:
-                by_plan.add_metric([plan_of(bucket), cur], float(fields.get("mrr", ZERO)))
-                by_plan_c.add_metric([plan_of(bucket)], float(fields.get("customers", ZERO)))
+        for plan, (mrr, customers) in self._plans().items():
+            by_plan.add_metric([bounded_label(plan), cur], float(mrr))
+            by_plan_c.add_metric([bounded_label(plan)], float(customers))
         yield by_plan
         yield by_plan_c
 
@@ -147,8 +147,8 @@ class RevenueCollector:
         seg_c = gauge("pulse_customers_active_by_segment", ["attribute", "value"])
         for attribute, values in sorted(self._segments().items()):
             for label, (m, c) in sorted(values.items()):
-                seg.add_metric([attribute, label, cur], float(m))
-                seg_c.add_metric([attribute, label], float(c))
+                seg.add_metric([bounded_label(attribute), bounded_label(label), cur], float(m))
+                seg_c.add_metric([bounded_label(attribute), bounded_label(label)], float(c))
         yield seg
         yield seg_c
 
@@ -159,12 +159,25 @@ class RevenueCollector:
             if kind_of(bucket) is BucketKind.SEGMENT:
                 attribute, value = segment_of(bucket)
                 raw[attribute][value] = (fields.get("mrr", ZERO), fields.get("customers", ZERO))
-        out: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
-        for attribute, values in raw.items():
-            ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
-            kept = dict(ranked[: self.view.top_n])
-            rest = ranked[self.view.top_n :]
-            if rest:
-                kept["other"] = (sum((m for _, (m, _) in rest), ZERO), sum((c for _, (_, c) in rest), ZERO))
-            out[attribute] = kept
-        return out
+        return {attribute: self._top(values) for attribute, values in raw.items()}
+
+    def _plans(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Top N plans by MRR, the rest summed as `other`, like segments."""
+        plans = {
+            plan_of(bucket): (fields.get("mrr", ZERO), fields.get("customers", ZERO))
+            for bucket, fields in self.view.buckets.items()
+            if kind_of(bucket) is BucketKind.PLAN
+        }
+        return dict(sorted(self._top(plans).items()))
+
+    def _top(self, values: dict[str, tuple[Decimal, Decimal]]) -> dict[str, tuple[Decimal, Decimal]]:
+        ranked = sorted(values.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        kept = dict(ranked[: self.view.top_n])
+        rest = ranked[self.view.top_n :]
+        if rest:
+            other = kept.get("other", (ZERO, ZERO))  # a real value named "other" shares the bucket
+            kept["other"] = (
+                other[0] + sum((m for _, (m, _) in rest), ZERO),
+                other[1] + sum((c for _, (_, c) in rest), ZERO),
+            )
+        return kept

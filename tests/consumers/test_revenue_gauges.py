@@ -437,3 +437,30 @@ def test_empty_view_ltv_is_undefined(revenue_view: ViewFactory, registry_of: Reg
     with no event at all it is unknown."""
     reg = registry_of(RevenueCollector(revenue_view()))
     assert value(reg, "pulse_ltv_undefined") == 1
+
+
+def test_plans_beyond_the_top_n_are_summed_as_other_and_long_labels_are_cut(
+    revenue_ledger: LedgerFactory, revenue_view: ViewFactory, registry_of: RegistryFactory
+) -> None:
+    """Label values come from events: bounded in number (top N by MRR, the rest `other`, a real
+    plan named `other` included) and in length (64 characters, a hash keeping them apart)."""
+    huge = "x" * 300_000  # the 300 KB attribute of the finding, had the contract let it through
+    long_a, long_b = "enterprise-" + "a" * 100, "enterprise-" + "a" * 99 + "b"
+    rows = [
+        (START, "2026-03-01T00:00:00Z", "P1", "s1", {**price("500", long_a), **country(huge[:256])}),
+        (START, "2026-03-01T00:00:00Z", "P2", "s2", price("400", long_b)),
+        (START, "2026-03-01T00:00:00Z", "P3", "s3", price("30", "other")),
+        (START, "2026-03-01T00:00:00Z", "P4", "s4", price("20", "basic")),
+        (START, "2026-03-01T00:00:00Z", "P5", "s5", price("10", "starter")),
+    ]
+    registry = registry_of(RevenueCollector(revenue_view(revenue_ledger(rows), top_n=2)))
+    samples = [s for m in registry.collect() if m.name == "pulse_mrr_by_plan" for s in m.samples]
+    plans = {s.labels["plan"]: s.value for s in samples}
+    assert len(plans) == 3 and all(len(p) <= 64 for p in plans)
+    assert plans["other"] == 30 + 20 + 10
+    (a,) = [p for p, v in plans.items() if v == 500]
+    (b,) = [p for p, v in plans.items() if v == 400]
+    assert a != b and a.startswith("enterprise-aaa") and b.startswith("enterprise-aaa")
+    assert sum(plans.values()) == value(registry, "pulse_mrr", USD)
+    segments = [s for m in registry.collect() if m.name == "pulse_mrr_by_segment" for s in m.samples]
+    assert segments and all(len(s.labels["value"]) <= 64 for s in segments)
