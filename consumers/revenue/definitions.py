@@ -46,8 +46,19 @@ MONTHLY_COLUMNS = (
 Buckets = Mapping[str, Mapping[str, Decimal]]
 
 
-def money(value: Decimal) -> str:
-    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+#: ISO 4217 minor units that are not 2 (the rest have cents).
+MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+                     "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}  # fmt: skip
+
+
+def money(value: Decimal, currency: str | None = None) -> str:
+    """Fixed point with the currency's minor units (2 when not given), half up: never an
+    exponent (``0E-10``, ``2E+1``) or 28 digits."""
+    places = MINOR_UNITS.get(currency or "", 2)
+    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
 
 
 def _get(buckets: Buckets, bucket: str, name: str) -> Decimal:

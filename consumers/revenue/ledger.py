@@ -29,6 +29,7 @@ from consumers.revenue.buckets import (
     segment_key,
 )
 from consumers.revenue.codec import encode_folded, encode_tail
+from consumers.revenue.definitions import money
 from consumers.revenue.model import (
     RECENT_MOVEMENTS,
     CustomerHistory,
@@ -65,6 +66,7 @@ class RevenueConfig:
     grace_seconds: int = 2 * 86400
     grouping_seconds: int = 0
     segment_attributes: tuple[str, ...] = ("country", "acquisition_channel", "segment")
+    reporting_currency: str = "USD"
 
     @classmethod
     def from_settings(cls, settings: PulseSettings, section: RevenueSettings) -> RevenueConfig:
@@ -73,6 +75,7 @@ class RevenueConfig:
             grace_seconds=settings.grace_period_seconds,
             grouping_seconds=section.movement_grouping_seconds,
             segment_attributes=tuple(section.segment_attributes),
+            reporting_currency=section.reporting_currency,
         )
 
 
@@ -382,17 +385,17 @@ class RevenueLedger:
         moves = [*folded, *((mv.at_iso, mv.kind, mv.before, mv.after) for mv in tl.movements)]
         return {
             "customer_id": cid,
-            "mrr": str(tl.mrr),
+            "mrr": money(tl.mrr, self.config.reporting_currency),
             "status": tl.status,
-            "plans": {p: str(m) for p, m in sorted(tl.plans.items())},
+            "plans": {p: money(m, self.config.reporting_currency) for p, m in sorted(tl.plans.items())},
             "attributes": dict(sorted(tl.attributes.items())),
             "movements": [
                 {
                     "at": parse_at(at).isoformat().replace("+00:00", "Z"),
                     "kind": kind,
-                    "before": str(before),
-                    "after": str(after),
-                    "amount": str(abs(after - before)),
+                    "before": money(before, self.config.reporting_currency),
+                    "after": money(after, self.config.reporting_currency),
+                    "amount": money(abs(after - before), self.config.reporting_currency),
                 }
                 for at, kind, before, after in moves
             ],

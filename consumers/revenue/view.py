@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client.registry import Collector
 
 from consumers.revenue.buckets import NOW, Buckets, merge
-from consumers.revenue.definitions import month_ratios, month_row
+from consumers.revenue.definitions import money, month_ratios, month_row
 from consumers.revenue.processor import TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
@@ -61,12 +61,23 @@ class RevenueView(FamilyView):
     def month(self, month: str) -> dict[str, Any]:
         return {
             "row": month_row(self.buckets, month),
-            "ratios": _jsonable(month_ratios(self.buckets, month, self.gross_margin)),
+            "ratios": api_figures(month_ratios(self.buckets, month, self.gross_margin), self.currency),
         }
 
     def watermark_day(self) -> date | None:
         return None if self.watermark is None else datetime.fromisoformat(self.watermark).date()
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()}
+#: The figures of :func:`month_ratios` that are money (the rest are ratios, counts, months).
+MONEY_FIGURES = frozenset({"mrr_start", "mrr_end", "arr", "arpa", "ltv"})
+
+
+def api_figures(values: dict[str, Any], currency: str) -> dict[str, Any]:
+    """Money as fixed-point strings in the currency's minor units; ratios as plain numbers."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, Decimal):
+            out[name] = money(value, currency) if name in MONEY_FIGURES else float(value)
+        else:
+            out[name] = value
+    return out

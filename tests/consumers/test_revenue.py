@@ -284,3 +284,20 @@ def test_a_resend_beyond_any_window_is_still_a_duplicate() -> None:
     assert lg.apply(first) is APPLIED
     assert lg.apply(first) is DUPLICATE
     assert month_ratios(lg.buckets, "2026-01")["renewal_ratio_count"] == 1
+
+
+def test_money_in_the_api_is_fixed_point_in_the_currencys_minor_units_and_ratios_are_numbers() -> None:
+    from consumers.revenue.definitions import money
+    from consumers.revenue.view import api_figures
+
+    assert [money(Decimal(v)) for v in ("0E-10", "2E+1", "24474.754999999999999999999999", "-0.005")] == [
+        "0.00", "20.00", "24474.75", "-0.01"
+    ]  # fmt: skip
+    assert money(Decimal("1234.5"), "JPY") == "1235" and money(Decimal("1.23456"), "KWD") == "1.235"
+    figures = api_figures(
+        {"mrr_end": Decimal("2E+1"), "arpa": Decimal("6.666666666666666666666666667"),
+         "nrr_ratio": Decimal("0.9166666666666666666666666667"), "grr_ratio": None, "customers_end": 3},
+        "USD",
+    )  # fmt: skip
+    assert figures == {"mrr_end": "20.00", "arpa": "6.67", "nrr_ratio": 0.9166666666666666, "grr_ratio": None,
+                       "customers_end": 3}  # fmt: skip
