@@ -350,9 +350,11 @@ class IngestEngine(Service):
         marker (a restart without its data, a flush), everything owned is republished under a
         new epoch: Redis may have dropped writes it had acknowledged."""
         now = asyncio.get_running_loop().time()
+        talked = False  # only an answer from Redis says it is up
         try:
             if self.resync_pending or now - self.marker_checked_at >= MARKER_CHECK_SECONDS:
                 intact = await self.snapshots.marker_intact(self.worker_id)
+                talked = True
                 self.marker_checked_at = now
                 if not intact and self.published_once:
                     log.warning("redis lost this worker's snapshots (restarted or flushed): republishing")
@@ -367,6 +369,7 @@ class IngestEngine(Service):
                 if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
                     continue
                 await self.pipelines[self.by_topic[tp.topic]].processor.publish(state, self.snapshots)
+                talked = True
                 self.unpublished.discard(tp)
                 self.published_at[tp] = now
                 self.published_once = True
@@ -374,7 +377,8 @@ class IngestEngine(Service):
             self.health.down(Dependency.REDIS, exc)
             self.resync_pending = True
             return
-        self.health.up(Dependency.REDIS)
+        if talked:
+            self.health.up(Dependency.REDIS)
 
     def _resync_all(self) -> None:
         self.snapshots.new_epoch()

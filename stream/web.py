@@ -48,7 +48,7 @@ def register_views(runtime: Runtime) -> None:
             health.down(Dependency.REDIS, exc)
             last_problem[0] = str(exc) or type(exc).__name__
             return last_problem[0]
-        clock.mark()
+        clock.mark()  # (up again is the engine's to say: its writes every 5 s at least)
         last_problem[0] = None
         return None
 
