@@ -183,14 +183,7 @@ class IngestEngine(Service):
         # Rebalances run inside getmany(); the batch before it may still be in flight: let its
         # writes land before another worker reads these changelogs.
         await self.drain_in_flight()
-        stopping = []
-        for tp in revoked:
-            if tp.topic not in self.forwarded_from and self.states.pop(tp, None) is not None:
-                self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
-            writer = self.writers.pop(tp, None)
-            if writer is not None:
-                stopping.append(_stop_quietly(writer))
-        await asyncio.gather(*stopping)
+        await asyncio.gather(*(self._release(tp) for tp in revoked if tp.topic not in self.forwarded_from))
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
@@ -251,9 +244,9 @@ class IngestEngine(Service):
 
     @Service.task
     async def _consume(self) -> None:
-        """Batch N+1 is applied while batch N's writes are in flight; N's checkpoints follow
-        N's acknowledged writes and precede N+1's; N's offsets are committed, and snapshots
-        shared, once its checkpoints are acknowledged."""
+        """Batch N+1 is applied while batch N's writes are in flight; N is sealed (committed,
+        with its checkpoints) before N+1 is sent; N's group offsets are committed, and
+        snapshots shared, once it is sealed and settled."""
         assert self.consumer is not None
         while not self.should_stop:
             backlog = await self._forward_backlog()
@@ -286,7 +279,7 @@ class IngestEngine(Service):
         results = await asyncio.gather(*(writer.seal() for writer in written.writers.values()), return_exceptions=True)
         failure: BaseException | None = None
         now = asyncio.get_running_loop().time()
-        for tp, writer, result in zip(written.writers, written.writers.values(), results, strict=True):
+        for (tp, writer), result in zip(written.writers.items(), results, strict=True):
             if isinstance(result, ProducerFenced):
                 await self._fenced(tp)
             elif isinstance(result, BaseException):
@@ -336,6 +329,10 @@ class IngestEngine(Service):
             tp.topic,
             tp.partition,
         )
+        await self._release(tp)
+
+    async def _release(self, tp: TopicPartition) -> None:
+        """Forget a source partition: its state, what is derived from it, its writer."""
         if self.states.pop(tp, None) is not None:
             self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         self.unpublished.discard(tp)
@@ -400,7 +397,7 @@ class IngestEngine(Service):
             await self.sleep(KAFKA_PROBE_SECONDS)
 
     async def process_batch(self, batch: dict[TopicPartition, list[Any]]) -> InFlight:
-        """Apply a batch and send its writes; :meth:`_seal` then sends its checkpoints."""
+        """Apply a batch and send its writes; :meth:`_seal` then makes them durable."""
         return await self._send(self.apply_batch(batch))
 
     def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> Staged:
@@ -410,12 +407,12 @@ class IngestEngine(Service):
         records_seen = events_seen = 0
         for tp, records in batch.items():
             forwarded = tp.topic in self.forwarded_from
-            state = self.states.get(self.source_of(tp) if forwarded else tp)
+            source = self.source_of(tp)  # tp itself unless it is a repartition partition
+            state = self.states.get(source)
             if state is None or not records:
                 continue  # revoked while the batch was in flight: its next owner reads it
             name = self.by_topic[tp.topic]
             pipeline = self.pipelines[name]
-            source = self.source_of(tp)
             writes = staged.partitions.get(source)
             if writes is None:
                 writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), tp.partition)
