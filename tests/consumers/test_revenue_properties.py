@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from consumers.revenue.definitions import months_between, mrr_at_end
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
+from consumers.revenue.model import SubscriptionEventType
 from stream.decoding import Accepted, decode_record
 from stream.topics import spec_for
 
@@ -22,16 +23,7 @@ SPEC = spec_for("subscriptions")
 step = st.tuples(
     st.sampled_from(["c1", "c2", "c3"]),
     st.sampled_from(["s1", "s2"]),
-    st.sampled_from(
-        [
-            "subscription_started",
-            "subscription_changed",
-            "subscription_cancelled",
-            "subscription_renewed",
-            "trial_started",
-            "trial_expired",
-        ]
-    ),
+    st.sampled_from([kind.value for kind in SubscriptionEventType]),
     st.integers(0, 24 * 120),  # hours after START: four months
     st.sampled_from(["0", "10", "49.90", "100", "960"]),
     st.sampled_from(["month", "year", "week", "quarter"]),

@@ -3,36 +3,22 @@ lines), /health says Kafka is down meanwhile, and every figure equals the replay
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import REPO, Deployment, assert_api_matches, run_cli, wait_for
+from tests.faults.common import FX, scripts_stack, simulated_history
+from tests.integration.harness import Deployment, assert_api_matches, wait_for
 
-FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
-
-
-def stack(*args: str) -> None:
-    subprocess.run([str(REPO / "scripts" / "stack"), *args], check=True, capture_output=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("broker") / "events.jsonl"
-    env = {**deployment.env, "PULSE_FX_RATES": FX}
-    run_cli("simulate", "--out", str(path), "--seed", "8", "--customers", "40", "--days", "30",
-            "--end", "2026-09-01", env=env)  # fmt: skip
-
-    def report(name: str) -> Any:
-        return orjson.loads(run_cli("report", name, "--events", str(path), "--format", "json", env=env))
-
-    return {"path": path, "revenue": report("monthly-mrr"), "engagement": report("daily-engagement")}
+    return simulated_history(deployment, tmp_path_factory.mktemp("broker"), seed=8)
 
 
 def test_broker_restarted_mid_stream(history: dict[str, Any], tmp_path: Path) -> None:
@@ -44,14 +30,14 @@ def test_broker_restarted_mid_stream(history: dict[str, Any], tmp_path: Path) ->
         half = len(records) // 2
         d.publish(records[:half])
         wait_for(lambda: w.metric(PROCESSED, topic="subscriptions") > 0, what="processing")
-        stack("stop", "kafka")
+        scripts_stack("stop", "kafka")
         try:
             down = wait_for(lambda: (h := w.health())["status"] == "degraded" and h, timeout=60, what="degraded")
             assert down["dependencies"]["kafka"]["up"] is False and "kafka" in down["reasons"]
             time.sleep(15)
             assert w.proc is not None and w.proc.poll() is None  # waiting, not crashed
         finally:
-            stack("up")
+            scripts_stack("up")
         d.publish(records[half:])
         assert_api_matches(w, "/api/v1/revenue?month={}", "month", history["revenue"], timeout=180)
         assert_api_matches(w, "/api/v1/engagement/daily?date={}", "date", history["engagement"], timeout=120)

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from stream.jsonl import dump_line, iter_records
+from tests.faults.common import FX
 from tests.integration.harness import REPO, Deployment, assert_api_matches, run_cli, wait_for
 
-FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 REJECTED = "pulse_events_rejected_total"
 
 

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import REDIS_URL, REPO, Deployment, Worker, assert_api_matches, run_cli, wait_for
+from tests.faults.common import FX, scripts_stack, simulated_history
+from tests.integration.harness import REDIS_URL, Deployment, Worker, assert_api_matches, wait_for
 
-FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
 
 
@@ -30,21 +30,9 @@ def redis_cli(*args: str) -> None:
     subprocess.run(["redis-cli", "-p", redis_port(), *args], check=False, capture_output=True, timeout=30)
 
 
-def start_redis() -> None:
-    subprocess.run([str(REPO / "scripts" / "stack"), "up"], check=True, capture_output=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("faults") / "events.jsonl"
-    env = {**deployment.env, "PULSE_FX_RATES": FX}
-    run_cli("simulate", "--out", str(path), "--seed", "3", "--customers", "40", "--days", "30",
-            "--end", "2026-09-01", env=env)  # fmt: skip
-
-    def report(name: str) -> Any:
-        return orjson.loads(run_cli("report", name, "--events", str(path), "--format", "json", env=env))
-
-    return {"path": path, "revenue": report("monthly-mrr"), "engagement": report("daily-engagement")}
+    return simulated_history(deployment, tmp_path_factory.mktemp("faults"), seed=3)
 
 
 def assert_converged(worker: Worker, history: dict[str, Any], path: Path) -> None:
@@ -75,7 +63,7 @@ def test_redis_stopped_mid_stream(history: dict[str, Any], tmp_path: Path) -> No
             publisher.join()
             time.sleep(10)  # events flow while Redis is down
         finally:
-            start_redis()
+            scripts_stack("up")
         wait_for(lambda: w.health()["status"] == "ready", timeout=60, what="ready again")
         assert_converged(w, history, history["path"])
         assert w.proc is not None and w.proc.poll() is None  # never restarted

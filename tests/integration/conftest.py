@@ -4,23 +4,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.harness import Deployment, Worker, ensure_stack
+from tests.integration.fixtures import deployment, stack
+from tests.integration.harness import Deployment, Worker
+
+__all__ = ["deployment", "stack"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def stack() -> None:
-    ensure_stack()
-
-
-@pytest.fixture(scope="module")
-def deployment(stack: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    yield Deployment(tmp_path_factory.mktemp("pulse"))
 
 
 @pytest.fixture(scope="module")
