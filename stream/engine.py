@@ -4,8 +4,9 @@ One aiokafka consumer (group = the app id) reads the source topics in batches. A
 applied to the state of its partitions; each partition's changelog records, dead letters,
 forwarded events and checkpoint (the next source offset) are then written all-or-nothing by
 its writer (stream/writers.py: a Kafka transaction by default), before any record of the next
-batch. So a checkpoint is never ahead of its data: a write that fails (a broker gone) stops the
-worker before the checkpoint counts, and the batch is read again.
+batch. So a checkpoint is never ahead of its data: when a write fails (a broker gone past the
+producer's timeout) nothing of the batch counts; the partition's state is dropped and reloaded
+from its changelog once the broker answers, and the batch is read again.
 On assignment a partition's state is rebuilt from its changelog and the consumer seeks to the
 checkpoint; on revocation the state is dropped. See stream/state.py for why this gives each
 record exactly one effect on the state.
@@ -21,7 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
 from stream.deadletter import deadletter_record
@@ -52,6 +53,12 @@ KAFKA_PROBE_SECONDS = 5
 
 #: How long sources wait for this worker's own forwarded events to be read back before reading on.
 FORWARD_WAIT_SECONDS = 30
+
+#: How long a writer of a dropped partition may take to stop (its broker may be away).
+WRITER_STOP_SECONDS = 10.0
+
+#: Longest wait between attempts to reload a partition whose batch could not be written.
+RELOAD_BACKOFF_MAX_SECONDS = 30.0
 
 
 def changelog_topic(settings: PulseSettings, source: str) -> str:
@@ -120,6 +127,10 @@ class IngestEngine(Service):
         self.forward_ends: dict[TopicPartition, tuple[int, float]] = {}
         #: source partition -> what writes its batches (see stream/writers.py)
         self.writers: dict[TopicPartition, BatchWriter] = {}
+        #: owned source partitions whose batch failed to be written: paused until reloaded
+        self.reload_pending: set[TopicPartition] = set()
+        self.reload_at = float("-inf")
+        self.reload_backoff = 1.0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -184,6 +195,7 @@ class IngestEngine(Service):
         # writes land before another worker reads these changelogs.
         await self.drain_in_flight()
         await asyncio.gather(*(self._release(tp) for tp in revoked if tp.topic not in self.forwarded_from))
+        self.reload_pending.difference_update(revoked)
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
@@ -191,27 +203,8 @@ class IngestEngine(Service):
         assert self.consumer is not None
         sources = [tp for tp in assigned if tp.topic not in self.forwarded_from]
         log.info("recovering state of %d assigned partitions", len(sources))
-        changelogs = {
-            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in sources
-        }
-        # Writers first: a transactional one fences (and aborts the open transaction of) the
-        # partition's previous producer, so recovery below reads everything it committed.
-        await self._start_writers([tp for tp in sources if tp not in self.writers])
-        loaded = await load_partition_states(
-            self.settings.kafka_broker,
-            {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in sources},
-        )
-        for tp in sorted(assigned):
-            if tp.topic in self.forwarded_from:
-                continue
-            state = loaded[changelogs[tp]]
-            self.states[tp] = state
-            pipeline = self.pipelines[self.by_topic[tp.topic]]
-            pipeline.loaded(state)
-            self.unpublished.add(tp)
-            # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
-            # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
-            self.consumer.seek(tp, state.next_offset or 0)
+        self.reload_pending.difference_update(sources)
+        await self._recover(sources)
         for tp in assigned:
             if tp.topic in self.forwarded_from:
                 owner = self.states.get(self.source_of(tp))
@@ -226,6 +219,82 @@ class IngestEngine(Service):
             _fmt(assigned) or "none (more workers than partitions?)",
         )
         self.assigned_once.set()
+
+    async def _recover(self, sources: list[TopicPartition]) -> None:
+        """Rebuild owned source partitions' state from their changelogs; seek to the checkpoint."""
+        assert self.consumer is not None
+        changelogs = {
+            tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in sources
+        }
+        # Writers first: a transactional one fences (and aborts the open transaction of) the
+        # partition's previous producer, so recovery below reads everything it committed.
+        await self._start_writers([tp for tp in sources if tp not in self.writers])
+        loaded = await load_partition_states(
+            self.settings.kafka_broker,
+            {changelogs[tp]: self.pipelines[self.by_topic[tp.topic]].codecs for tp in sources},
+        )
+        for tp in sorted(sources):
+            state = loaded[changelogs[tp]]
+            self.states[tp] = state
+            pipeline = self.pipelines[self.by_topic[tp.topic]]
+            pipeline.loaded(state)
+            self.unpublished.add(tp)
+            # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
+            # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
+            self.consumer.seek(tp, state.next_offset or 0)
+
+    def _fed_by(self, source: TopicPartition) -> list[TopicPartition]:
+        """The assigned partitions read into a source partition's state: itself, its repartition one."""
+        assert self.consumer is not None
+        name = self.by_topic[source.topic]
+        fed = [source, TopicPartition(repartition_topic(self.settings, name), source.partition)]
+        assigned = self.consumer.assignment()
+        return [tp for tp in fed if tp in assigned]
+
+    async def _write_failed(self, tp: TopicPartition, exc: BaseException) -> None:
+        """Nothing of the partition's batch counts (no checkpoint was committed): forget its
+        state and read it again from the checkpoint, as its next owner would, once the broker
+        answers. Its records fetched meanwhile are skipped (paused, then sought back)."""
+        assert self.consumer is not None
+        log.warning(
+            "partition %s:%d: batch not written (%s: %s); its state will be reloaded from the changelog "
+            "and the batch read again",
+            tp.topic, tp.partition, type(exc).__name__, exc,
+        )  # fmt: skip
+        self.metrics.reloads.labels(topic=self.by_topic[tp.topic]).inc()
+        await self._release(tp)
+        self.consumer.pause(*self._fed_by(tp))
+        self.reload_pending.add(tp)
+        self.reload_at = min(self.reload_at, asyncio.get_running_loop().time())
+
+    async def _reload_pending(self) -> None:
+        """Reload partitions whose batch failed; on failure try again later (backing off)."""
+        assert self.consumer is not None
+        now = asyncio.get_running_loop().time()
+        if not self.reload_pending or now < self.reload_at:
+            return
+        assigned = self.consumer.assignment()
+        self.reload_pending.intersection_update(assigned)
+        sources = sorted(self.reload_pending)
+        try:
+            await self._recover(sources)
+        except Exception as exc:  # the broker still away: nothing changed, try again later
+            await asyncio.gather(*(self._release(tp) for tp in sources))
+            self.reload_at = now + self.reload_backoff
+            log.warning(
+                "reloading %d partitions failed (%s: %s); next attempt in %.0fs",
+                len(sources), type(exc).__name__, exc, self.reload_backoff,
+            )  # fmt: skip
+            self.reload_backoff = min(RELOAD_BACKOFF_MAX_SECONDS, self.reload_backoff * 2)
+            return
+        for tp in sources:
+            fed = self._fed_by(tp)
+            for rp in fed[1:]:
+                self.consumer.seek(rp, self.states[tp].repartition_offset)
+            self.consumer.resume(*fed)
+        self.reload_pending.clear()
+        self.reload_backoff = 1.0
+        log.info("partitions reloaded: %s", _fmt(sources))
 
     async def _start_writers(self, sources: list[TopicPartition]) -> None:
         new = {tp: self._new_writer(tp) for tp in sources}
@@ -249,6 +318,7 @@ class IngestEngine(Service):
         snapshots shared, once it is sealed and settled."""
         assert self.consumer is not None
         while not self.should_stop:
+            await self._reload_pending()
             backlog = await self._forward_backlog()
             # Events this worker forwarded to partitions it owns are read before more source
             # records: event time on those partitions cannot run ahead of them (a fast catch-up
@@ -274,27 +344,32 @@ class IngestEngine(Service):
             await self._settle(previous)
 
     async def _seal(self, written: InFlight) -> None:
-        """Every partition's batch durable, with its checkpoint (or the worker stops here, with
-        no checkpoint written); a partition whose writer was fenced is dropped."""
+        """Every partition's batch durable, with its checkpoint; a partition whose writes
+        failed is reloaded, one whose writer was fenced is dropped."""
         results = await asyncio.gather(*(writer.seal() for writer in written.writers.values()), return_exceptions=True)
-        failure: BaseException | None = None
         now = asyncio.get_running_loop().time()
         for (tp, writer), result in zip(written.writers.items(), results, strict=True):
             if isinstance(result, ProducerFenced):
                 await self._fenced(tp)
-            elif isinstance(result, BaseException):
-                failure = failure or result
+            elif isinstance(result, Exception):
+                await self._write_failed(tp, result)
+            elif isinstance(result, BaseException):  # cancelled: the worker is stopping
+                raise result
             else:
                 for forwarded_to, end in writer.take_forwarded().items():
                     if self.source_of(forwarded_to) in self.states:  # read by this worker
                         known = self.forward_ends.get(forwarded_to)
                         self.forward_ends[forwarded_to] = (max(end, known[0] if known else 0), now)
-        if failure is not None:
-            raise failure
 
     async def _settle(self, written: InFlight) -> None:
         assert self.consumer is not None
-        await asyncio.gather(*(writer.settle() for writer in written.writers.values()))
+        writers = list(written.writers.items())
+        results = await asyncio.gather(*(writer.settle() for _, writer in writers), return_exceptions=True)
+        for (tp, writer), result in zip(writers, results, strict=True):
+            if isinstance(result, Exception) and self.writers.get(tp) is writer:
+                await self._write_failed(tp, result)  # its checkpoint failed: recovery ignores the batch
+            elif isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
         # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
         offsets = {tp: o for tp, o in written.offsets.items() if self.source_of(tp) in self.states}
         if offsets:
@@ -304,6 +379,8 @@ class IngestEngine(Service):
                 # We were dropped from the group (e.g. a long pause): the partitions may have
                 # a new owner already; the rejoin reloads what we own.
                 log.warning("group offset commit failed (%s); state will be reloaded", exc)
+            except KafkaError as exc:  # the broker away: the next commit covers these offsets
+                log.debug("group offset commit failed: %s", exc)
 
     async def _forward_backlog(self) -> list[TopicPartition]:
         """Owned repartition partitions not yet read up to what this worker forwarded there."""
@@ -416,6 +493,7 @@ class IngestEngine(Service):
             writes = staged.partitions.get(source)
             if writes is None:
                 writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), tp.partition)
+                staged.states[source] = state
             outcome = pipeline.handle_many(
                 state, [record.value for record in records], [record.timestamp for record in records]
             )
@@ -452,13 +530,18 @@ class IngestEngine(Service):
         return staged
 
     async def _send(self, staged: Staged) -> InFlight:
-        written = InFlight(offsets=staged.offsets)
+        written = InFlight(offsets={})
         for source, writes in staged.partitions.items():
-            writer = self.writers.get(source) if source in self.states else None
+            writer = self.writers.get(source) if self.states.get(source) is staged.states[source] else None
             if writer is None:
-                continue  # revoked or fenced since the batch was applied: its next owner reads it
-            await writer.send(writes)
+                continue  # revoked, fenced or reloaded since the batch was applied: it is read again
+            try:
+                await writer.send(writes)
+            except Exception as exc:
+                await self._write_failed(source, exc)
+                continue
             written.writers[source] = writer
+        written.offsets = {tp: o for tp, o in staged.offsets.items() if self.source_of(tp) in written.writers}
         return written
 
 
@@ -467,6 +550,8 @@ class Staged:
     """What an applied batch must write, per partition state (source partition)."""
 
     partitions: dict[TopicPartition, PartitionWrites] = field(default_factory=dict)
+    #: the state each partition's writes were computed on (a reloaded partition's are stale)
+    states: dict[TopicPartition, PartitionState] = field(default_factory=dict)
     #: consumed partition (source or repartition) -> next offset, for the group commit
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
@@ -481,7 +566,8 @@ class InFlight:
 
 async def _stop_quietly(writer: BatchWriter) -> None:
     try:
-        await writer.stop()
+        # a producer whose broker is away may wait long for what it still holds
+        await asyncio.wait_for(writer.stop(), WRITER_STOP_SECONDS)
     except Exception as exc:  # a fenced or broken producer: nothing of it is needed any more
         log.debug("writer stop failed: %s", exc)
 

@@ -56,6 +56,13 @@ class IngestMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "pulse_partition_reloads",
+            "Times a partition's batch could not be written (the broker unreachable past the producer's timeout): "
+            "its state was dropped, reloaded from its changelog and the batch read again, by source topic.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.snapshot_age = Gauge(
             "pulse_snapshot_age_seconds",
             "Seconds since this worker last read every family's snapshots from Redis; the family gauges are "

@@ -34,7 +34,8 @@ def test_broker_restarted_mid_stream(history: dict[str, Any], tmp_path: Path) ->
         try:
             down = wait_for(lambda: (h := w.health())["status"] == "degraded" and h, timeout=60, what="degraded")
             assert down["dependencies"]["kafka"]["up"] is False and "kafka" in down["reasons"]
-            time.sleep(15)
+            # past the producer's 40 s delivery timeout: writes in flight fail, their partitions reload
+            time.sleep(45)
             assert w.proc is not None and w.proc.poll() is None  # waiting, not crashed
         finally:
             scripts_stack("up")
@@ -43,8 +44,11 @@ def test_broker_restarted_mid_stream(history: dict[str, Any], tmp_path: Path) ->
         assert_api_matches(w, "/api/v1/engagement/daily?date={}", "date", history["engagement"], timeout=120)
         wait_for(lambda: w.health()["status"] == "ready", timeout=60, what="ready again")
         assert w.proc.poll() is None
+        reloads = sum(v for (name, _), v in w.metrics().items() if name == "pulse_partition_reloads_total")
     finally:
         w.stop()
-    log = w.tail(2000)
+    log = w.tail(5000)
     assert log.count("dependency=kafka state=down") == 1 and "dependency=kafka state=up" in log
     assert sum("ERROR" in line for line in log.splitlines()) < 100  # was 4,154 lines in 27 s
+    # a batch whose writes timed out was read again from its partition's reloaded state
+    assert log.count("batch not written") == reloads and ("partitions reloaded" in log) == (reloads > 0)

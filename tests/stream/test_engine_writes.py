@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -22,7 +21,7 @@ from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from stream.app import build_pipelines
 from stream.deadletter import DEADLETTER_MAX_MESSAGE_BYTES, MAX_ORIGINAL_BYTES, deadletter_record
 from stream.decoding import Accepted, Rejected, decode_record
-from stream.engine import IngestEngine
+from stream.engine import IngestEngine, repartition_topic
 from stream.exporter import IngestMetrics
 from stream.outcomes import RejectReason
 from stream.registry import FamilyRegistry
@@ -101,6 +100,27 @@ class RecordingProducer:
         return [i for i, (_, records) in enumerate(self.log) if any(k == CHECKPOINT_KEY for k, _ in records)]
 
 
+class SeekingConsumer:
+    """What the engine asks of its consumer around a failed write: pause, seek, resume."""
+
+    def __init__(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = assigned
+        self.paused: set[TopicPartition] = set()
+        self.positions: dict[TopicPartition, int] = {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+
 def engine_with(producer: RecordingProducer, transactions: bool = False) -> tuple[IngestEngine, TopicPartition]:
     # one partition: every entity is at home
     settings = PulseSettings(topic_partitions=1, transactions=transactions)
@@ -109,8 +129,9 @@ def engine_with(producer: RecordingProducer, transactions: bool = False) -> tupl
         build_pipelines(settings, FamilyRegistry.installed(settings).processors()),
         IngestMetrics(CollectorRegistry()),
     )
-    engine.producer, engine.consumer = producer, SimpleNamespace()  # type: ignore[assignment]  # test doubles
     tp = TopicPartition(settings.topic("subscriptions"), 0)
+    consumer = SeekingConsumer({tp, TopicPartition(repartition_topic(settings, "subscriptions"), 0)})
+    engine.producer, engine.consumer = producer, consumer  # type: ignore[assignment]  # test doubles
     pipeline = engine.pipelines["subscriptions"]
     state = PartitionState(0, codecs=pipeline.codecs)
     pipeline.loaded(state)
@@ -139,15 +160,55 @@ async def test_a_checkpoint_follows_its_writes_and_precedes_the_next_batch() -> 
     assert orjson.loads(producer.log[3][1][0][1] or b"")["next_offset"] == 2
 
 
-async def test_a_failed_write_leaves_no_checkpoint() -> None:
+async def test_a_failed_write_leaves_no_checkpoint_and_the_partition_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     producer = RecordingProducer(fail_on=b"poisoned")
     engine, tp = engine_with(producer)
+    consumer: SeekingConsumer = engine.consumer  # type: ignore[assignment]
     written = await engine.process_batch(
         batch(tp, 0, make_subscription(event_id="x", customer_id="c1", plan="poisoned"))
     )
-    with pytest.raises(RuntimeError, match="MessageSizeTooLargeError"):
-        await engine._seal(written)
-    assert producer.checkpoint_positions() == []  # a restart reads the batch again
+    # the next batch was applied on top of the failed one before the failure was known
+    staged = engine.apply_batch(batch(tp, 1, make_subscription(event_id="y", customer_id="c2")))
+    await engine._seal(written)  # no exception: the worker goes on
+    assert producer.checkpoint_positions() == []
+    assert tp not in engine.states and tp in engine.reload_pending
+    assert consumer.paused == consumer.assigned  # the source and its repartition partition
+    assert engine.metrics.registry.get_sample_value("pulse_partition_reloads_total", {"topic": "subscriptions"}) == 1
+    sent = len(producer.log)
+    assert (await engine._send(staged)).writers == {}  # computed on the dropped state: not sent
+    assert len(producer.log) == sent
+
+    committed: dict[TopicPartition, PartitionState] = {}
+
+    async def load(broker: str, changelogs: dict[TopicPartition, Any]) -> dict[TopicPartition, PartitionState]:
+        # nothing was committed: what the changelog holds is an empty state
+        committed.update({changelog: PartitionState(0, codecs=codecs) for changelog, codecs in changelogs.items()})
+        return committed
+
+    monkeypatch.setattr("stream.engine.load_partition_states", load)
+    await engine._reload_pending()
+    assert engine.states[tp] is next(iter(committed.values())) and not engine.reload_pending
+    assert consumer.paused == set() and set(consumer.positions.values()) == {0}  # the batch is read again
+    assert tp in engine.writers
+
+
+async def test_a_reload_while_the_broker_is_away_is_tried_again_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    producer = RecordingProducer(fail_on=b"poisoned")
+    engine, tp = engine_with(producer)
+    written = await engine.process_batch(batch(tp, 0, make_subscription(event_id="x", plan="poisoned")))
+    await engine._seal(written)
+
+    async def unreachable(broker: str, changelogs: dict[TopicPartition, Any]) -> dict[TopicPartition, PartitionState]:
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr("stream.engine.load_partition_states", unreachable)
+    await engine._reload_pending()
+    assert tp not in engine.states and tp in engine.reload_pending and tp not in engine.writers
+    assert engine.reload_at > asyncio.get_running_loop().time()  # backing off, not spinning
+    await engine._reload_pending()  # too early: nothing is tried
+    assert engine.reload_backoff == 2.0
 
 
 def kinds(log: list[tuple[str, list[tuple[bytes, bytes | None]]]]) -> list[str]:
@@ -183,9 +244,9 @@ async def test_a_failed_write_is_never_committed() -> None:
     written = await engine.process_batch(
         batch(tp, 0, make_subscription(event_id="x", customer_id="c1", plan="poisoned"))
     )
-    with pytest.raises(RuntimeError, match="MessageSizeTooLargeError"):
-        await engine._seal(written)
+    await engine._seal(written)
     assert "COMMIT" not in kinds(producer.log)
+    assert producer.stopped and tp in engine.reload_pending  # its next producer aborts the transaction
 
 
 async def test_a_fenced_worker_drops_the_partition_and_writes_nothing_more() -> None:
