@@ -146,6 +146,8 @@ pub struct Ledger {
     dirty_days: BTreeSet<i64>,
     // Keys shared (Arc) between the map and its hour index and dirty lists: one copy each.
     sessions: Map<Key, Span>,
+    // who -> keys of its open gap sessions (`g:` keys; a user's may be several, within grace)
+    gap_sessions: Map<Key, Vec<Key>>,
     session_hours: BTreeMap<i64, Vec<Key>>,
     dirty_sessions: Vec<Key>,
     deleted_sessions: Vec<Key>,
@@ -188,6 +190,7 @@ impl Ledger {
             days: BTreeMap::new(),
             dirty_days: BTreeSet::new(),
             sessions: Map::with_hasher(hasher()),
+            gap_sessions: Map::with_hasher(hasher()),
             session_hours: BTreeMap::new(),
             dirty_sessions: Vec::new(),
             deleted_sessions: Vec::new(),
@@ -362,67 +365,102 @@ impl Ledger {
 
     /// Sessions by session_id (first to last event), else by a gap of inactivity.
     fn session(&mut self, who: &str, session_id: Option<&str>, ts: i64) {
+        let Some(s) = session_id else {
+            return self.gap_session(who, ts);
+        };
         let mut key = std::mem::take(&mut self.key);
         key.clear();
-        match session_id {
-            Some(s) => {
-                // s:<bytes of who>:<who>:<session id>: ids may hold ':' themselves
-                let _ = write!(key, "s:{}:", who.len());
-                key.push_str(who);
-                key.push(':');
-                key.push_str(s);
-            }
-            None => {
-                key.push_str("u:");
-                key.push_str(who);
-            }
-        }
+        // s:<bytes of who>:<who>:<session id>: ids may hold ':' themselves
+        let _ = write!(key, "s:{}:", who.len());
+        key.push_str(who);
+        key.push(':');
+        key.push_str(s);
         let found = self.sessions.get_key_value(key.as_str()).map(|(k, s)| (k.clone(), (s.first, s.last, s.n)));
-        let (shared, existing): (Key, Option<(i64, i64, i64)>) = match found {
-            Some((k, span)) => (k, Some(span)),
-            None => (Arc::from(key.as_str()), None),
-        };
-        let mut span = existing;
-        if let (Some((first, last, _)), None) = (span, session_id) {
-            if !(first - self.cfg.gap <= ts && ts <= last + self.cfg.gap) {
-                span = None; // that span stays counted as it was; a new one starts
-            }
-        }
-        let new = match span {
-            None => {
-                let new = (ts, ts, 1);
-                self.count_span(new, 1);
-                new
-            }
-            Some((first, last, n)) => {
-                if first <= ts && ts <= last && n > 1 {
-                    (first, last, n + 1) // inside the span: no figure changes
-                } else {
-                    let new = (first.min(ts), last.max(ts), n + 1);
-                    self.count_span((first, last, n), -1);
-                    self.count_span(new, 1);
-                    new
-                }
-            }
-        };
-        let moved_hour = existing.map_or(true, |(_, last, _)| last.div_euclid(3600) != new.1.div_euclid(3600));
-        if moved_hour {
-            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(shared.clone());
-        }
-        match self.sessions.get_mut(key.as_str()) {
-            Some(s) => {
-                (s.first, s.last, s.n) = new;
-                if !s.dirty {
-                    s.dirty = true;
-                    self.dirty_sessions.push(shared);
-                }
-            }
-            None => {
-                self.dirty_sessions.push(shared.clone());
-                self.sessions.insert(shared, Span { first: new.0, last: new.1, n: new.2, dirty: true });
-            }
+        match found {
+            Some((shared, span)) => self.extend_session(shared, span, &[], ts),
+            None => self.open_session(Arc::from(key.as_str()), ts),
         }
         self.key = key;
+    }
+
+    /// A user's events without a session id, sessions of the events no more than the gap apart:
+    /// an event joins every open session it is within the gap of, merging them, so the sessions
+    /// do not depend on the order events arrive in within the grace period.
+    fn gap_session(&mut self, who: &str, ts: i64) {
+        let gap = self.cfg.gap;
+        let mut hits: Vec<(Key, (i64, i64, i64))> = self
+            .gap_sessions
+            .get(who)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.sessions.get(k).map(|s| (k.clone(), (s.first, s.last, s.n))))
+            .filter(|(_, (first, last, _))| first - gap <= ts && ts <= last + gap)
+            .collect();
+        if hits.is_empty() {
+            let key: Key = Arc::from(gap_session_key(who, ts).as_str());
+            self.gap_sessions.entry(Arc::from(who)).or_default().push(key.clone());
+            return self.open_session(key, ts);
+        }
+        hits.sort_by_key(|(_, (first, _, _))| *first); // the earliest session keeps its key
+        let (target, span) = hits.remove(0);
+        for (key, _) in &hits {
+            self.sessions.remove(key);
+            self.deleted_sessions.push(key.clone());
+        }
+        if !hits.is_empty() {
+            if let Some(keys) = self.gap_sessions.get_mut(who) {
+                keys.retain(|k| !hits.iter().any(|(h, _)| h == k));
+            }
+        }
+        let merged: Vec<(i64, i64, i64)> = hits.into_iter().map(|(_, span)| span).collect();
+        self.extend_session(target, span, &merged, ts);
+    }
+
+    fn open_session(&mut self, key: Key, ts: i64) {
+        self.count_span((ts, ts, 1), 1);
+        self.session_hours.entry(ts.div_euclid(3600)).or_default().push(key.clone());
+        self.dirty_sessions.push(key.clone());
+        self.sessions.insert(key, Span { first: ts, last: ts, n: 1, dirty: true });
+    }
+
+    /// The session `key` (`span`) takes the event at `ts` and the sessions `merged` (removed).
+    fn extend_session(&mut self, key: Key, span: (i64, i64, i64), merged: &[(i64, i64, i64)], ts: i64) {
+        let (first, last, n) = span;
+        let new = if merged.is_empty() && first <= ts && ts <= last && n > 1 {
+            (first, last, n + 1) // inside the span: no figure changes
+        } else {
+            self.count_span(span, -1);
+            let mut new = (first.min(ts), last.max(ts), n + 1);
+            for &other in merged {
+                self.count_span(other, -1);
+                new = (new.0.min(other.0), new.1.max(other.1), new.2 + other.2);
+            }
+            self.count_span(new, 1);
+            new
+        };
+        if last.div_euclid(3600) != new.1.div_euclid(3600) {
+            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(key.clone());
+        }
+        let s = self.sessions.get_mut(&key).expect("an open session");
+        (s.first, s.last, s.n) = new;
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty_sessions.push(key);
+        }
+    }
+
+    /// Expired or merged gap sessions leave their user's index.
+    fn forget_gap_sessions(&mut self, keys: &[Key]) {
+        for key in keys {
+            if let Some(who) = gap_session_who(key) {
+                if let Some(open) = self.gap_sessions.get_mut(who) {
+                    open.retain(|k| k != key);
+                    if open.is_empty() {
+                        self.gap_sessions.remove(who);
+                    }
+                }
+            }
+        }
     }
 
     /// A session counts on the UTC day of its last event.
@@ -491,7 +529,10 @@ impl Ledger {
             self.expire_days(day_of(ts) - self.cfg.keep_days);
         }
         let horizon = ts - self.cfg.grace - self.cfg.gap;
+        let before = self.deleted_sessions.len();
         expire_by_hour(&mut self.session_hours, &mut self.sessions, &mut self.deleted_sessions, horizon, |s| s.last);
+        let expired = self.deleted_sessions[before..].to_vec();
+        self.forget_gap_sessions(&expired);
         self.session_horizon = Some(horizon);
         let horizon = ts - self.cfg.grace - self.cfg.activation_seconds;
         expire_by_hour(&mut self.signup_hours, &mut self.signups, &mut self.deleted_signups, horizon, |s| s.ts);
@@ -782,9 +823,14 @@ impl Ledger {
         if let Some(horizon) = self.session_horizon {
             self.sessions.retain(|_, s| s.last >= horizon);
         }
+        self.migrate_user_sessions();
         self.session_hours.clear();
+        self.gap_sessions.clear();
         for (key, s) in self.sessions.iter() {
             self.session_hours.entry(s.last.div_euclid(3600)).or_default().push(key.clone());
+            if let Some(who) = gap_session_who(key) {
+                self.gap_sessions.entry(Arc::from(who)).or_default().push(key.clone());
+            }
         }
         let mut entries = std::mem::take(&mut self.loading_dedupe);
         entries.sort_by_key(|(d, b, _)| (*d, *b));
@@ -797,6 +843,19 @@ impl Ledger {
             self.last_batch = Some(self.last_batch.map_or(batch, |l| l.max(batch)));
         }
         self.dedupe_mark = self.by_day.last_key_value().map(|(d, _)| *d);
+    }
+
+    /// Changelogs written before gap sessions could merge hold one `u:<who>` session per user:
+    /// it becomes a `g:` session, and the next flush writes the change.
+    fn migrate_user_sessions(&mut self) {
+        let old: Vec<Key> = self.sessions.keys().filter(|k| k.starts_with("u:")).cloned().collect();
+        for key in old {
+            let s = self.sessions.remove(&key).expect("listed above");
+            let new: Key = Arc::from(gap_session_key(&key[2..], s.first).as_str());
+            self.deleted_sessions.push(key);
+            self.dirty_sessions.push(new.clone());
+            self.sessions.insert(new, Span { dirty: true, ..s });
+        }
     }
 
     // --- reading -------------------------------------------------------------------------------------
@@ -958,6 +1017,17 @@ fn expire_by_hour<V>(
             break;
         }
     }
+}
+
+/// `g:<bytes of who>:<who>:<time of its first event>`; the key stays when the session grows.
+fn gap_session_key(who: &str, ts: i64) -> String {
+    format!("g:{}:{who}:{ts}", who.len())
+}
+
+fn gap_session_who(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("g:")?;
+    let (len, rest) = rest.split_once(':')?;
+    rest.get(..len.parse::<usize>().ok()?)
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consumers.engagement.definitions import EngagementFigures, Partition
 from consumers.engagement.facts import ProductFacts
@@ -15,6 +17,7 @@ from stream.state import PartitionState
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 D0 = T0.date().toordinal()
+EPOCH = date(1970, 1, 1).toordinal()
 _n = 0
 
 
@@ -89,6 +92,66 @@ def test_sessions_without_session_id_split_on_the_gap() -> None:
     assert f.counter(D0, "sessions") == 3
     assert f.counter(D0, "single_event_sessions") == 2
     assert f.counter(D0, "session_seconds") == 39 * 60
+
+
+def test_a_late_event_between_two_sessions_merges_them() -> None:
+    lg = ledger(session_gap_seconds=1800)
+    for minutes in (0, 50, 25):  # 0 and 50 are 50 min apart; 25 arrives last, 25 min from both
+        lg.apply(ev(T0 + timedelta(minutes=minutes)))
+    f = figures(lg)
+    assert f.counter(D0, "sessions") == 1 and f.counter(D0, "single_event_sessions") == 0
+    assert f.counter(D0, "session_seconds") == 50 * 60
+    assert list(lg.sessions.values()) == [(int(T0.timestamp()), int(T0.timestamp()) + 3000, 3)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["u1", "u2", "u:1"]), st.integers(0, 12 * 60)), min_size=1, max_size=40),
+    st.randoms(use_true_random=False),
+)
+def test_gap_sessions_do_not_depend_on_the_arrival_order(events: list[tuple[str, int]], rnd: Any) -> None:
+    """Within the grace period any order gives the sessions of the definition: per user, the
+    sorted events cut where two neighbours are more than the gap apart (computed here)."""
+    gap = 1800
+    expected: dict[int, dict[str, int]] = {}
+    for user in {u for u, _ in events}:
+        times = sorted(60 * m for u, m in events if u == user)
+        runs = [[times[0]]]
+        for t in times[1:]:
+            if t - runs[-1][-1] > gap:
+                runs.append([])
+            runs[-1].append(t)
+        for run in runs:
+            day = expected.setdefault((int(T0.timestamp()) + run[-1]) // 86400, {})
+            day["sessions"] = day.get("sessions", 0) + 1
+            if len(run) == 1:
+                day["single_event_sessions"] = day.get("single_event_sessions", 0) + 1
+            else:
+                day["session_seconds"] = day.get("session_seconds", 0) + run[-1] - run[0]
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    lg = ledger(session_gap_seconds=gap, grace_seconds=86400)
+    for user, minute in shuffled:
+        assert lg.apply(ev(T0 + timedelta(minutes=minute), user=user)) is APPLIED
+    fields = ("sessions", "single_event_sessions", "session_seconds")
+    got = {int(day) - EPOCH: {f: v for f in fields if (v := row.get(f))} for day, row in lg.days.items()}
+    want = {day: {f: v for f, v in row.items() if v} for day, row in expected.items()}
+    assert {d: r for d, r in got.items() if r} == want
+
+
+def test_a_changelog_from_before_merging_sessions_is_read_and_rewritten() -> None:
+    """Earlier builds kept one ``u:<who>`` session per user; it becomes a ``g:`` session."""
+    start = int(T0.timestamp())
+    old = PartitionState(0, codecs=EngagementLedger.STORES)
+    old.apply_record(b"session_log\x1f7:0", b'v1|[["u:u1",%d,%d,2]]' % (start, start + 600))
+    old.apply_record(b"meta\x1fwatermark", b"v1|%d" % (start + 600))
+    lg = EngagementLedger(EngagementConfig(session_gap_seconds=1800), old)
+    assert lg.sessions == {f"g:2:u1:{start}": (start, start + 600, 2)}
+    lg.apply(ev(T0 + timedelta(minutes=20)))  # joins the migrated session
+    assert list(lg.sessions.values()) == [(start, start + 1200, 3)]
+    lg.flush()
+    log = [v for k, v in lg.state.drain_changes() if k.startswith(b"session_log")]
+    assert log and b'["u:u1"]' in log[0]  # the old key is deleted in the changelog
 
 
 def test_a_session_counts_on_the_day_of_its_last_event() -> None:

@@ -113,19 +113,29 @@ class ReferenceLedger:
         d[name] = d.get(name, 0) + by
 
     def _session(self, who: str, session_id: str | None, ts: int) -> None:
-        key = f"s:{len(who.encode())}:{who}:{session_id}" if session_id else f"u:{who}"
-        span = self.sessions.get(key)
-        gap = self.c.session_gap_seconds
-        if span is not None and session_id is None and not span[0] - gap <= ts <= span[1] + gap:
-            span = None  # a new session; the old one stays counted
-        if span is None:
+        if session_id:
+            key = f"s:{len(who.encode())}:{who}:{session_id}"
+            touching = [key] if key in self.sessions else []
+        else:
+            # every open session of the user that the event is within the gap of: it joins
+            # them all (merging them into the earliest one)
+            prefix, gap = f"g:{len(who.encode())}:{who}:", self.c.session_gap_seconds
+            mine = [k for k in self.sessions if k.startswith(prefix) and k[len(prefix) :].lstrip("-").isdigit()]
+            touching = sorted(
+                (k for k in mine if self.sessions[k][0] - gap <= ts <= self.sessions[k][1] + gap),
+                key=lambda k: self.sessions[k][0],
+            )
+            key = touching[0] if touching else f"{prefix}{ts}"
+        if not touching:
             new = (ts, ts, 1)
             self._count(new, 1)
-        elif span[0] <= ts <= span[1] and span[2] > 1:
+        elif len(touching) == 1 and (span := self.sessions[key])[0] <= ts <= span[1] and span[2] > 1:
             new = (span[0], span[1], span[2] + 1)
         else:
-            new = (min(span[0], ts), max(span[1], ts), span[2] + 1)
-            self._count(span, -1)
+            spans = [self.sessions.pop(k) for k in touching]
+            for span in spans:
+                self._count(span, -1)
+            new = (min(ts, *(s[0] for s in spans)), max(ts, *(s[1] for s in spans)), 1 + sum(s[2] for s in spans))
             self._count(new, 1)
         self.sessions[key] = new
 
