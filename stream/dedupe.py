@@ -23,6 +23,13 @@ class Deduper:
     def __init__(self, retention_days: int) -> None:
         self.retention_days = retention_days
 
+    def beyond_memory(self, store: MutableMapping[str, Any], occurred_at: datetime) -> bool:
+        """True when an id of that day may already have been forgotten (its day is more than the
+        retention behind the watermark): a resend could not be told from a new event, so the
+        caller refuses it rather than count it twice. Ids of later days are all still held."""
+        mark = store.get(WATERMARK_KEY)
+        return mark is not None and occurred_at.astimezone(UTC).toordinal() < mark - self.retention_days
+
     def seen(self, store: MutableMapping[str, Any], event_id: str, occurred_at: datetime) -> bool:
         """True when ``event_id`` is a resend; otherwise remember it and return False."""
         day = occurred_at.astimezone(UTC).toordinal()

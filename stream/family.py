@@ -64,6 +64,10 @@ class Processor:
     #: True when the processor remembers event ids itself and answers DUPLICATE: the runtime's
     #: deduper is then skipped for its topic.
     dedupes: bool = False
+    #: True when the processor itself recognises a resend older than the runtime's dedupe
+    #: retention (revenue: against the entity's history); otherwise the runtime refuses such
+    #: an event as ``late``, since it could no longer tell a resend from a new event.
+    knows_old_resends: bool = False
     #: True when :meth:`apply_records` takes raw records in bulk.
     bulk: bool = False
 

@@ -20,6 +20,7 @@ __all__ = [
     "DUPLICATE",
     "ApplyResult",
     "late",
+    "beyond_dedupe",
     "processing_error",
     "future",
     "ProcessingErrorPolicy",
@@ -114,6 +115,16 @@ class WrongPartitionPolicy(StrEnum):
 def processing_error(exc: BaseException) -> Refused:
     """The refusal of a record a processor raised on."""
     return Refused(RejectReason.PROCESSING_ERROR, f"processing_error: {type(exc).__name__}: {exc}"[:2000])
+
+
+def beyond_dedupe(occurred_at: datetime, retention_days: int) -> Refused:
+    """The refusal of an event older than its topic's dedupe memory (topics whose processor
+    leaves dedupe to the runtime): counted, a resend of it would count twice."""
+    return Refused(
+        RejectReason.LATE,
+        f"late: occurred_at {occurred_at.isoformat()} is more than PULSE_DEDUPE_RETENTION_DAYS "
+        f"({retention_days}) days behind the partition's latest event, past what dedupe remembers",
+    )
 
 
 def late(occurred_at: datetime) -> Refused:

@@ -25,6 +25,7 @@ from stream.outcomes import (
     Refused,
     RejectReason,
     WrongPartitionPolicy,
+    beyond_dedupe,
     future,
     late,
     processing_error,
@@ -193,6 +194,14 @@ class Pipeline:
                 continue
             dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
             try:
+                if (
+                    dedupe is not None
+                    and not self.processor.knows_old_resends
+                    and self.deduper.beyond_memory(dedupe, event.occurred_at)
+                ):
+                    error = beyond_dedupe(event.occurred_at, self.deduper.retention_days)
+                    outcome.rejected.append(_rejection(error, raw, result.index))
+                    continue
                 if dedupe is not None and self.deduper.seen(dedupe, event.event_id, event.occurred_at):
                     outcome.duplicates += 1
                     continue

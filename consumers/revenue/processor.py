@@ -22,6 +22,8 @@ class RevenueProcessor(Processor):
     """Keeps one :class:`RevenueLedger` per owned partition; the ledger is the reducer."""
 
     codecs = {CUSTOMERS_STORE: CUSTOMER_CODEC, FOLDED_STORE: FOLDED_CODEC}
+    #: an event older than the customer's open history is refused as late by the ledger
+    knows_old_resends = True
 
     def __init__(self, config: RevenueConfig) -> None:
         self.config = config
