@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from stream.settings import PulseSettings, SettingsError
 from stream.state import CHANGELOG_MAX_MESSAGE_BYTES
 from stream.topics import DEADLETTER, SOURCE_TOPICS
 
-__all__ = ["BrokerUnreachable", "TopicLayoutError", "ensure_topics", "pulse_topics", "records_in"]
+__all__ = ["BrokerUnreachable", "TopicLayoutError", "ensure_topics", "probe_kafka", "pulse_topics", "records_in"]
 
 
 class BrokerUnreachable(Exception):
@@ -84,8 +85,50 @@ async def _started(client: Any, close: Callable[[], Awaitable[Any]], settings: P
         raise unreachable(settings) from None
 
 
+#: How long a bootstrap server may take to answer an ApiVersions request at start-up.
+PROBE_SECONDS = 3.0
+
+
+async def probe_kafka(settings: PulseSettings, timeout: float = PROBE_SECONDS) -> None:
+    """Fail fast, naming the setting, when no bootstrap server answers as a Kafka broker: a
+    server of another protocol (a Redis port) accepts the connection and never replies, which
+    the Kafka client only gives up on after its request timeout."""
+    failures = []
+    for server in settings.kafka_broker.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            await asyncio.wait_for(_api_versions(host.strip("[]"), int(port)), timeout)
+            return
+        except TimeoutError:
+            failures.append(f"{server} accepted the connection but did not answer as Kafka within {timeout:.0f}s")
+        except (OSError, ValueError) as exc:
+            failures.append(f"{server}: {exc}")
+    if all("did not answer" in f or "Kafka broker?" in f for f in failures):
+        why = "; ".join(failures)
+        raise BrokerUnreachable(f"PULSE_KAFKA_BROKER={settings.kafka_broker} is not a Kafka broker: {why}")
+    raise unreachable(settings)
+
+
+async def _api_versions(host: str, port: int) -> None:
+    """One ApiVersions v0 request; a reply of another correlation id or size is not Kafka."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        client = b"pulse-probe"
+        body = struct.pack(">hhih", 18, 0, 0x50554C53, len(client)) + client
+        writer.write(struct.pack(">i", len(body)) + body)
+        await writer.drain()
+        size, correlation = struct.unpack(">ii", await reader.readexactly(8))
+        if correlation != 0x50554C53 or not 6 <= size <= 1 << 20:
+            raise ValueError("the reply is not a Kafka response (not a Kafka broker?)")
+    except asyncio.IncompleteReadError:
+        raise ValueError("closed the connection without a Kafka response (not a Kafka broker?)") from None
+    finally:
+        writer.close()
+
+
 async def ensure_topics(settings: PulseSettings, timeout: float = 30.0) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left alone."""
+    await probe_kafka(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_broker, request_timeout_ms=int(timeout * 1000))
     await _started(admin, admin.close, settings, timeout)
     try:

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from stream.logformat import LogFormat
 from stream.outcomes import ProcessingErrorPolicy, WrongPartitionPolicy
 
 __all__ = ["PulseSettings", "FamilySettings", "CommaList", "SettingsError", "load_settings"]
@@ -54,6 +55,7 @@ class PulseSettings(BaseSettings):
         30.0, ge=6, le=300, description="How soon a dead worker's partitions move to another"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: LogFormat = Field(LogFormat.TEXT, description="text (Faust's lines) or json (one object per line)")
     snapshot_stale_seconds: float = Field(
         30.0,
         gt=0,

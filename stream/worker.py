@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+import logging
+from typing import Any
 
 import faust
 
 from stream.app import create_app
+from stream.logformat import LogFormat, apply_log_format
 from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 
@@ -18,11 +21,22 @@ def run_worker(settings: PulseSettings, registry: FamilyRegistry | None = None) 
     # full collections over all of them far too often under a batch of 20,000 records.
     gc.set_threshold(100_000, 50, 100)
     runtime = create_app(settings, registry)
-    worker = faust.Worker(
+    worker = _Worker(
         runtime.app,
         runtime.engine,
+        log_format=settings.log_format,
         loglevel=settings.log_level,
         quiet=True,
         redirect_stdouts=False,
     )
     worker.execute_from_commandline()
+
+
+class _Worker(faust.Worker):
+    def __init__(self, *args: Any, log_format: LogFormat, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_format = log_format
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        apply_log_format(logger, self.log_format)

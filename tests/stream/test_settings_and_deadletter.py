@@ -121,3 +121,31 @@ def test_the_reporting_currency_and_every_accepted_currency_need_a_rate(monkeypa
     assert RevenueSettings.load().reporting_currency == "EUR"
     with pytest.raises(SettingsError, match="PULSE_FX_RATES: no rate for GBP, which PULSE_CURRENCIES accepts"):
         RevenueFamily(PulseSettings(currencies=frozenset({"EUR", "GBP"})))
+
+
+async def test_a_server_that_does_not_speak_kafka_is_named_not_a_broker() -> None:
+    import asyncio
+
+    from stream.admin import BrokerUnreachable, probe_kafka
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)  # a Redis port: waits for a line that never comes
+        await asyncio.sleep(5)
+
+    async def other_protocol(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"-ERR unknown command\r\n")
+        await writer.drain()
+        writer.close()
+
+    for handler, says in ((silent, "did not answer as Kafka within 0s"), (other_protocol, "not a Kafka response")):
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            named = f"PULSE_KAFKA_BROKER=127.0.0.1:{port} is not a Kafka broker.*{says}"
+            with pytest.raises(BrokerUnreachable, match=named):
+                await probe_kafka(PulseSettings(kafka_broker=f"127.0.0.1:{port}"), timeout=0.3)
+        finally:
+            server.close()
+    with pytest.raises(BrokerUnreachable, match="is not reachable"):
+        await probe_kafka(PulseSettings(kafka_broker="127.0.0.1:1"), timeout=0.3)
