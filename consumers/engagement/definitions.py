@@ -135,6 +135,12 @@ class EngagementFigures:
         marks = [p.watermark for p in self.partitions if p.watermark is not None]
         return None if not marks else max(marks) // 86400 + _EPOCH
 
+    def oldest_kept_day(self, keep_days: int) -> int | None:
+        """The oldest day every partition still holds: a partition forgets the days more than
+        ``keep_days`` behind its watermark's, and the furthest watermark forgot the most."""
+        mark = self.watermark_day
+        return None if mark is None else mark - keep_days
+
     def days_with_data(self) -> list[int]:
         days = {int(k) for p in self.partitions for k in p.days}
         days |= {day_of_sketch(k) for p in self.partitions for k in p.sketches}

@@ -44,4 +44,5 @@ class EngagementFamily(MetricFamily):
             s.health_threshold,
             self.config.lg_k,
             self.config.feature_lg_k,
+            self.config.keep_days,
         )

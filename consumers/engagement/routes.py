@@ -14,7 +14,11 @@ def engagement_routes(view: EngagementView) -> list[Route]:
         day = parse_day(request.query.get("date"))
         if day is None:
             return Reply({"error": "query parameter date=YYYY-MM-DD (ASCII digits, a calendar day) is required"}, 400)
-        return Reply(view.daily(day))
+        row = view.daily(day)
+        if row is None:
+            why = f"{day.isoformat()} is older than the days the workers keep (from {view.oldest_day()})"
+            return Reply({"error": f"{why}: pulse report on the events has every day"}, 404)
+        return Reply(row)
 
     async def at_risk(request: Request) -> Reply:
         return Reply({"threshold": view.health_threshold, "accounts": view.at_risk()})

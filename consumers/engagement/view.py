@@ -34,8 +34,10 @@ class EngagementView(FamilyView):
         health_threshold: float = 40.0,
         lg_k: int = LG_K,
         feature_lg_k: int = FEATURE_LG_K,
+        keep_days: int = 35,
     ) -> None:
         self.snapshots = snapshots
+        self.keep_days = keep_days
         self.health_threshold = health_threshold
         self.accounts: dict[str, Any] = {}
         self.key_features = key_features
@@ -122,14 +124,24 @@ class EngagementView(FamilyView):
         risky = [s for s in scored if s is not None and s["health_score"] < self.health_threshold]
         return sorted(risky, key=lambda s: (s["health_score"], s["account_id"]))
 
-    def daily(self, day: date) -> dict[str, Any]:
+    def daily(self, day: date) -> dict[str, Any] | None:
+        """The day's figures, or None when the workers no longer hold that day. ``complete``
+        says whether they hold every day its 30-day window reads (MAU, else it counts less)."""
         ordinal = day.toordinal()
         f = self.figures
+        oldest = f.oldest_kept_day(self.keep_days)
+        if oldest is not None and ordinal < oldest:
+            return None
         return {
             **f.daily_row(ordinal),
             "single_event_sessions": f.counter(ordinal, "single_event_sessions"),
             "activation": f.activation(ordinal),
+            "complete": oldest is None or ordinal - 29 >= oldest,
         }
+
+    def oldest_day(self) -> date | None:
+        oldest = self.figures.oldest_kept_day(self.keep_days)
+        return None if oldest is None else date.fromordinal(oldest)
 
     def latest_final_cohort(self) -> dict[str, Any] | None:
         mark = self.figures.watermark_day

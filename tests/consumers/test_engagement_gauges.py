@@ -276,3 +276,34 @@ def test_no_partition_no_watermark_no_samples(engagement_view: ViewFactory, regi
     families = list(reg.collect())
     assert len(families) == 12
     assert all(f.samples == [] for f in families)
+
+
+async def test_days_the_workers_no_longer_keep_are_404_and_short_windows_say_incomplete(
+    product_event: EventFactory, engagement_ledger: LedgerFactory, engagement_view: ViewFactory
+) -> None:
+    from consumers.engagement.routes import engagement_routes
+    from stream.family import Request
+
+    lg = engagement_ledger(
+        [
+            product_event(at(-40), "login", "gone"),  # expired once the watermark reached W
+            product_event(at(-20), "login", "kept"),
+            product_event(at(0), "login", "now"),
+        ]
+    )
+    daily = {r.path: r for r in engagement_routes(engagement_view(lg))}["/api/v1/engagement/daily"]
+
+    async def get(day: int) -> tuple[int, dict[str, Any]]:
+        reply = await daily.handler(Request({"date": (W + timedelta(days=day)).isoformat()}))
+        return reply.status, reply.body
+
+    status, body = await get(-36)  # the workers keep W-35 .. W
+    assert status == 404 and f"(from {W - timedelta(days=35)})" in body["error"]
+    status, body = await get(-35)
+    assert status == 200 and body["complete"] is False  # its MAU reads days no longer held
+    status, body = await get(-7)
+    assert status == 200 and body["complete"] is False
+    status, body = await get(-6)
+    assert status == 200 and body["complete"] is True and body["mau"] == 1  # "kept"
+    status, body = await get(0)
+    assert status == 200 and body["complete"] is True and body["mau"] == 2
