@@ -19,6 +19,20 @@ from tests.faults.common import FX
 from tests.integration.harness import REPO, Deployment, assert_api_matches, run_cli, wait_for
 
 REJECTED = "pulse_events_rejected_total"
+HUGE = 1000
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children (the worker runs under a process group)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if int(fields.get("Pid", 0)) == pid or int(fields.get("PPid", 0)) == pid:
+            total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    return total
 
 
 def poison(i: int, good: dict[str, Any]) -> bytes:
@@ -92,6 +106,22 @@ def test_poison_and_reordering(deployment: Deployment, tmp_path: Path) -> None:
         # and every reordered-too-late event too: exactly what the replay refused, reason by reason
         wait_for(lambda: rejected() == replay_rejected, timeout=60, what=f"the replay's rejections {replay_rejected}")
         assert w.proc is not None and w.proc.poll() is None and "Traceback" not in w.tail(5000)
+
+        # memory stays bounded under poison: a first 300 MB of oversized records sets the
+        # allocator's high-water mark; a second leaves no more behind
+        huge = {**subs[-1], "attributes": {"segment": "x" * 300_000}}
+        schema = replay_rejected.get("schema", 0)
+        grown = []
+        for round_ in range(2):
+            before = rss_bytes(w.proc.pid)
+            for start in range(round_ * HUGE, (round_ + 1) * HUGE, 100):
+                d.publish([("subscriptions", b"c-huge", orjson.dumps({**huge, "event_id": f"huge-{i}"}))
+                           for i in range(start, start + 100)])  # fmt: skip
+            schema += HUGE
+            wait_for(lambda n=schema: rejected().get("schema") == n, timeout=120, what=f"{schema} schema rejections")
+            grown.append(rss_bytes(w.proc.pid) - before)
+        assert grown[1] < 32 * 2**20, f"resident memory grew {[g >> 20 for g in grown]} MiB per {HUGE} poison records"
+        assert w.proc.poll() is None
     finally:
         w.stop()
 

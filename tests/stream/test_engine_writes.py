@@ -2,7 +2,7 @@
 its batch's writes and before the next batch's, and a failed write means no checkpoint at all.
 Both writers: one transaction per partition batch (default), or checkpoint after
 acknowledgement. Kafka is replaced by recording producers; the engine code is the worker's.
-tests/integration/test_zombie.py proves the fencing on the real broker."""
+tests/faults/test_one_of_two_workers.py proves the fencing on the real broker."""
 
 from __future__ import annotations
 

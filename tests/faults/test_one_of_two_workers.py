@@ -1,6 +1,11 @@
-"""A worker paused past its session timeout while events flow (a zombie) wakes up after
-another worker took its partitions: its late writes must not count. Every figure equals the
-replay's and every invalid record is dead-lettered exactly once."""
+"""One of two workers fails mid-stream while events flow, and the other takes its partitions:
+
+- SIGSTOP past the session timeout, then SIGCONT: the paused worker (a zombie) wakes up after
+  the other took over; its late writes must not count (its producers are fenced);
+- SIGKILL, then a restart: its open transactions are aborted by the new owner.
+
+Either way every figure equals the replay's and every invalid record is dead-lettered exactly
+once."""
 
 from __future__ import annotations
 
@@ -16,9 +21,9 @@ import pytest
 
 from stream.deadletter import read_deadletter_record
 from stream.jsonl import iter_records
+from tests.faults.common import FX
 from tests.integration.harness import Deployment, Worker, assert_api_matches, run_cli, wait_for
 
-FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
 PROCESSED = "pulse_events_processed_total"
 INVALID = 60
 
@@ -37,8 +42,9 @@ def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) ->
     return path, rows
 
 
-def test_a_paused_worker_is_fenced_and_every_figure_equals_the_replay(
-    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+@pytest.mark.parametrize("fault", ["sigstop", "sigkill"])
+def test_one_of_two_workers_fails_and_every_figure_equals_the_replay(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path, fault: str
 ) -> None:
     path, expected = history
     d = Deployment(tmp_path, extra_env={"PULSE_FX_RATES": FX})
@@ -62,12 +68,18 @@ def test_a_paused_worker_is_fenced_and_every_figure_equals_the_replay(
         try:
             wait_for(lambda: a.metric(PROCESSED, topic="subscriptions") > 20, what="a processing")
             assert a.proc is not None
-            os.killpg(a.proc.pid, signal.SIGSTOP)  # mid-stream: batches in flight, fetches buffered
-            try:
+            if fault == "sigkill":
+                a.kill()  # mid-stream: a transaction open, no shutdown hooks
                 wait_for(lambda: len(owned(b)) == d.partitions, timeout=60, what="b takes every partition")
-                time.sleep(3)  # b processes (and commits) a's partitions meanwhile
-            finally:
-                os.killpg(a.proc.pid, signal.SIGCONT)
+                time.sleep(3)
+                a.start()
+            else:
+                os.killpg(a.proc.pid, signal.SIGSTOP)  # mid-stream: batches in flight, fetches buffered
+                try:
+                    wait_for(lambda: len(owned(b)) == d.partitions, timeout=60, what="b takes every partition")
+                    time.sleep(3)  # b processes (and commits) a's partitions meanwhile
+                finally:
+                    os.killpg(a.proc.pid, signal.SIGCONT)
         finally:
             publisher.join()
         wait_for(lambda: owned(a) and owned(b), timeout=90, what="a rejoined and owns partitions again")
