@@ -50,6 +50,12 @@ class IngestMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.conflicting = Counter(
+            "pulse_events_conflicting",
+            "Events whose event_id was seen before (within the same entity key) with other content: a producer bug; dead-lettered with reason conflict, the first event counts.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.forwarded = Counter(
             "pulse_events_forwarded",
             "Events that arrived on another partition than their entity key's (a keyless or mis-keyed record) and were forwarded to it through the repartition topic, by source topic.",
@@ -79,6 +85,8 @@ class IngestMetrics:
         self.rejected.labels(topic=topic, reason=reason.value).inc()
         if reason is RejectReason.LATE:
             self.late.labels(topic=topic).inc()
+        elif reason is RejectReason.CONFLICT:
+            self.conflicting.labels(topic=topic).inc()
 
 
 #: The longest label value /metrics carries; longer ones (free strings from events) are cut.

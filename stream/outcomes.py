@@ -21,6 +21,7 @@ __all__ = [
     "ApplyResult",
     "late",
     "beyond_dedupe",
+    "conflict",
     "processing_error",
     "future",
     "ProcessingErrorPolicy",
@@ -55,6 +56,9 @@ class RejectReason(StrEnum):
     #: arrived on another partition than its entity key's, with PULSE_ON_WRONG_PARTITION=deadletter
     #: (the default forwards it to its partition instead)
     WRONG_PARTITION = "wrong_partition"
+    #: the same event_id (within its entity key) was seen with other content: a producer bug;
+    #: the first one counts, this one does not
+    CONFLICT = "conflict"
     #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
     #: foresee; the record is kept in the dead letter with the exception, the partition moves on
     PROCESSING_ERROR = "processing_error"
@@ -115,6 +119,14 @@ class WrongPartitionPolicy(StrEnum):
 def processing_error(exc: BaseException) -> Refused:
     """The refusal of a record a processor raised on."""
     return Refused(RejectReason.PROCESSING_ERROR, f"processing_error: {type(exc).__name__}: {exc}"[:2000])
+
+
+def conflict(event_id: str) -> Refused:
+    """The refusal of a resend whose content differs from the first event of that id."""
+    return Refused(
+        RejectReason.CONFLICT,
+        f"conflict: event_id {event_id!r} was seen before with other content; the first one counts",
+    )
 
 
 def beyond_dedupe(occurred_at: datetime, retention_days: int) -> Refused:

@@ -17,7 +17,7 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream.decoding import Accepted, Rejected, decode_record
-from stream.dedupe import Deduper
+from stream.dedupe import Deduper, DedupeVerdict, fingerprint
 from stream.family import Processor
 from stream.outcomes import (
     DUPLICATE,
@@ -26,6 +26,7 @@ from stream.outcomes import (
     RejectReason,
     WrongPartitionPolicy,
     beyond_dedupe,
+    conflict,
     future,
     late,
     processing_error,
@@ -183,8 +184,8 @@ class Pipeline:
             if (event.occurred_at - _EPOCH) // _MICROSECOND > limit:
                 outcome.rejected.append(_rejection(future(event.occurred_at, _at(limit)), raw, result.index))
                 continue
-            key = self.spec.key_for(event) if self.partitions else None
-            home = state.partition if key is None else partition_for(key, self.partitions)
+            key = self.spec.key_for(event)
+            home = state.partition if key is None or not self.partitions else partition_for(key, self.partitions)
             if key is not None and home != state.partition:
                 routed = self._misplaced(home, key, _element(raw, result.index))
                 if isinstance(routed, Forward):
@@ -193,28 +194,32 @@ class Pipeline:
                     outcome.rejected.append(routed)
                 continue
             dedupe = None if self.processor.dedupes else state.store(DEDUPE_STORE)
+            entity = "" if key is None else key.decode()
             try:
-                if (
-                    dedupe is not None
-                    and not self.processor.knows_old_resends
-                    and self.deduper.beyond_memory(dedupe, event.occurred_at)
-                ):
-                    error = beyond_dedupe(event.occurred_at, self.deduper.retention_days)
-                    outcome.rejected.append(_rejection(error, raw, result.index))
-                    continue
-                if dedupe is not None and self.deduper.seen(dedupe, event.event_id, event.occurred_at):
-                    outcome.duplicates += 1
-                    continue
+                if dedupe is not None:
+                    if not self.processor.knows_old_resends and self.deduper.beyond_memory(dedupe, event.occurred_at):
+                        error = beyond_dedupe(event.occurred_at, self.deduper.retention_days)
+                        outcome.rejected.append(_rejection(error, raw, result.index))
+                        continue
+                    seen = self.deduper.check(dedupe, entity, event.event_id, event.occurred_at, fingerprint(event))
+                    if seen is DedupeVerdict.DUPLICATE:
+                        outcome.duplicates += 1
+                        continue
+                    if seen is DedupeVerdict.CONFLICT:
+                        outcome.rejected.append(_rejection(conflict(event.event_id), raw, result.index))
+                        continue
                 verdict = self.processor.apply(state, event)
             except Exception as exc:
                 self._stop_on(exc)
                 if dedupe is not None:
-                    dedupe.pop(event.event_id, None)  # a corrected resend must not be a duplicate
+                    self.deduper.forget(dedupe, entity, event.event_id)  # a corrected resend must count
                 outcome.rejected.append(_rejection(processing_error(exc), raw, result.index))
                 continue
             if verdict is DUPLICATE:
                 outcome.duplicates += 1
             elif isinstance(verdict, Refused):
+                if dedupe is not None:
+                    self.deduper.forget(dedupe, entity, event.event_id)  # only accepted events are remembered
                 outcome.rejected.append(_rejection(verdict, raw, result.index))
             else:
                 outcome.processed += 1

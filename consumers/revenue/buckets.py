@@ -36,6 +36,7 @@ __all__ = [
     "period_of",
     "plan_of",
     "segment_of",
+    "upgrade_cohort_fields",
 ]
 
 ZERO = Decimal(0)
@@ -48,8 +49,6 @@ ACTIVE_DELTA = {
     MovementKind.EXPANSION: 0,
     MovementKind.CONTRACTION: 0,
 }
-#: movements of the customers active when a month began (churn rate, NRR, GRR)
-COHORT_KINDS = (MovementKind.EXPANSION, MovementKind.CONTRACTION, MovementKind.CHURN)
 
 Buckets = dict[str, dict[str, Decimal]]
 
@@ -162,11 +161,7 @@ def _contributions(
     for month, moves in by_month.items():
         carried = carry if carry is not None and carry.month == month else None
         start = carried.start if carried is not None else moves[0].before  # movements are in time order
-        cohort = dict(carried.cohort) if carried is not None else {}
-        for mv in moves:
-            if mv.kind in COHORT_KINDS:
-                name = f"cohort_{mv.kind}_mrr"
-                cohort[name] = cohort.get(name, ZERO) + mv.amount
+        cohort: dict[str, Decimal] = {}  # (kept in the carry's format; the figures need start and end only)
         churned = (carried is not None and carried.churned) or any(mv.kind is MovementKind.CHURN for mv in moves)
         if moves:
             last_after = moves[-1].after
@@ -178,11 +173,11 @@ def _contributions(
             continue
         if start <= 0:
             continue
+        # A customer of the month's start cohort: how its MRR ended the month, whatever the
+        # path (churned and back within the month counts as retained at the MRR it came back).
         c = out[month_key(month)]
-        for name, amount in cohort.items():
-            c[name] += amount
-        if churned:
-            c["cohort_churned_customers"] += 1
+        c["cohort_net_mrr"] += last_after - start
+        c["cohort_decline_mrr"] += max(ZERO, start - last_after)
         if last_after == 0:
             c["cohort_lost_customers"] += 1
 
@@ -196,6 +191,30 @@ def _contributions(
     return {
         b: {k: v for k, v in fields.items() if v != 0} for b, fields in out.items() if any(fields.values())
     }, left_open
+
+
+#: cohort fields of folded months written before the cohort figures came from each
+#: customer's MRR at the month's start and end (read, converted, never written again)
+_OLD_COHORT = ("cohort_expansion_mrr", "cohort_contraction_mrr", "cohort_churn_mrr", "cohort_churned_customers")
+
+
+def upgrade_cohort_fields(fields: dict[str, Decimal]) -> dict[str, Decimal]:
+    """A bucket folded by an earlier version, in today's cohort fields: its net change was
+    expansion − contraction − churn and its decline contraction + churn (which misses only a
+    customer who churned and came back within that month, as that version did)."""
+    if not any(name in fields for name in _OLD_COHORT):
+        return fields
+    out = {k: v for k, v in fields.items() if k not in _OLD_COHORT}
+    expansion, contraction, churn = (fields.get(n, ZERO) for n in _OLD_COHORT[:3])
+    for name, value in (
+        ("cohort_net_mrr", expansion - contraction - churn),
+        ("cohort_decline_mrr", contraction + churn),
+    ):
+        if out.get(name, ZERO) + value != 0:
+            out[name] = out.get(name, ZERO) + value
+        else:
+            out.pop(name, None)
+    return out
 
 
 def add_into(total: Buckets, part: Mapping[str, Mapping[str, Decimal]], sign: int = 1) -> None:

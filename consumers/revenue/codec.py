@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from consumers.revenue.buckets import upgrade_cohort_fields
 from consumers.revenue.model import (
     CustomerHistory,
     Folded,
@@ -124,7 +125,9 @@ def _read_folded(f: dict[str, Any]) -> Folded:
         mrr=Decimal(f["m"]),
         ever_paid=f["p"],
         attributes=dict(f["a"]),
-        contributions={b: {k: Decimal(v) for k, v in fields.items()} for b, fields in f["c"].items()},
+        contributions={
+            b: upgrade_cohort_fields({k: Decimal(v) for k, v in fields.items()}) for b, fields in f["c"].items()
+        },
         month=None
         if mo is None
         else MonthCarry(
@@ -178,7 +181,7 @@ def _encode_fields(fields: dict[str, Decimal]) -> bytes:
 
 
 def _decode_fields(raw: bytes) -> dict[str, Decimal]:
-    return {k: Decimal(v) for k, v in orjson.loads(raw).items()}
+    return upgrade_cohort_fields({k: Decimal(v) for k, v in orjson.loads(raw).items()})
 
 
 FOLDED_CODEC = framed(Codec(_encode_fields, _decode_fields))

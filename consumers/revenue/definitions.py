@@ -29,6 +29,19 @@ from consumers.revenue.buckets import BucketKind, kind_of, month_key, period_of
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
+#: (column of the monthly report, key of :func:`month_ratios`): the month's ratios as numbers
+RATIO_COLUMNS = (
+    ("customer_churn_rate", "customer_churn_ratio"),
+    ("customer_retention_rate", "customer_retention_ratio"),
+    ("nrr", "nrr_ratio"),
+    ("grr", "grr_ratio"),
+    ("gross_revenue_churn_rate", "gross_revenue_churn_ratio"),
+    ("net_revenue_churn_rate", "net_revenue_churn_ratio"),
+    ("mrr_churn_rate", "mrr_churn_ratio"),
+    ("quick_ratio", "quick_ratio"),
+    ("ltv", "ltv"),
+)
+
 MONTHLY_COLUMNS = (
     "month",
     "mrr",
@@ -41,6 +54,7 @@ MONTHLY_COLUMNS = (
     "new_customers",
     "churned_customers",
     "reactivated_customers",
+    *(column for column, _ in RATIO_COLUMNS),
 )
 
 Buckets = Mapping[str, Mapping[str, Decimal]]
@@ -95,9 +109,12 @@ def previous_month(month: str) -> str:
     return f"{y - 1:04d}-12" if m == 1 else f"{y:04d}-{m - 1:02d}"
 
 
-def month_row(buckets: Buckets, month: str) -> dict[str, Any]:
+def month_row(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1)) -> dict[str, Any]:
+    """The month's row of ``pulse report monthly-mrr`` (and of the API): money as fixed-point
+    strings, counts as integers, the month's ratios (:func:`month_ratios`) as numbers or None."""
     b = month_key(month)
     mrr, active = mrr_at_end(buckets, month)
+    ratios = month_ratios(buckets, month, gross_margin)
     return {
         "month": month,
         "mrr": money(mrr),
@@ -110,11 +127,17 @@ def month_row(buckets: Buckets, month: str) -> dict[str, Any]:
         "new_customers": int(_get(buckets, b, "new_customers")),
         "churned_customers": int(_get(buckets, b, "churn_customers")),
         "reactivated_customers": int(_get(buckets, b, "reactivation_customers")),
+        **{column: _number(ratios[name]) for column, name in RATIO_COLUMNS},
     }
 
 
-def monthly_rows(buckets: Buckets, first: str, last: str) -> list[dict[str, Any]]:
-    return [month_row(buckets, m) for m in months_between(first, last)]
+def _number(value: Decimal | None) -> float | None:
+    """A ratio as a plain number, 12 significant digits (so a report reads the same anywhere)."""
+    return None if value is None else float(f"{value:.12g}")
+
+
+def monthly_rows(buckets: Buckets, first: str, last: str, gross_margin: Decimal = Decimal(1)) -> list[dict[str, Any]]:
+    return [month_row(buckets, m, gross_margin) for m in months_between(first, last)]
 
 
 def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
@@ -124,7 +147,9 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
 def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1)) -> dict[str, Any]:
     """Churn, retention, NRR/GRR, revenue churn, quick ratio, trials, renewals of a month.
 
-    A ratio whose denominator is zero is None (not 0, not infinity).
+    The cohort ratios come from the state of the month's *start cohort* (the customers paying
+    when it began): what they pay at its end, whatever happened between, so each pair adds up
+    to 1 by construction. A ratio whose denominator is zero is None (not 0, not infinity).
     """
     b = month_key(month)
     start_mrr, start_customers = mrr_at_end(buckets, previous_month(month))
@@ -134,12 +159,13 @@ def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1
         return _get(buckets, b, name)
 
     start_c = Decimal(start_customers)
-    cohort_kept = start_mrr + g("cohort_expansion_mrr") - g("cohort_contraction_mrr") - g("cohort_churn_mrr")
-    grr = _ratio(start_mrr - g("cohort_contraction_mrr") - g("cohort_churn_mrr"), start_mrr)
+    retention = _ratio(start_c - g("cohort_lost_customers"), start_c)
+    churn_rate = None if retention is None else 1 - retention
+    nrr = _ratio(start_mrr + g("cohort_net_mrr"), start_mrr)
+    grr = _ratio(start_mrr - g("cohort_decline_mrr"), start_mrr)
     lost = g("churn_mrr") + g("contraction_mrr")
     gained = g("new_mrr") + g("expansion_mrr") + g("reactivation_mrr")
-    churn_rate = _ratio(g("cohort_churned_customers"), start_c)
-    trials_ended = g("trials_converted") + g("trials_expired")
+    trials_ended = g("trials_converted") + g("trials_expired") + g("trials_free")
     terms = g("terms_renewed") + g("terms_cancelled")
     terms_mrr = g("terms_renewed_mrr") + g("terms_cancelled_mrr")
     arpa = _ratio(end_mrr, Decimal(end_customers))
@@ -152,11 +178,12 @@ def month_ratios(buckets: Buckets, month: str, gross_margin: Decimal = Decimal(1
         "arr": end_mrr * 12,
         "arpa": arpa,
         "customer_churn_ratio": churn_rate,
-        "customer_retention_ratio": _ratio(start_c - g("cohort_lost_customers"), start_c),
-        "gross_revenue_churn_ratio": _ratio(lost, start_mrr),
-        "net_revenue_churn_ratio": _ratio(lost - g("expansion_mrr") - g("reactivation_mrr"), start_mrr),
-        "nrr_ratio": _ratio(cohort_kept, start_mrr),
-        "grr_ratio": None if grr is None else min(grr, Decimal(1)),
+        "customer_retention_ratio": retention,
+        "gross_revenue_churn_ratio": None if grr is None else 1 - grr,
+        "net_revenue_churn_ratio": None if nrr is None else 1 - nrr,
+        "nrr_ratio": nrr,
+        "grr_ratio": grr,
+        "mrr_churn_ratio": _ratio(lost, start_mrr),
         "quick_ratio": _ratio(gained, lost),
         "trials_started": int(g("trials_started")),
         "trial_conversion_ratio": _ratio(g("trials_converted"), trials_ended),

@@ -40,7 +40,14 @@ from consumers.revenue.model import (
 )
 from consumers.revenue.normalize import MissingRate, convert, normalized_mrr
 from consumers.revenue.settings import RevenueSettings
-from consumers.revenue.timeline import Timeline, build_timeline, extend_timeline, parse_at
+from consumers.revenue.timeline import (
+    Timeline,
+    build_timeline,
+    extend_timeline,
+    group_end,
+    parse_at,
+    track_subscriptions,
+)
 from stream.events import SubscriptionChanged, SubscriptionStarted
 from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
 from stream.settings import PulseSettings
@@ -67,6 +74,7 @@ class RevenueConfig:
     grouping_seconds: int = 0
     segment_attributes: tuple[str, ...] = ("country", "acquisition_channel", "segment")
     reporting_currency: str = "USD"
+    gross_margin: Decimal = Decimal(1)
 
     @classmethod
     def from_settings(cls, settings: PulseSettings, section: RevenueSettings) -> RevenueConfig:
@@ -76,6 +84,7 @@ class RevenueConfig:
             grouping_seconds=section.movement_grouping_seconds,
             segment_attributes=tuple(section.segment_attributes),
             reporting_currency=section.reporting_currency,
+            gross_margin=section.gross_margin,
         )
 
 
@@ -238,7 +247,7 @@ class RevenueLedger:
             open_trials=delta.open_trials,
             prior_opened=tl.prior_opened,
             prior_closed=tl.prior_closed,
-            last_group_start=at,
+            last_group_start=delta.last_group_start,
             month_state=tl.month_state,
             day_state=tl.day_state,
         )
@@ -258,7 +267,7 @@ class RevenueLedger:
         events = history.events
         for _ in range(3):  # a movement group across the day start: try the day before
             cut = bisect.bisect_left(events, until.isoformat(timespec="microseconds"), key=lambda e: e.at)
-            if _whole_groups(events, cut, grouping):
+            if _whole_groups(events, cut, grouping, history.folded):
                 break
             until -= timedelta(days=1)
         else:
@@ -402,15 +411,15 @@ class RevenueLedger:
         }
 
 
-def _whole_groups(events: list[SubscriptionFact], cut: int, grouping_seconds: int) -> bool:
+def _whole_groups(events: list[SubscriptionFact], cut: int, grouping_seconds: int, folded: Folded | None) -> bool:
     """Whether ``events[:cut]`` ends with a whole movement group, as build_timeline forms them."""
+    subs = dict(folded.subs) if folded is not None else {}
     i = 0
     while i < cut:
-        start = parse_at(events[i].at)
-        j = i + 1
-        while j < len(events) and (parse_at(events[j].at) - start).total_seconds() <= grouping_seconds:
-            j += 1
+        j = group_end(events, i, grouping_seconds, subs)
         if j > cut:
             return False
+        for event in events[i:j]:
+            track_subscriptions(subs, event)
         i = j
     return True

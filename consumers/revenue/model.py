@@ -48,9 +48,15 @@ class MovementKind(StrEnum):
 
 
 class TrialOutcome(StrEnum):
+    """A trial opens (started) and closes exactly once, with one of the other outcomes."""
+
     STARTED = "started"
+    #: the customer started or changed to a paid subscription
     CONVERTED = "converted"
+    #: trial_expired, or the trial's subscription cancelled
     EXPIRED = "expired"
+    #: the trial's own subscription went on free (a 0 price, a 100% discount)
+    FREE = "free"
 
 
 class TermOutcome(StrEnum):

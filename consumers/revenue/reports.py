@@ -20,12 +20,12 @@ def monthly_mrr_rows(processor: Processor) -> list[dict[str, Any]]:
     if not spans:
         return []
     buckets = merge(ledger.buckets for ledger in ledgers)
-    return monthly_rows(buckets, min(s[0] for s in spans), max(s[1] for s in spans))
+    return monthly_rows(buckets, min(s[0] for s in spans), max(s[1] for s in spans), processor.config.gross_margin)
 
 
 MONTHLY_MRR = Report(
     name="monthly-mrr",
-    help="MRR, active customers and movements per UTC calendar month, by the workers' code.",
+    help="MRR, active customers, movements and ratios per UTC calendar month, by the workers' code.",
     topic=TOPIC,
     columns=MONTHLY_COLUMNS,
     rows=monthly_mrr_rows,

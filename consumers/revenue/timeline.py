@@ -23,7 +23,17 @@ from consumers.revenue.model import (
     TrialOutcome,
 )
 
-__all__ = ["Movement", "Timeline", "build_timeline", "classify", "extend_timeline", "parse_at"]
+__all__ = [
+    "Movement",
+    "Timeline",
+    "build_timeline",
+    "changes_mrr",
+    "classify",
+    "extend_timeline",
+    "group_end",
+    "parse_at",
+    "track_subscriptions",
+]
 
 ZERO = Decimal(0)
 
@@ -116,10 +126,9 @@ def build_timeline(
     i = 0
     while i < len(events):
         start = parse_at(events[i].at)
-        j = i
-        while j < len(events) and (parse_at(events[j].at) - start).total_seconds() <= grouping_seconds:
-            j += 1
-        tl.last_group_start = start
+        j = group_end(events, i, grouping_seconds, subs)
+        if j > i + 1 or changes_mrr(subs, events[i]):
+            tl.last_group_start = start
         before = tl.mrr
         for event in events[i:j]:
             _apply(tl, subs, trials, event)
@@ -135,6 +144,39 @@ def build_timeline(
     tl.plans = _plans(subs)
     tl.subs, tl.open_trials = subs, trials
     return tl
+
+
+def changes_mrr(subs: dict[str, tuple[str, Decimal]], e: SubscriptionFact) -> bool:
+    """Whether the event changes a subscription's MRR (renewals, trials and no-op changes do not)."""
+    if e.type in (SubscriptionEventType.SUBSCRIPTION_STARTED, SubscriptionEventType.SUBSCRIPTION_CHANGED):
+        return (e.mrr if e.mrr is not None else ZERO) != subs.get(e.subscription_id, ("", ZERO))[1]
+    if e.type is SubscriptionEventType.SUBSCRIPTION_CANCELLED:
+        return subs.get(e.subscription_id, ("", ZERO))[1] != 0
+    return False
+
+
+def group_end(
+    events: list[SubscriptionFact], i: int, grouping_seconds: int, subs: dict[str, tuple[str, Decimal]]
+) -> int:
+    """The end of the movement group that begins at ``events[i]`` (``subs``: the subscriptions
+    before it). Only a change of MRR opens a group, which then takes every event within
+    ``grouping_seconds`` of it; any other event (a renewal) is a group of its own, so it
+    neither opens nor extends a window."""
+    if not changes_mrr(subs, events[i]):
+        return i + 1
+    start = parse_at(events[i].at)
+    j = i + 1
+    while j < len(events) and (parse_at(events[j].at) - start).total_seconds() <= grouping_seconds:
+        j += 1
+    return j
+
+
+def track_subscriptions(subs: dict[str, tuple[str, Decimal]], e: SubscriptionFact) -> None:
+    """What an event does to the subscriptions' MRR (as _apply does), for group boundaries."""
+    if e.type in (SubscriptionEventType.SUBSCRIPTION_STARTED, SubscriptionEventType.SUBSCRIPTION_CHANGED):
+        subs[e.subscription_id] = (e.plan, e.mrr if e.mrr is not None else ZERO)
+    elif e.type is SubscriptionEventType.SUBSCRIPTION_CANCELLED:
+        subs.pop(e.subscription_id, None)
 
 
 def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
@@ -155,7 +197,7 @@ def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
     scratch.ever_paid = tl.ever_paid or after > 0
     scratch.plans = _plans(scratch.subs)
     scratch.last_at = at
-    scratch.last_group_start = at
+    scratch.last_group_start = at if changes_mrr(tl.subs, event) else tl.last_group_start
     return scratch
 
 
@@ -181,11 +223,13 @@ def _apply(tl: Timeline, subs: dict[str, tuple[str, Decimal]], trials: set[str],
             tl.trials.append((at, TrialOutcome.EXPIRED))
     elif kind in (SubscriptionEventType.SUBSCRIPTION_STARTED, SubscriptionEventType.SUBSCRIPTION_CHANGED):
         mrr = e.mrr if e.mrr is not None else ZERO
-        if kind is SubscriptionEventType.SUBSCRIPTION_STARTED and mrr > 0:
+        if mrr > 0:  # paying now: every open trial of the customer converted
             for _ in sorted(trials):
                 tl.trials.append((at, TrialOutcome.CONVERTED))
             trials.clear()
-        trials.discard(sub)
+        elif sub in trials:  # the trial's own subscription goes on free: that trial ends
+            trials.discard(sub)
+            tl.trials.append((at, TrialOutcome.FREE))
         subs[sub] = (e.plan, mrr)
     elif kind is SubscriptionEventType.SUBSCRIPTION_RENEWED:
         if sub in subs:

@@ -60,7 +60,7 @@ class RevenueView(FamilyView):
 
     def month(self, month: str) -> dict[str, Any]:
         return {
-            "row": month_row(self.buckets, month),
+            "row": month_row(self.buckets, month, self.gross_margin),
             "ratios": api_figures(month_ratios(self.buckets, month, self.gross_margin), self.currency),
         }
 

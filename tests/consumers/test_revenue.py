@@ -146,6 +146,20 @@ def test_grouping_window_nets_changes_within_it() -> None:
     assert [m.kind for m in strict.timelines["c1"].movements] == ["new", "churn", "reactivation"]
 
 
+def test_a_renewal_neither_opens_nor_extends_a_grouping_window() -> None:
+    """Issue 11 #7: renewal 10:00, cancel 10:30, new plan at 150 11:10 (window 1 h): one
+    expansion of 50 from the cancel's window, not a contraction and an expansion."""
+    lg = ledger(grouping_seconds=3600)
+    lg.apply(start("2026-01-01T00:00:00Z", "c1", "100", sub="a"))
+    lg.apply(ev("subscription_renewed", "2026-02-01T10:00:00Z", "c1", "a"))
+    lg.apply(ev("subscription_cancelled", "2026-02-01T10:30:00Z", "c1", "a"))
+    lg.apply(start("2026-02-01T11:10:00Z", "c1", "150", sub="b"))
+    moves = [(m.kind, m.before, m.after, m.at.isoformat()) for m in lg.timelines["c1"].movements]
+    assert moves[1:] == [("expansion", D(100), D(150), "2026-02-01T10:30:00+00:00")]
+    assert month_row(lg.buckets, "2026-02")["expansion_mrr"] == "50.00"
+    assert month_ratios(lg.buckets, "2026-02")["renewal_ratio_count"] == D(0.5)  # renewed, then cancelled
+
+
 def test_changes_quantity_and_discount() -> None:
     lg = ledger()
     lg.apply(start("2026-01-01T00:00:00Z", "c1", "10", sub="a", quantity=5))
@@ -234,6 +248,50 @@ def test_revenue_churn_nrr_grr_quick_ratio() -> None:
     assert r["quick_ratio"] == D("0.5")
 
 
+def test_a_customer_who_cancels_and_returns_within_the_month_is_retained() -> None:
+    """Issue 11 #1: pays 100 from January, cancels Feb 10, back at 100 on Feb 20."""
+    lg = ledger()
+    lg.apply(start("2026-01-05T00:00:00Z", "a", "100"))
+    lg.apply(ev("subscription_cancelled", "2026-02-10T00:00:00Z", "a", "a-s"))
+    lg.apply(start("2026-02-20T00:00:00Z", "a", "100", sub="a-s2"))
+    r = month_ratios(lg.buckets, "2026-02")
+    assert (r["mrr_start"], r["mrr_end"]) == (100, 100)
+    assert r["customer_churn_ratio"] == 0 and r["customer_retention_ratio"] == 1
+    assert r["nrr_ratio"] == 1 and r["grr_ratio"] == 1
+    assert r["gross_revenue_churn_ratio"] == 0 and r["net_revenue_churn_ratio"] == 0
+    assert r["ltv"] is None and r["lifetime_months"] is None  # no churn: LTV is not defined
+    assert r["mrr_churn_ratio"] == 1  # the movement-based figure does see the 100 churned
+    row = month_row(lg.buckets, "2026-02")
+    assert (row["churned_mrr"], row["reactivation_mrr"]) == ("100.00", "100.00")
+
+
+def test_a_joiner_who_churns_is_in_no_cohort_ratio() -> None:
+    """Issue 11 #2: only a new joiner churns; the cohort (one customer at 100) is untouched."""
+    lg = ledger()
+    lg.apply(start("2026-01-05T00:00:00Z", "a", "100"))
+    lg.apply(start("2026-02-03T00:00:00Z", "n", "50"))
+    lg.apply(ev("subscription_cancelled", "2026-02-20T00:00:00Z", "n", "n-s"))
+    r = month_ratios(lg.buckets, "2026-02")
+    assert r["gross_revenue_churn_ratio"] == 0 and r["grr_ratio"] == 1
+    assert r["net_revenue_churn_ratio"] == 0 and r["nrr_ratio"] == 1
+    assert r["customer_churn_ratio"] == 0
+    assert r["mrr_churn_ratio"] == D("0.5")  # 50 churned / 100 at the start
+
+
+def test_the_100_customer_example_gives_revenue_churn_and_grr_that_add_up() -> None:
+    """Issue 11 #2: 100 customers at 100, 11 cancel of whom 1 joined that month."""
+    lg = ledger()
+    base_of(100, lg)
+    lg.apply(start("2026-02-03T00:00:00Z", "newbie", "100"))
+    for i in range(10):
+        lg.apply(ev("subscription_cancelled", "2026-02-10T00:00:00Z", f"c{i}", f"c{i}-s"))
+    lg.apply(ev("subscription_cancelled", "2026-02-20T00:00:00Z", "newbie", "newbie-s"))
+    r = month_ratios(lg.buckets, "2026-02")
+    assert r["grr_ratio"] == D("0.9") and r["gross_revenue_churn_ratio"] == D("0.1")
+    assert r["nrr_ratio"] == D("0.9") and r["net_revenue_churn_ratio"] == D("0.1")
+    assert r["mrr_churn_ratio"] == D("0.11")
+
+
 def test_ltv_and_lifetime() -> None:
     assert ltv(D(100), D("0.05"), D(1)) == D(2000)
     assert ltv(D(100), D(0), D(1)) is None
@@ -243,6 +301,30 @@ def test_ltv_and_lifetime() -> None:
     r = month_ratios(lg.buckets, "2026-02")
     assert r["lifetime_months"] == 20  # 5% a month
     assert D(1) / D("0.25") == 4  # 25% a year is a lifetime of 4 years
+
+
+@pytest.mark.parametrize(
+    "closing, outcome",
+    [
+        (("subscription_started", {"amount": "0"}), "free"),  # issue 11 #4: a 0 price
+        (("subscription_started", {"amount": "100", "discount_percent": 100}), "free"),  # a 100% discount
+        (("subscription_changed", {"amount": "100"}), "converted"),  # issue 11 #8
+        (("subscription_started", {"amount": "100"}), "converted"),
+        (("trial_expired", {}), "expired"),
+        (("subscription_cancelled", {}), "expired"),
+    ],
+)
+def test_every_trial_ends_once_with_one_outcome(closing: tuple[str, dict[str, Any]], outcome: str) -> None:
+    kind, fields = closing
+    lg = ledger()
+    lg.apply(ev("trial_started", "2026-01-01T00:00:00Z", "t", "t-s"))
+    priced = {"interval": "month", **fields} if "amount" in fields else {}
+    lg.apply(ev(kind, "2026-01-05T00:00:00Z", "t", "t-s", **priced))
+    lg.apply(ev("subscription_changed", "2026-01-09T00:00:00Z", "t", "t-s", amount="50", interval="month"))
+    jan = lg.buckets["m:2026-01"]
+    assert {k: v for k, v in jan.items() if k.startswith("trials_")} == {"trials_started": 1, f"trials_{outcome}": 1}
+    assert month_ratios(lg.buckets, "2026-01")["trial_conversion_ratio"] == (1 if outcome == "converted" else 0)
+    assert lg.timelines["t"].status != "trial"
 
 
 def test_trial_conversion_and_renewals() -> None:

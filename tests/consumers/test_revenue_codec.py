@@ -63,3 +63,19 @@ def test_a_partition_recovered_from_version_1_records_has_the_figures() -> None:
     state.store(CUSTOMERS_STORE).touch("c-1")
     ((key, value),) = state.drain_changes()
     assert key == b"customers\x1fc-1" and value is not None and decode_history(value) == HISTORY
+
+
+def test_folded_months_of_the_earlier_cohort_fields_are_read_in_todays() -> None:
+    """A `folded` record written before the cohort ratios came from start and end MRR."""
+    from consumers.revenue.codec import FOLDED_CODEC
+
+    old = b'v1|{"net_mrr": "-30", "cohort_expansion_mrr": "20", "cohort_contraction_mrr": "10",' \
+          b' "cohort_churn_mrr": "40", "cohort_churned_customers": "1", "cohort_lost_customers": "1"}'  # fmt: skip
+    fields = FOLDED_CODEC.decode(old)
+    assert fields == {
+        "net_mrr": Decimal(-30),
+        "cohort_net_mrr": Decimal(20 - 10 - 40),
+        "cohort_decline_mrr": Decimal(10 + 40),
+        "cohort_lost_customers": Decimal(1),
+    }
+    assert FOLDED_CODEC.decode(FOLDED_CODEC.encode(fields)) == fields  # today's are left alone

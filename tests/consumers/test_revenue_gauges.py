@@ -170,7 +170,7 @@ def test_net_new_mrr_by_window(main_registry: CollectorRegistry) -> None:
 RATIOS = {
     # name: (month = March, last_month = February)
     "pulse_customer_churn_ratio": (
-        2 / 7,  # D and F of the 7; N joined and churned in March, so it is not counted
+        2 / 7,  # 1 - retention: D and F of the 7; N joined and churned in March, so it is not counted
         1 / 5,  # E
     ),
     "pulse_customer_retention_ratio": (
@@ -178,12 +178,18 @@ RATIOS = {
         4 / 5,  # E churned and came back only in March
     ),
     "pulse_nrr_ratio": (
-        (1230 + (60 + 50) - (20 + 30) - (400 + 50)) / 1230,  # cohort: C, A up; H, B down; D, F out
-        (1100 + 50 - 50 - 100) / 1100,  # cohort: A up, B down, E out
+        # the cohort's MRR at the end of March: A200 B120 C360 D0 F0 G60 H100
+        (200 + 120 + 360 + 0 + 0 + 60 + 100) / 1230,
+        (150 + 150 + 300 + 400 + 0) / 1100,  # end of February: A150 B150 C300 D400 E0
     ),
     "pulse_grr_ratio": (
-        (1230 - (20 + 30) - (400 + 50)) / 1230,
-        (1100 - 50 - 100) / 1100,
+        # min(end, start) per cohort customer: A150 B120 C300 D0 F0 G60 H100
+        (150 + 120 + 300 + 0 + 0 + 60 + 100) / 1230,
+        (100 + 150 + 300 + 400 + 0) / 1100,  # A100 B150 C300 D400 E0
+    ),
+    "pulse_mrr_churn_ratio": (
+        (480 + 50) / 1230,  # churn D400 F50 N30 + contraction B30 H20, joiner N included
+        (100 + 50) / 1100,  # churn E100 + contraction B50
     ),
     "pulse_quick_ratio": (
         (190 + 110 + 80) / (50 + 480),  # (new + expansion + reactivation) / (contraction + churn)
@@ -204,15 +210,15 @@ def test_month_ratios(main_registry: CollectorRegistry, name: str, index: int, w
 
 
 def test_revenue_churn_ratio_gross_and_net(main_registry: CollectorRegistry) -> None:
-    """gross = (churn + contraction) / start MRR; net also subtracts expansion and reactivation."""
+    """gross = 1 - GRR, net = 1 - NRR, of the month's start cohort (N, E and G are not in it)."""
 
     def g(kind: str, window: str) -> float | None:
         return value(main_registry, "pulse_revenue_churn_ratio", {"kind": kind, "window": window})
 
-    assert g("gross", "month") == approx((480 + 50) / 1230)
-    assert g("net", "month") == approx((480 + 50 - 110 - 80) / 1230)
-    assert g("gross", "last_month") == approx((100 + 50) / 1100)
-    assert g("net", "last_month") == approx((100 + 50 - 50 - 60) / 1100)
+    assert g("gross", "month") == approx((1230 - 730) / 1230)  # D400 F50 B30 H20 lost
+    assert g("net", "month") == approx((1230 - 840) / 1230)  # less A's +50 and C's +60
+    assert g("gross", "last_month") == approx((1100 - 950) / 1100)  # E100 B50
+    assert g("net", "last_month") == approx((1100 - 1000) / 1100)  # less A's +50
 
 
 def test_trials_started(main_registry: CollectorRegistry) -> None:

@@ -125,7 +125,7 @@ SUBSCRIPTION_RECORDS: list[bytes | None] = [
     dumps(sub("e-late", "2026-03-07T23:59:59Z", kind="subscription_changed")),  # late: c1 is 2 days 1 s past it
     dumps(sub("e-edge", "2026-03-08T00:00:00Z", kind="subscription_changed", amount="120.00")),  # exactly 2 days: in
     dumps(sub("e-old", "2026-02-01T00:00:00Z", "c2")),  # processed: lateness is per customer
-    dumps(sub("e-1", "2026-03-10T00:00:00Z", amount="5.00")),  # duplicate: the event_id decides
+    dumps(sub("e-1", "2026-03-10T00:00:00Z", amount="5.00")),  # conflict: the id of e-1, other content
     dumps(sub("e-renew", "2026-03-20T00:00:00Z", kind="subscription_renewed")),  # processed
     FIRST,  # duplicate although 10 days old: a customer's whole history is checked
 ]
@@ -148,6 +148,7 @@ EXPECTED_REJECTED = {
         "currency": 1,
         "schema": 2,
         "late": 1,
+        "conflict": 1,
     },
     PRODUCT: {"batch_too_large": 1, "late": 1, "schema": 1, "unknown_type": 1},
 }
@@ -205,7 +206,8 @@ async def test_processed_counts_each_applied_event(worked: tuple[IngestMetrics, 
 
 async def test_duplicates_are_counted_not_applied(worked: tuple[IngestMetrics, FakeProducer]) -> None:
     metrics, _ = worked
-    assert sample(metrics, "pulse_events_duplicate_total", topic=SUBS) == 3  # e-1 three more times
+    assert sample(metrics, "pulse_events_duplicate_total", topic=SUBS) == 2  # e-1 twice more, as it was
+    assert sample(metrics, "pulse_events_conflicting_total", topic=SUBS) == 1  # e-1 with another amount
     assert sample(metrics, "pulse_events_duplicate_total", topic=PRODUCT) == 1  # p1 again
 
 
