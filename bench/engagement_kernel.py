@@ -124,7 +124,8 @@ def state_memory(n: int, sessions: bool) -> None:
 
     before = rss()
     for i in range(0, n, 20_000):
-        kernel.apply_records(records[i : i + 20_000], 0)
+        chunk = records[i : i + 20_000]
+        kernel.apply_records(chunk, [2**62] * len(chunk), 0)
         kernel.flush(i)
         kernel.take_sketch_updates()
     grown = rss() - before

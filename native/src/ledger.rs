@@ -138,8 +138,11 @@ pub struct Ledger {
     by_day: BTreeMap<i64, Vec<u64>>,
     new_ids: BTreeMap<i64, Vec<u64>>,
     dedupe_mark: Option<i64>,
-    dedupe_records: BTreeSet<(i64, i64)>,
-    loading_dedupe: Vec<(i64, i64, Vec<u64>)>,
+    // (day, batch, scoped): a record's key is `<day>:<batch>:s`, or `<day>:<batch>` when written
+    // by a build that hashed the bare event_id (its hashes are in `legacy_ids` until they expire)
+    dedupe_records: BTreeSet<(i64, i64, bool)>,
+    loading_dedupe: Vec<(i64, i64, bool, Vec<u64>)>,
+    legacy_ids: Map<u64, i64>,
     // engagement
     watermark: Option<i64>,
     days: BTreeMap<i64, Day>,
@@ -186,6 +189,7 @@ impl Ledger {
             dedupe_mark: None,
             dedupe_records: BTreeSet::new(),
             loading_dedupe: Vec::new(),
+            legacy_ids: Map::with_hasher(hasher()),
             watermark: None,
             days: BTreeMap::new(),
             dirty_days: BTreeSet::new(),
@@ -221,12 +225,15 @@ impl Ledger {
 
     /// One validated event: dedupe, then the engagement reducer.
     pub fn apply(&mut self, e: &Facts) -> Outcome {
-        if self.seen(&e.event_id, e.micros.div_euclid(86_400_000_000) + EPOCH_ORDINAL) {
+        let entity = e.account_id.as_deref().or(e.anonymous_id.as_deref()).unwrap_or("");
+        let Some((h, bucket)) = self.seen(entity, &e.event_id, e.micros.div_euclid(86_400_000_000) + EPOCH_ORDINAL)
+        else {
             return Outcome::Duplicate;
-        }
+        };
         let ts = e.micros.div_euclid(1_000_000);
         if let Some(mark) = self.watermark {
             if ts < mark - self.cfg.grace {
+                self.unsee(h, bucket); // only accepted events are remembered
                 return Outcome::Late;
             }
         }
@@ -280,10 +287,21 @@ impl Ledger {
         Outcome::Applied
     }
 
-    fn seen(&mut self, event_id: &str, day: i64) -> bool {
-        let h = xxh3_64(event_id.as_bytes());
+    /// None for a resend; else the id's hash and day, now remembered. An id is unique within
+    /// its entity key (account_id, else anonymous_id), so any partition count agrees.
+    fn seen(&mut self, entity: &str, event_id: &str, day: i64) -> Option<(u64, i64)> {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.push_str(entity);
+        key.push('\x1f');
+        key.push_str(event_id);
+        let h = xxh3_64(key.as_bytes());
+        self.key = key;
         if self.ids.contains_key(&h) {
-            return true;
+            return None;
+        }
+        if !self.legacy_ids.is_empty() && self.legacy_ids.contains_key(&xxh3_64(event_id.as_bytes())) {
+            return None;
         }
         let retention = self.cfg.dedupe_retention_days;
         let mark = match self.dedupe_mark {
@@ -299,11 +317,29 @@ impl Ledger {
         self.ids.insert(h, bucket);
         self.by_day.entry(bucket).or_default().push(h);
         self.new_ids.entry(bucket).or_default().push(h);
-        false
+        Some((h, bucket))
+    }
+
+    /// Forget the id `seen` just remembered (the event was refused after all).
+    fn unsee(&mut self, h: u64, bucket: i64) {
+        self.ids.remove(&h);
+        for index in [&mut self.by_day, &mut self.new_ids] {
+            if let Some(hashes) = index.get_mut(&bucket) {
+                if hashes.last() == Some(&h) {
+                    hashes.pop();
+                }
+                if hashes.is_empty() {
+                    index.remove(&bucket);
+                }
+            }
+        }
     }
 
     fn expire_dedupe(&mut self, mark: i64) {
         let keep_from = mark - self.cfg.dedupe_retention_days;
+        if !self.legacy_ids.is_empty() {
+            self.legacy_ids.retain(|_, day| *day > keep_from - 1);
+        }
         while let Some((&day, _)) = self.by_day.first_key_value() {
             if day > keep_from - 1 {
                 break;
@@ -596,15 +632,17 @@ impl Ledger {
             for h in hashes {
                 v.extend_from_slice(&h.to_le_bytes());
             }
-            out.push((rec("dedupe_log", &format!("{day}:{batch}")), Some(v)));
-            self.dedupe_records.insert((day, batch));
+            out.push((rec("dedupe_log", &format!("{day}:{batch}:s")), Some(v)));
+            self.dedupe_records.insert((day, batch, true));
         }
         if let Some(mark) = self.dedupe_mark {
             let last = mark - self.cfg.dedupe_retention_days - 1;
-            let old: Vec<(i64, i64)> = self.dedupe_records.iter().take_while(|(d, _)| *d <= last).copied().collect();
-            for (d, b) in old {
-                self.dedupe_records.remove(&(d, b));
-                out.push((rec("dedupe_log", &format!("{d}:{b}")), None));
+            let old: Vec<(i64, i64, bool)> =
+                self.dedupe_records.iter().take_while(|(d, _, _)| *d <= last).copied().collect();
+            for (d, b, scoped) in old {
+                self.dedupe_records.remove(&(d, b, scoped));
+                let key = if scoped { format!("{d}:{b}:s") } else { format!("{d}:{b}") };
+                out.push((rec("dedupe_log", &key), None));
             }
         }
         for day in std::mem::take(&mut self.dirty_days) {
@@ -737,14 +775,19 @@ impl Ledger {
         let value = unframe(value).map_err(|why| bad(&why))?;
         match store {
             "dedupe_log" => {
-                let (d, b) = key.split_once(':').ok_or_else(|| bad("key is not <day>:<batch>"))?;
-                let day = d.parse::<i64>().map_err(|_| bad("day"))?;
-                let batch = b.parse::<i64>().map_err(|_| bad("batch"))?;
+                let mut parts = key.split(':');
+                let day = parts.next().and_then(|d| d.parse::<i64>().ok()).ok_or_else(|| bad("key is not <day>:<batch>[:s]"))?;
+                let batch = parts.next().and_then(|b| b.parse::<i64>().ok()).ok_or_else(|| bad("batch"))?;
+                let scoped = match parts.next() {
+                    None => false,
+                    Some("s") if parts.next().is_none() => true,
+                    Some(_) => return Err(bad("key is not <day>:<batch>[:s]")),
+                };
                 if value.len() % 8 != 0 {
                     return Err(bad("hashes are not 8-byte aligned"));
                 }
                 let hashes = value.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
-                self.loading_dedupe.push((day, batch, hashes));
+                self.loading_dedupe.push((day, batch, scoped, hashes));
             }
             "meta" => {
                 let v = || serde_json::from_slice::<i64>(value).map_err(|e| bad(&e.to_string()));
@@ -833,16 +876,26 @@ impl Ledger {
             }
         }
         let mut entries = std::mem::take(&mut self.loading_dedupe);
-        entries.sort_by_key(|(d, b, _)| (*d, *b));
-        for (day, batch, hashes) in entries {
+        entries.sort_by_key(|(d, b, _, _)| (*d, *b));
+        for (day, batch, scoped, hashes) in entries {
+            if !scoped {
+                // hashes of bare event_ids (an earlier build): still resends until they expire
+                for &h in &hashes {
+                    self.legacy_ids.insert(h, day);
+                }
+                self.dedupe_records.insert((day, batch, false));
+                self.last_batch = Some(self.last_batch.map_or(batch, |l| l.max(batch)));
+                continue;
+            }
             for &h in &hashes {
                 self.ids.insert(h, day);
             }
             self.by_day.entry(day).or_default().extend(hashes);
-            self.dedupe_records.insert((day, batch));
+            self.dedupe_records.insert((day, batch, true));
             self.last_batch = Some(self.last_batch.map_or(batch, |l| l.max(batch)));
         }
-        self.dedupe_mark = self.by_day.last_key_value().map(|(d, _)| *d);
+        let legacy_mark = self.legacy_ids.values().max().copied();
+        self.dedupe_mark = self.by_day.last_key_value().map(|(d, _)| *d).max(legacy_mark);
     }
 
     /// Changelogs written before gap sessions could merge hold one `u:<who>` session per user:
@@ -923,7 +976,7 @@ impl Ledger {
 
     pub fn sizes(&self) -> [(&'static str, usize); 5] {
         [
-            ("dedupe_ids", self.ids.len()),
+            ("dedupe_ids", self.ids.len() + self.legacy_ids.len()),
             ("sessions", self.sessions.len()),
             ("signups", self.signups.len()),
             ("account_days", self.accounts.len()),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from consumers.engagement.definitions import EngagementFigures, Partition
 from consumers.engagement.facts import ProductFacts
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
-from stream.outcomes import APPLIED, late
+from stream.outcomes import APPLIED, DUPLICATE, late
 from stream.state import PartitionState
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -271,3 +271,31 @@ def test_ids_with_colons_do_not_merge_sessions() -> None:
     lg.apply(ev(T0 + timedelta(minutes=5), user="a", session="b:c"))
     assert lg.days[str(D0)]["sessions"] == 2 and lg.days[str(D0)]["single_event_sessions"] == 2
     assert len(lg.sessions) == 2
+
+
+def test_an_event_id_is_unique_within_its_account_and_a_late_event_is_not_remembered() -> None:
+    lg = ledger()
+    assert lg.apply(ProductFacts("same", T0, "login", "u1", "acme", None, None, None)) is APPLIED
+    assert lg.apply(ProductFacts("same", T0, "login", "u2", "beta", None, None, None)) is APPLIED  # another account
+    assert lg.apply(ProductFacts("same", T0, "login", "u1", "acme", None, None, None)) is DUPLICATE  # a resend
+    lg.apply(ev(T0 + timedelta(days=5)))
+    old = ProductFacts("old", T0 + timedelta(days=2), "login", "u3", "acme", None, None, None)
+    assert lg.apply(old) == late(old.occurred_at)
+    assert lg.apply(old) == late(old.occurred_at)  # judged again, not a duplicate of a refusal
+
+
+def test_ids_remembered_by_an_earlier_build_stay_resends_until_they_expire() -> None:
+    """Earlier builds hashed the bare event_id, in `dedupe_log` records keyed <day>:<batch>."""
+    from xxhash import xxh3_64_intdigest
+
+    day = T0.date().toordinal()
+    old = PartitionState(0, codecs=EngagementLedger.STORES)
+    bare = xxh3_64_intdigest(b"e-old").to_bytes(8, "little")
+    old.apply_record(b"dedupe_log\x1f%d:3" % day, b"v1|" + bare)
+    lg = EngagementLedger(EngagementConfig(dedupe_retention_days=7), old)
+    resend = ProductFacts("e-old", T0, "login", "u1", "acme", None, None, None)
+    assert lg.apply(resend) is DUPLICATE
+    lg.apply(ev(T0 + timedelta(days=8)))  # past the retention: the old id is forgotten
+    lg.flush()
+    deleted = [k for k, v in lg.state.drain_changes() if k.startswith(b"dedupe_log") and v is None]
+    assert deleted == [b"dedupe_log\x1f%d:3" % day]

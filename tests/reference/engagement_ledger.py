@@ -27,6 +27,7 @@ class ReferenceLedger:
         self.sketches: dict[str, hll_sketch] = {}
         self.days: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, tuple[int, int, int]] = {}
+        self.gap_keys: dict[str, set[str]] = {}  # who -> keys of its gap sessions (some expired)
         self.signups: dict[str, tuple[int, int]] = {}
         self.accounts: dict[str, dict[str, Any]] = {}
         self.watermark: int | None = None
@@ -36,8 +37,8 @@ class ReferenceLedger:
 
     # --- dedupe: remembered for `dedupe_retention_days` of event time ---------------------------
 
-    def _seen(self, event_id: str, day: int) -> bool:
-        h = xxh3_64_intdigest(event_id.encode())
+    def _seen(self, entity: str, event_id: str, day: int) -> bool:
+        h = xxh3_64_intdigest(f"{entity}\x1f{event_id}".encode())  # an id is unique within its entity
         if h in self.ids:
             return True
         keep = self.c.dedupe_retention_days
@@ -52,11 +53,13 @@ class ReferenceLedger:
 
     def apply(self, e: ProductFacts) -> str | None:
         micros = (e.occurred_at - _EPOCH_DT) // datetime.resolution
-        if self._seen(e.event_id, micros // 86_400_000_000 + EPOCH):
+        entity = e.account_id or e.anonymous_id or ""
+        if self._seen(entity, e.event_id, micros // 86_400_000_000 + EPOCH):
             return "duplicate"
         ts = micros // 1_000_000
         c = self.c
         if self.watermark is not None and ts < self.watermark - c.grace_seconds:
+            del self.ids[xxh3_64_intdigest(f"{entity}\x1f{e.event_id}".encode())]  # only accepted ones are remembered
             return "late"
         if self.watermark is None or ts > self.watermark:
             self._advance(ts)
@@ -120,12 +123,14 @@ class ReferenceLedger:
             # every open session of the user that the event is within the gap of: it joins
             # them all (merging them into the earliest one)
             prefix, gap = f"g:{len(who.encode())}:{who}:", self.c.session_gap_seconds
-            mine = [k for k in self.sessions if k.startswith(prefix) and k[len(prefix) :].lstrip("-").isdigit()]
+            mine = [k for k in self.gap_keys.get(who, ()) if k in self.sessions]  # expired ones are gone
+            self.gap_keys[who] = set(mine)
             touching = sorted(
                 (k for k in mine if self.sessions[k][0] - gap <= ts <= self.sessions[k][1] + gap),
                 key=lambda k: self.sessions[k][0],
             )
             key = touching[0] if touching else f"{prefix}{ts}"
+            self.gap_keys[who].add(key)
         if not touching:
             new = (ts, ts, 1)
             self._count(new, 1)
