@@ -46,7 +46,7 @@ class IngestMetrics:
         )
         self.late = Counter(
             "pulse_events_late",
-            "Events whose occurred_at is older than the grace period behind the partition's watermark (on topics whose family cannot recognise old resends itself, e.g. without a family yet: more than the dedupe retention behind it); dead-lettered with reason late.",
+            "Events older than the grace period behind their lateness clock (the customer's latest event for revenue, the partition's watermark otherwise; without a family: the dedupe retention behind it); dead-lettered with reason late.",
             ["topic"],
             registry=self.registry,
         )

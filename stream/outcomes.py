@@ -46,7 +46,7 @@ class RejectReason(StrEnum):
     CURRENCY = "currency"
     #: any other violation of the topic's contract
     SCHEMA = "schema"
-    #: older than the grace period behind the partition's event-time watermark
+    #: older than the grace period behind its lateness clock (docs/metrics.md, "Lateness")
     LATE = "late"
     #: occurred_at further ahead of the record's own time than PULSE_MAX_FUTURE_SECONDS: a broken
     #: clock must not move event time forward (nor make the real events late)
