@@ -7,7 +7,7 @@ and a test fails when they drift. Unknown extra fields are kept but ignored.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -127,16 +127,38 @@ class _Priced(_SubscriptionBase):
     discount_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
 
 
+#: How far ahead of its announcement a scheduled change may take effect.
+MAX_SCHEDULE_DAYS = 400
+
+
+class _Schedulable(BaseModel):
+    """A change announced before it takes effect (Stripe's ``cancel_at_period_end``, a
+    downgrade at renewal): ``occurred_at`` is when it was announced, ``effective_at`` when MRR
+    moves. Without ``effective_at`` the change takes effect when it occurred."""
+
+    effective_at: Timestamp | None = Field(
+        None, description=f"When the change takes effect: from occurred_at to {MAX_SCHEDULE_DAYS} days after it"
+    )
+
+    @model_validator(mode="after")
+    def _effective_after_announcement(self) -> Any:
+        at, effective = getattr(self, "occurred_at"), self.effective_at  # noqa: B009 (a mixin: the field is the event's)
+        if effective is not None and not at <= effective <= at + timedelta(days=MAX_SCHEDULE_DAYS):
+            raise ValueError(f"effective_at must be from occurred_at to {MAX_SCHEDULE_DAYS} days after it")
+        return self
+
+
 class SubscriptionStarted(_Priced):
     type: Literal["subscription_started"]
 
 
-class SubscriptionChanged(_Priced):
+class SubscriptionChanged(_Schedulable, _Priced):
     type: Literal["subscription_changed"]
 
 
-class SubscriptionCancelled(_SubscriptionBase):
-    """Sent when the cancellation takes effect, not when it is requested."""
+class SubscriptionCancelled(_Schedulable, _SubscriptionBase):
+    """Sent when the cancellation is announced; ``effective_at`` when it takes effect later
+    (without it, the cancellation takes effect at ``occurred_at``)."""
 
     type: Literal["subscription_cancelled"]
 

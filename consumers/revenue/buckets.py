@@ -30,6 +30,7 @@ __all__ = [
     "month_of",
     "day_key",
     "plan_key",
+    "scheduled_key",
     "segment_key",
     "NOW",
     "kind_of",
@@ -62,6 +63,10 @@ class BucketKind(StrEnum):
     NOW = "now"  # MRR and active customers now
     PLAN = "plan"  # plan:<plan>: MRR and customers now, by plan
     SEGMENT = "attr"  # attr:<attribute>:<value>: MRR and customers now, by customer attribute
+    #: sched:YYYY-MM-DD: the movements of changes announced before they took effect, by their
+    #: effective UTC day; those after the watermark's day are pending (the "now" figures
+    #: exclude them, committed MRR includes them)
+    SCHEDULED = "sched"
 
 
 NOW = BucketKind.NOW.value
@@ -79,6 +84,10 @@ def month_key(at: datetime | str) -> str:
 
 def day_key(at: datetime | date) -> str:
     return f"{BucketKind.DAY}:{at.year:04d}-{at.month:02d}-{at.day:02d}"
+
+
+def scheduled_key(at: datetime | date) -> str:
+    return f"{BucketKind.SCHEDULED}:{at.year:04d}-{at.month:02d}-{at.day:02d}"
 
 
 def plan_key(plan: str) -> str:
@@ -152,6 +161,12 @@ def _contributions(
             if mv.kind not in kinds_seen[bucket]:
                 kinds_seen[bucket].add(mv.kind)
                 c[f"{mv.kind}_customers"] += 1
+        if mv.scheduled:
+            c = out[scheduled_key(mv.at)]
+            c[f"{mv.kind}_mrr"] += mv.amount
+            c[f"{mv.kind}_customers"] += 1
+            c["net_mrr"] += mv.after - mv.before
+            c["active_delta"] += ACTIVE_DELTA[mv.kind]
         by_month[month_of(mv.at)].append(mv)
     if carry is not None:
         by_month.setdefault(carry.month, [])

@@ -5,18 +5,20 @@ Every record carries its format version (``"v"``) so a later format can still re
 one: a new format gets a new version and a reader of its own here, and the readers of older
 versions stay.
 
-Version 3 (written): the open tail of events, and what is folded (``consumers.revenue.ledger``),
+Version 4 (written): the open tail of events, and what is folded (``consumers.revenue.ledger``),
 with short keys to keep the changelog small::
 
-    {"v": 3, "e": [<fact>, ...], "f": <folded> | null}
+    {"v": 4, "e": [<fact>, ...], "f": <folded> | null}
     <fact>   = {"t": "2026-01-15T10:00:00.000000+00:00", "ty": "subscription_started", "s": "sub-1",
                 "p": "team", "id": "evt-1", "m": "99.0000000000", "a": {"segment": "smb"}}
-               (``m`` for started and changed events only, ``a`` when there are attributes)
+               (``m`` for started and changed events only, ``a`` when there are attributes,
+               ``an``: when a scheduled change was announced; ``t`` is then when it takes effect)
     <folded> = {"u": until, "t0": first_at, "t1": last_at, "s": {sub: [plan, mrr]}, "tr": [open trials],
                 "to": trials opened, "tc": trials closed, "m": mrr, "p": ever paid, "a": attributes,
                 "c": {bucket: {field: value}}, "mo": <month carry> | null, "r": [[at, kind, before, after]]}
 
-The layout of version 2, but ``c`` is empty: a folded customer's final bucket figures are
+Version 3 (read): version 4 without scheduled changes (no ``an``). Both have the layout of
+version 2, but ``c`` is empty: a folded customer's final bucket figures are
 added to the partition's ``folded`` store instead, so a record does not grow with the
 customer's days of history. Version 2 (read): ``c`` holds the customer's own folded figures;
 its next fold moves them to the ``folded`` store.
@@ -54,7 +56,7 @@ __all__ = [
     "encode_folded",
 ]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _fact(fact: SubscriptionFact) -> dict[str, Any]:
@@ -69,6 +71,8 @@ def _fact(fact: SubscriptionFact) -> dict[str, Any]:
         out["m"] = str(fact.mrr)
     if fact.attributes:
         out["a"] = dict(fact.attributes)
+    if fact.announced is not None:
+        out["an"] = fact.announced
     return out
 
 
@@ -81,6 +85,7 @@ def _read_fact(e: dict[str, Any]) -> SubscriptionFact:
         event_id=e["id"],
         mrr=Decimal(e["m"]) if "m" in e else None,
         attributes=e.get("a") or {},
+        announced=e.get("an"),
     )
 
 
@@ -160,7 +165,7 @@ def encode_history(history: CustomerHistory) -> bytes:
 def decode_history(raw: bytes) -> CustomerHistory:
     record = orjson.loads(raw)
     version = record.get("v") if isinstance(record, dict) else None
-    if version in (2, 3):
+    if version in (2, 3, 4):
         folded = record["f"]
         return CustomerHistory([_read_fact(e) for e in record["e"]], None if folded is None else _read_folded(folded))
     if version == 1:
@@ -170,7 +175,7 @@ def decode_history(raw: bytes) -> CustomerHistory:
             "revenue customer record without a format version, written by a pre-release build: "
             "start with fresh state (a new PULSE_APP_ID, or delete the app's changelog topics)"
         )
-    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1, 2, 3")
+    raise UnknownFormat(f"revenue customer record of format version {version!r}; this build reads 1, 2, 3, 4")
 
 
 CUSTOMER_CODEC = Codec(encode_history, decode_history)

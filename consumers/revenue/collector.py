@@ -10,7 +10,13 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 
 from consumers.revenue.buckets import KINDS, BucketKind, day_key, kind_of, month_key, month_of, plan_of, segment_of
-from consumers.revenue.definitions import lifetime_months, month_ratios, previous_month, window_sums
+from consumers.revenue.definitions import (
+    lifetime_months,
+    month_ratios,
+    pending_scheduled,
+    previous_month,
+    window_sums,
+)
 from consumers.revenue.definitions import ltv as customer_ltv
 from consumers.revenue.view import RevenueView
 from stream.exporter import bounded_label
@@ -24,6 +30,8 @@ REVENUE_HELP = {
     "pulse_mrr": "Monthly recurring revenue now: the sum of the normalized MRR of all active subscriptions, in the reporting currency.",
     "pulse_arr": "Annual recurring revenue now: 12 x MRR, in the reporting currency.",
     "pulse_customers_active": "Customers whose MRR is greater than 0 now.",
+    "pulse_committed_mrr": "MRR now plus the changes already scheduled to take effect after today (cancellations and plan changes announced with a later effective_at), in the reporting currency.",
+    "pulse_scheduled_churn_mrr": "MRR of the subscriptions whose cancellation is scheduled to take effect after today (announced, not yet effective), in the reporting currency.",
     "pulse_arpa": "Average revenue per account now: MRR / active customers, in the reporting currency.",
     "pulse_mrr_movement": "MRR moved by kind in the window (day and month: the current UTC calendar day and month of the event-time watermark; 30d: the 30 UTC days ending with it), as a positive amount in the reporting currency.",
     "pulse_net_new_mrr": "New + expansion + reactivation - contraction - churn MRR in the window, in the reporting currency.",
@@ -74,15 +82,26 @@ class RevenueCollector:
         g = gauge("pulse_customers_active")
         g.add_metric([], float(customers))
         yield g
+        for name, key in (
+            ("pulse_committed_mrr", "committed_mrr"),
+            ("pulse_scheduled_churn_mrr", "scheduled_churn_mrr"),
+        ):
+            g = gauge(name, ["currency"])
+            g.add_metric([cur], float(now.get(key, ZERO)))
+            yield g
 
         day = v.watermark_day()
         movement = gauge("pulse_mrr_movement", ["kind", "window", "currency"])
         net = gauge("pulse_net_new_mrr", ["window", "currency"])
         if day is not None:
             month = month_of(day)
+            # to date: the month's scheduled changes dated after today have not happened yet
+            month_to_date = dict(v.buckets.get(month_key(month), {}))
+            for name, value in pending_scheduled(v.buckets, day, month).items():
+                month_to_date[name] = month_to_date.get(name, ZERO) - value
             windows = {
                 "day": v.buckets.get(day_key(day), {}),
-                "month": v.buckets.get(month_key(month), {}),
+                "month": month_to_date,
                 "30d": window_sums(v.buckets, day, 30),
             }
             for window, fields in windows.items():

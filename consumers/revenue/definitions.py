@@ -22,8 +22,11 @@ __all__ = [
     "money",
     "months_between",
     "mrr_at_end",
+    "now_figures",
+    "pending_scheduled",
 ]
 
+from consumers.revenue.buckets import NOW as NOW_KEY
 from consumers.revenue.buckets import BucketKind, kind_of, month_key, period_of
 
 ZERO = Decimal(0)
@@ -204,6 +207,38 @@ def ltv(arpa: Decimal | None, churn_rate: Decimal | None, gross_margin: Decimal)
 def lifetime_months(churn_rate: Decimal | None) -> Decimal | None:
     """1 / churn rate, in months; None when churn is zero or unknown."""
     return None if not churn_rate else 1 / churn_rate
+
+
+def pending_scheduled(buckets: Buckets, today: date | None, within_month: str | None = None) -> dict[str, Decimal]:
+    """The movements of scheduled changes that take effect after ``today`` (the watermark's
+    UTC day), summed; only those in ``within_month`` (YYYY-MM) when given."""
+    out: dict[str, Decimal] = {}
+    if today is None:
+        return out
+    after = today.isoformat()
+    for bucket, fields in buckets.items():
+        if kind_of(bucket) is not BucketKind.SCHEDULED or period_of(bucket) <= after:
+            continue
+        if within_month is not None and not period_of(bucket).startswith(within_month):
+            continue
+        for name, value in fields.items():
+            out[name] = out.get(name, ZERO) + value
+    return out
+
+
+def now_figures(buckets: Buckets, today: date | None) -> dict[str, Decimal]:
+    """MRR and active customers now (the watermark's day), and what is committed: every
+    customer's end state counts the changes scheduled after today, which "now" leaves out."""
+    committed = buckets.get(NOW_KEY, {})
+    pending = pending_scheduled(buckets, today)
+    mrr = committed.get("mrr", ZERO) - pending.get("net_mrr", ZERO)
+    return {
+        "mrr": mrr,
+        "customers": committed.get("customers", ZERO) - pending.get("active_delta", ZERO),
+        "committed_mrr": committed.get("mrr", ZERO),
+        "scheduled_churn_mrr": pending.get("churn_mrr", ZERO),
+        "scheduled_churn_customers": pending.get("churn_customers", ZERO),
+    }
 
 
 def window_sums(buckets: Buckets, end: date, days: int) -> dict[str, Decimal]:

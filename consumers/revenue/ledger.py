@@ -102,14 +102,18 @@ def compact(event: Any, rates: Mapping[str, Decimal]) -> SubscriptionFact:
     attributes = dict(event.attributes)
     if event.acquisition_channel:
         attributes["acquisition_channel"] = event.acquisition_channel
+    occurred = event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    effective = getattr(event, "effective_at", None)
+    scheduled = effective.astimezone(UTC).isoformat(timespec="microseconds") if effective is not None else None
     return SubscriptionFact(
-        at=event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        at=scheduled if scheduled is not None and scheduled > occurred else occurred,
         type=SubscriptionEventType(event.type),
         subscription_id=event.subscription_id,
         plan=event.plan,
         event_id=event.event_id,
         mrr=mrr,
         attributes=attributes,
+        announced=occurred if scheduled is not None and scheduled > occurred else None,
     )
 
 
@@ -173,7 +177,7 @@ class RevenueLedger:
             if any(e.event_id == record.event_id for e in known.events):
                 return DUPLICATE  # a resend older than the dedupe window: still exactly once
             # (a resend of a folded event is older than the grace period: late, never counted)
-            if self._too_late(record.at, known.last_at):
+            if self._too_late(record.announced_at, known.last_announced):
                 return late(event.occurred_at)
         events = [*known.events] if known is not None else []
         bisect.insort(events, record, key=sort_key)
@@ -201,8 +205,8 @@ class RevenueLedger:
         if len(events) >= self.FOLD_AT and len(events) - self._fold_tried.get(cid, 0) >= self.FOLD_MIN:
             self._fold_tried[cid] = len(events)
             self._fold(cid, history)
-        if self.watermark is None or record.at > self.watermark:
-            self.watermark = record.at
+        if self.watermark is None or record.announced_at > self.watermark:
+            self.watermark = record.announced_at
         return APPLIED
 
     def _too_late(self, at: str, last: str) -> bool:
@@ -262,7 +266,7 @@ class RevenueLedger:
         """Fold the tail's complete movement groups before the last UTC day start that no
         accepted event can precede (last event - grace - grouping window)."""
         grouping = self.config.grouping_seconds
-        bound = parse_at(history.last_at) - timedelta(seconds=self.config.grace_seconds + grouping + 1)
+        bound = parse_at(history.last_announced) - timedelta(seconds=self.config.grace_seconds + grouping + 1)
         until = bound.replace(hour=0, minute=0, second=0, microsecond=0)
         events = history.events
         for _ in range(3):  # a movement group across the day start: try the day before
@@ -333,7 +337,7 @@ class RevenueLedger:
                 self._folded_bytes[cid] = len(encode_folded(history.folded))
             self._tail_bytes[cid] = len(encode_tail(history.events))
             self._refresh(cid)
-            last = history.last_at
+            last = history.last_announced
             if self.watermark is None or last > self.watermark:
                 self.watermark = last
 
@@ -392,9 +396,14 @@ class RevenueLedger:
         history = self.customers[cid]
         folded = history.folded.recent if history.folded is not None else []
         moves = [*folded, *((mv.at_iso, mv.kind, mv.before, mv.after) for mv in tl.movements)]
+        # scheduled changes after this partition's latest event have not happened yet
+        mark = self.watermark or ""
+        pending = [mv for mv in tl.movements if mv.scheduled and mv.at_iso > mark]
+        now = pending[0].before if pending else tl.mrr
         return {
             "customer_id": cid,
-            "mrr": money(tl.mrr, self.config.reporting_currency),
+            "mrr": money(now, self.config.reporting_currency),
+            "committed_mrr": money(tl.mrr, self.config.reporting_currency),
             "status": tl.status,
             "plans": {p: money(m, self.config.reporting_currency) for p, m in sorted(tl.plans.items())},
             "attributes": dict(sorted(tl.attributes.items())),

@@ -84,6 +84,13 @@ class SubscriptionFact:
     mrr: Decimal | None = None
     #: customer attributes carried by the event (segment, country, acquisition_channel, ...)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: a scheduled change (``effective_at`` given): ``at`` is when it takes effect, this when
+    #: it was announced (occurred_at), which is what lateness and the watermark look at
+    announced: str | None = None
+
+    @property
+    def announced_at(self) -> str:
+        return self.announced if self.announced is not None else self.at
 
 
 def sort_key(fact: SubscriptionFact) -> tuple[str, int, str]:
@@ -142,7 +149,17 @@ class CustomerHistory:
 
     @property
     def last_at(self) -> str:
+        """The latest ``at`` (a scheduled change's effective time included)."""
         if self.events:
             return self.events[-1].at
         assert self.folded is not None  # a history holds events, folded or not
         return self.folded.last_at
+
+    @property
+    def last_announced(self) -> str:
+        """The customer's lateness clock: the latest occurred_at applied (not effective_at)."""
+        if not self.events:
+            assert self.folded is not None
+            return self.folded.last_at
+        latest = max(e.announced_at for e in self.events)
+        return latest if self.folded is None else max(latest, self.folded.last_at)

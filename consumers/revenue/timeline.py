@@ -44,6 +44,8 @@ class Movement:
     kind: MovementKind
     before: Decimal
     after: Decimal
+    #: made by a change announced before it took effect (the views tell pending ones apart)
+    scheduled: bool = False
 
     @property
     def amount(self) -> Decimal:
@@ -136,7 +138,8 @@ def build_timeline(
         tl.mrr = after
         kind = classify(before, after, tl.ever_paid)
         if kind is not None:
-            tl.movements.append(Movement(start, kind, before, after))
+            scheduled = any(event.announced is not None for event in events[i:j])
+            tl.movements.append(Movement(start, kind, before, after, scheduled))
         if after > 0:
             tl.ever_paid = True
         tl.last_at = parse_at(events[j - 1].at)
@@ -192,7 +195,7 @@ def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
     after = sum((m for _, m in scratch.subs.values()), ZERO)
     kind = classify(tl.mrr, after, tl.ever_paid)
     if kind is not None:
-        scratch.movements.append(Movement(at, kind, tl.mrr, after))
+        scratch.movements.append(Movement(at, kind, tl.mrr, after, event.announced is not None))
     scratch.mrr = after
     scratch.ever_paid = tl.ever_paid or after > 0
     scratch.plans = _plans(scratch.subs)

@@ -13,8 +13,8 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from consumers.revenue.buckets import NOW, Buckets, merge
-from consumers.revenue.definitions import money, month_ratios, month_row
+from consumers.revenue.buckets import Buckets, merge
+from consumers.revenue.definitions import money, month_ratios, month_row, now_figures
 from consumers.revenue.processor import TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
@@ -56,7 +56,7 @@ class RevenueView(FamilyView):
     # --- figures ----------------------------------------------------------------------------
 
     def now(self) -> dict[str, Decimal]:
-        return dict(self.buckets.get(NOW, {}))
+        return now_figures(self.buckets, self.watermark_day())
 
     def month(self, month: str) -> dict[str, Any]:
         return {

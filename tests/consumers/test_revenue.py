@@ -373,3 +373,16 @@ def test_money_in_the_api_is_fixed_point_in_the_currencys_minor_units_and_ratios
     )  # fmt: skip
     assert figures == {"mrr_end": "20.00", "arpa": "6.67", "nrr_ratio": 0.9166666666666666, "grr_ratio": None,
                        "customers_end": 3}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "effective, accepted",
+    [("2026-03-31T00:00:00Z", True), ("2026-03-05T00:00:00Z", True), ("2026-03-04T23:59:59Z", False),
+     ("2027-04-10T00:00:00Z", False), ("2026-03-31", False)],
+)  # fmt: skip
+def test_effective_at_runs_from_the_announcement_to_400_days_after(effective: str, accepted: bool) -> None:
+    raw = make_subscription(type="subscription_cancelled", occurred_at="2026-03-05T00:00:00Z", effective_at=effective)
+    for name in ("amount", "currency", "interval"):
+        raw.pop(name, None)
+    (result,) = decode_record(spec_for("subscriptions"), orjson.dumps(raw))
+    assert isinstance(result, Accepted) is accepted, result

@@ -38,17 +38,19 @@ HISTORY = CustomerHistory(
 )
 
 
-def test_a_version_1_record_still_decodes_and_is_rewritten_as_version_3() -> None:
+def test_a_version_1_record_still_decodes_and_is_rewritten_as_version_4() -> None:
     assert decode_history(V1) == HISTORY
-    assert FORMAT_VERSION == 3
+    assert FORMAT_VERSION == 4
     written = orjson.loads(encode_history(HISTORY))
-    assert written == {**orjson.loads(V1), "v": 3, "f": None}  # the same facts, nothing folded
+    assert written == {**orjson.loads(V1), "v": 4, "f": None}  # the same facts, nothing folded
+    v3 = orjson.dumps({**written, "v": 3})
+    assert decode_history(v3) == HISTORY  # version 3: version 4 without scheduled changes
     assert decode_history(encode_history(HISTORY)) == HISTORY
 
 
 def test_records_of_unknown_or_no_format_are_refused_by_name() -> None:
-    with pytest.raises(UnknownFormat, match="format version 4; this build reads 1, 2, 3"):
-        decode_history(b'{"v": 4, "customers": []}')
+    with pytest.raises(UnknownFormat, match="format version 5; this build reads 1, 2, 3, 4"):
+        decode_history(b'{"v": 5, "customers": []}')
     with pytest.raises(UnknownFormat, match="without a format version"):
         decode_history(orjson.dumps({k: v for k, v in orjson.loads(V1).items() if k != "v"}))
 
@@ -79,3 +81,13 @@ def test_folded_months_of_the_earlier_cohort_fields_are_read_in_todays() -> None
         "cohort_lost_customers": Decimal(1),
     }
     assert FOLDED_CODEC.decode(FOLDED_CODEC.encode(fields)) == fields  # today's are left alone
+
+
+def test_a_scheduled_change_keeps_when_it_was_announced() -> None:
+    fact = SubscriptionFact(
+        at="2026-03-31T00:00:00.000000+00:00", type=SubscriptionEventType.SUBSCRIPTION_CANCELLED,
+        subscription_id="s", plan="team", event_id="e9", announced="2026-03-05T00:00:00.000000+00:00",
+    )  # fmt: skip
+    history = CustomerHistory([fact])
+    assert decode_history(encode_history(history)) == history
+    assert history.last_at == fact.at and history.last_announced == fact.announced

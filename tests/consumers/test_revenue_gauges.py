@@ -433,8 +433,10 @@ def test_empty_view_before_any_event(revenue_view: ViewFactory, registry_of: Reg
     assert value(reg, "pulse_arr", USD) == 0
     assert value(reg, "pulse_customers_active") == 0
     assert value(reg, "pulse_arpa", USD) is None
+    assert value(reg, "pulse_committed_mrr", USD) == 0 and value(reg, "pulse_scheduled_churn_mrr", USD) == 0
+    now = ("pulse_mrr", "pulse_arr", "pulse_customers_active", "pulse_committed_mrr", "pulse_scheduled_churn_mrr")
     for family in reg.collect():
-        if family.name not in ("pulse_mrr", "pulse_arr", "pulse_customers_active", "pulse_ltv_undefined"):
+        if family.name not in (*now, "pulse_ltv_undefined"):
             assert family.samples == [], family.name
 
 
@@ -470,3 +472,42 @@ def test_plans_beyond_the_top_n_are_summed_as_other_and_long_labels_are_cut(
     assert sum(plans.values()) == value(registry, "pulse_mrr", USD)
     segments = [s for m in registry.collect() if m.name == "pulse_mrr_by_segment" for s in m.samples]
     assert segments and all(len(s.labels["value"]) <= 64 for s in segments)
+
+
+def test_a_scheduled_cancellation_is_committed_now_and_churn_at_its_effective_date(
+    revenue_ledger: LedgerFactory, revenue_view: ViewFactory, registry_of: RegistryFactory
+) -> None:
+    """Issue 11 #9: A pays 100; on Mar 5 a cancellation is announced, effective Mar 31; on
+    Mar 10 A upgrades to 150 (before the effective date: it counts, it is not late); B pays 50.
+    At the watermark Mar 20: MRR now 200 (A150 B50), committed 50, scheduled churn 150; March's
+    row already holds A's churn of 150 on Mar 31, this month's movements to date do not."""
+    ledger = revenue_ledger(
+        [
+            (START, "2026-02-01T00:00:00Z", "A", "a", price("100")),
+            (START, "2026-02-01T00:00:00Z", "B", "b", price("50")),
+            (CANCEL, "2026-03-05T00:00:00Z", "A", "a", {"effective_at": "2026-03-31T00:00:00Z"}),
+            (CHANGE, "2026-03-10T00:00:00Z", "A", "a", price("150")),
+            (RENEW, "2026-03-20T12:00:00Z", "B", "b"),
+        ]
+    )
+    assert ledger.watermark is not None and ledger.watermark.startswith("2026-03-20")  # announcements only
+    view = revenue_view(ledger)
+    reg = registry_of(RevenueCollector(view))
+    assert value(reg, "pulse_mrr", USD) == 200 and value(reg, "pulse_customers_active") == 2
+    assert value(reg, "pulse_committed_mrr", USD) == 50
+    assert value(reg, "pulse_scheduled_churn_mrr", USD) == 150
+    assert value(reg, "pulse_mrr_movement", {"kind": "churn", "window": "month", **USD}) == 0  # not yet
+    assert value(reg, "pulse_mrr_movement", {"kind": "expansion", "window": "month", **USD}) == 50
+    march = view.month("2026-03")["row"]
+    assert (march["mrr"], march["churned_mrr"], march["expansion_mrr"]) == ("50.00", "150.00", "50.00")
+    # once the watermark passes Mar 31 the churn has happened: now = committed
+    later = revenue_ledger(
+        [
+            (START, "2026-02-01T00:00:00Z", "A", "a", price("100")),
+            (CANCEL, "2026-03-05T00:00:00Z", "A", "a", {"effective_at": "2026-03-31T00:00:00Z"}),
+            (START, "2026-04-02T00:00:00Z", "C", "c", price("70")),
+        ]
+    )
+    reg = registry_of(RevenueCollector(revenue_view(later)))
+    assert value(reg, "pulse_mrr", USD) == 70 == value(reg, "pulse_committed_mrr", USD)
+    assert value(reg, "pulse_scheduled_churn_mrr", USD) == 0
