@@ -49,7 +49,7 @@ from consumers.revenue.timeline import (
     track_subscriptions,
 )
 from stream.events import SubscriptionChanged, SubscriptionStarted
-from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, late
+from stream.outcomes import APPLIED, DUPLICATE, ApplyResult, Refused, RejectReason, conflict, late
 from stream.settings import PulseSettings
 from stream.state import MAX_RECORD_BYTES
 
@@ -174,8 +174,9 @@ class RevenueLedger:
         cid = event.customer_id
         known = self.customers.get(cid)
         if known is not None:
-            if any(e.event_id == record.event_id for e in known.events):
-                return DUPLICATE  # a resend older than the dedupe window: still exactly once
+            first = next((e for e in known.events if e.event_id == record.event_id), None)
+            if first is not None:  # a resend older than the dedupe window: still exactly once
+                return DUPLICATE if first == record else conflict(record.event_id)
             # (a resend of a folded event is older than the grace period: late, never counted)
             if self._too_late(record.announced_at, known.last_announced):
                 return late(event.occurred_at)

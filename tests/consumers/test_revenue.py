@@ -356,6 +356,10 @@ def test_a_resend_beyond_any_window_is_still_a_duplicate() -> None:
     assert lg.apply(first) is APPLIED
     assert lg.apply(first) is DUPLICATE
     assert month_ratios(lg.buckets, "2026-01")["renewal_ratio_count"] == 1
+    other = ev("subscription_renewed", "2026-01-31T00:00:00Z", "c1", "c1-other")
+    clash = type(other).model_validate({**other.model_dump(), "event_id": first.event_id})
+    refused = lg.apply(clash)  # the same id with other content, past the runtime's dedupe memory
+    assert isinstance(refused, Refused) and refused.reason is RejectReason.CONFLICT
 
 
 def test_money_in_the_api_is_fixed_point_in_the_currencys_minor_units_and_ratios_are_numbers() -> None:

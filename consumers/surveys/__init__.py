@@ -1,0 +1,1 @@
+"""The surveys family: NPS, CSAT and CES from the `surveys` topic."""
