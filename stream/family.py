@@ -147,6 +147,10 @@ class Report:
     columns: tuple[str, ...]
     #: the replayed processor of ``topic`` (every partition's state) -> rows
     rows: Callable[[Processor], list[dict[str, Any]]]
+    #: other topics whose figures the rows carry (another family's): replayed too, and their
+    #: processors given to ``joined`` (which then replaces ``rows``) by topic
+    also: tuple[str, ...] = ()
+    joined: Callable[[Processor, Mapping[str, Processor]], list[dict[str, Any]]] | None = None
 
 
 class FamilyView:

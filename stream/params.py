@@ -6,9 +6,13 @@ number."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
-__all__ = ["parse_day", "parse_month"]
+from stream.family import Reply, Request, Route
+
+__all__ = ["DAY_REQUIRED", "daily_route", "parse_day", "parse_month"]
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -27,3 +31,19 @@ def parse_day(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         return None
+
+
+#: the 400 answer of a route whose ``date`` is missing or spelled otherwise
+DAY_REQUIRED = "query parameter date=YYYY-MM-DD (ASCII digits, a calendar day) is required"
+
+
+def daily_route(path: str, figures: Callable[[date], Any]) -> Route:
+    """``GET path?date=YYYY-MM-DD`` answering ``figures(day)``; 400 for any other spelling."""
+
+    async def handler(request: Request) -> Reply:
+        day = parse_day(request.query.get("date"))
+        if day is None:
+            return Reply({"error": DAY_REQUIRED}, 400)
+        return Reply(figures(day))
+
+    return Route(path, handler)

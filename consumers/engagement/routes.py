@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from consumers.engagement.view import EngagementView
 from stream.family import Reply, Request, Route
-from stream.params import parse_day
+from stream.params import DAY_REQUIRED, parse_day
 
 __all__ = ["engagement_routes"]
 
@@ -13,7 +13,7 @@ def engagement_routes(view: EngagementView) -> list[Route]:
     async def daily(request: Request) -> Reply:
         day = parse_day(request.query.get("date"))
         if day is None:
-            return Reply({"error": "query parameter date=YYYY-MM-DD (ASCII digits, a calendar day) is required"}, 400)
+            return Reply({"error": DAY_REQUIRED}, 400)
         row = view.daily(day)
         if row is None:
             why = f"{day.isoformat()} is older than the days the workers keep (from {view.oldest_day()})"

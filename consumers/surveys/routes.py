@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from consumers.surveys.view import SurveysView
-from stream.family import Reply, Request, Route
-from stream.params import parse_day
+from stream.family import Route
+from stream.params import daily_route
 
 __all__ = ["surveys_routes"]
 
 
 def surveys_routes(view: SurveysView) -> list[Route]:
-    async def daily(request: Request) -> Reply:
-        day = parse_day(request.query.get("date"))
-        if day is None:
-            return Reply({"error": "query parameter date=YYYY-MM-DD (ASCII digits, a calendar day) is required"}, 400)
-        return Reply(view.daily(day))
-
-    return [Route("/api/v1/surveys/daily", daily)]
+    return [daily_route("/api/v1/surveys/daily", view.daily)]

@@ -35,7 +35,7 @@ def run_report(report: Report, events: Path, format: str) -> list[dict[str, Any]
             lambda: replay_file(
                 events,
                 settings,
-                (report.topic,),
+                (report.topic, *report.also),
                 on_record=lambda: bar.advance(task),
                 registry=registry,
                 bare_topic=report.topic,
@@ -47,7 +47,11 @@ def run_report(report: Report, events: Path, format: str) -> list[dict[str, Any]
     seen += sum(n for (name, _), n in result.rejected.items() if name == report.topic)
     if not seen:
         raise fail(f"{events}: no {report.topic} events in it: nothing to report (is it the right file?)")
-    return report.rows(result.pipelines[report.topic].processor)
+    main = result.pipelines[report.topic].processor
+    if report.joined is not None:
+        others = {topic: result.pipelines[topic].processor for topic in report.also if topic in result.pipelines}
+        return report.joined(main, others)
+    return report.rows(main)
 
 
 def emit(rows: list[dict[str, Any]], columns: tuple[str, ...], format: str) -> None:

@@ -83,20 +83,20 @@ def test_handle_many_equals_handle_record_by_record() -> None:
 
 
 def test_a_topic_without_a_family_refuses_what_its_dedupe_may_have_forgotten() -> None:
-    """support-tickets only counts: a resend older than the dedupe memory would count twice."""
+    """leads only counts (no family yet): a resend older than the dedupe memory would count twice."""
     settings = PulseSettings(dedupe_retention_days=7, topic_partitions=1)
-    pipeline = build_pipelines(settings, FamilyRegistry.installed(settings).processors())["support-tickets"]
+    pipeline = build_pipelines(settings, FamilyRegistry.installed(settings).processors())["leads"]
     state = PartitionState(0, codecs=pipeline.codecs)
 
-    def ticket(event_id: str, day: int) -> bytes:
+    def lead(event_id: str, day: int) -> bytes:
         return orjson.dumps(
-            {"event_id": event_id, "type": "ticket_opened", "occurred_at": f"2026-03-{day:02d}T10:00:00Z",
-             "ticket_id": event_id, "account_id": "c1", "channel": "email", "category": "bug", "priority": "normal"}
+            {"event_id": event_id, "type": "lead_created", "occurred_at": f"2026-03-{day:02d}T10:00:00Z",
+             "lead_id": "l1", "channel": "ads"}
         )  # fmt: skip
 
-    first = pipeline.handle_many(state, [ticket("old", 1), ticket("mid", 14), ticket("now", 20)])
+    first = pipeline.handle_many(state, [lead("old", 1), lead("mid", 14), lead("now", 20)])
     assert first.processed == 3 and not first.rejected
-    again = pipeline.handle_many(state, [ticket("old", 1), ticket("mid", 14), ticket("new", 13), ticket("x", 12)])
+    again = pipeline.handle_many(state, [lead("old", 1), lead("mid", 14), lead("new", 13), lead("x", 12)])
     assert again.duplicates == 1  # "mid": remembered
     # "new": day 13 is 7 days behind day 20, and every id of day 13 or later is still held
     assert again.processed == 1  # "new"

@@ -1,0 +1,1 @@
+"""The support family: first response and resolution times, FCR, reopens, backlog, volume."""

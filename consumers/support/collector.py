@@ -1,0 +1,76 @@
+"""Prometheus gauges of the support family (HELP text = docs/metrics.md, word for word)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+
+from consumers.support.definitions import CATEGORIES, PRIORITIES, QUANTILES, WINDOWS, window_figures, window_sum
+from consumers.support.view import SupportView
+
+__all__ = ["SupportCollector", "SUPPORT_HELP"]
+
+SUPPORT_HELP = {
+    "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened, calendar seconds) of the tickets first answered in the window, by quantile (within 1%).",
+    "pulse_first_response_seconds_avg": "Mean first response time (calendar seconds) of the tickets first answered in the window.",
+    "pulse_resolution_seconds": "Resolution time (first ticket_resolved - ticket_opened, calendar seconds) of the tickets first resolved in the window, by quantile (within 1%).",
+    "pulse_resolution_seconds_avg": "Mean resolution time (calendar seconds) of the tickets first resolved in the window.",
+    "pulse_fcr_ratio": "First contact resolution: tickets first resolved in the window with exactly one agent reply and never reopened / tickets first resolved in the window.",
+    "pulse_reopen_ratio": "Reopenings in the window / resolutions in the window.",
+    "pulse_tickets_open": "Tickets open now (opened or reopened, not resolved), by priority.",
+    "pulse_tickets_opened": "Tickets opened in the window, by category.",
+    "pulse_tickets_awaiting_first_response": "Tickets opened and not yet answered by an agent, now.",
+    "pulse_oldest_unanswered_ticket_age_seconds": "Event-time seconds since the oldest ticket still awaiting its first agent reply was opened; absent when none awaits.",
+}
+
+
+class SupportCollector:
+    def __init__(self, view: SupportView) -> None:
+        self.view = view
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        v = self.view
+
+        def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, SUPPORT_HELP[name], labels=labels)
+
+        frt, frt_avg = (
+            gauge("pulse_first_response_seconds", ["quantile", "window"]),
+            gauge("pulse_first_response_seconds_avg", ["window"]),
+        )
+        res, res_avg = (
+            gauge("pulse_resolution_seconds", ["quantile", "window"]),
+            gauge("pulse_resolution_seconds_avg", ["window"]),
+        )
+        fcr, reopen = gauge("pulse_fcr_ratio", ["window"]), gauge("pulse_reopen_ratio", ["window"])
+        opened = gauge("pulse_tickets_opened", ["category", "window"])
+        end = v.watermark_day()
+        if end is not None:
+            for window, length in WINDOWS.items():
+                counters = window_sum(v.days, end, length)
+                f = window_figures(counters)
+                for q in QUANTILES:
+                    if f["frt_quantiles"][q] is not None:
+                        frt.add_metric([str(q), window], f["frt_quantiles"][q])
+                    if f["resolution_quantiles"][q] is not None:
+                        res.add_metric([str(q), window], f["resolution_quantiles"][q])
+                for family, value in ((frt_avg, f["frt_avg"]), (res_avg, f["resolution_avg"]), (fcr, f["fcr"]),
+                                      (reopen, f["reopen"])):  # fmt: skip
+                    if value is not None:
+                        family.add_metric([window], value)
+                for category in CATEGORIES:
+                    opened.add_metric([category, window], counters.get(f"opened:category:{category}", 0))
+        open_now = gauge("pulse_tickets_open", ["priority"])
+        for priority in PRIORITIES:
+            open_now.add_metric([priority], v.now.get(f"open:{priority}", 0))
+        awaiting = gauge("pulse_tickets_awaiting_first_response", [])
+        awaiting.add_metric([], v.now.get("awaiting", 0))
+        oldest = gauge("pulse_oldest_unanswered_ticket_age_seconds", [])
+        if v.oldest_awaiting is not None and v.watermark is not None:
+            oldest.add_metric([], max(0.0, v.watermark - v.oldest_awaiting))
+        yield from (frt, frt_avg, res, res_avg, fcr, reopen, open_now, opened, awaiting, oldest)

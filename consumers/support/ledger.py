@@ -1,0 +1,195 @@
+"""The support reducer: each ticket's state from its events, as additive daily counters.
+
+A ticket's record (store ``tickets``) holds its events (time, type), the attributes of its
+``ticket_opened`` and what it contributes to each UTC day's counters. Every event re-derives
+the ticket's contributions from its events in time order and applies the difference, so the
+figures do not depend on the order a ticket's events arrive in within the grace period, and
+a ticket costs the same however long the partition's history is. Days (store ``days``) are
+the sums over every ticket of the partition; a resolved ticket's record goes once nothing can
+reopen it within ``keep_resolved_days`` (its figures stay in the days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from consumers.support.quantiles import bucket_key
+from stream.outcomes import APPLIED, ApplyResult, Refused, RejectReason, late
+
+__all__ = ["SupportConfig", "SupportLedger", "TICKETS_STORE", "DAYS_STORE", "META_STORE", "derive"]
+
+TICKETS_STORE = "tickets"
+DAYS_STORE = "days"
+META_STORE = "meta"
+
+#: ties at one instant: the ticket opens first, then replies, then resolutions, then reopens
+ORDER = {"ticket_opened": 0, "agent_replied": 1, "customer_replied": 2, "ticket_resolved": 3, "ticket_reopened": 4}
+Counters = dict[str, float]
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    grace_seconds: int = 2 * 86400
+    keep_days: int = 120
+    #: how long a resolved ticket is kept for a reopen (its record; its figures stay)
+    keep_resolved_days: int = 30
+
+
+def _day(ts: float) -> int:
+    return datetime.fromtimestamp(ts, UTC).date().toordinal()
+
+
+def _add(days: dict[int, Counters], day: int, field: str, n: float = 1) -> None:
+    counters = days.setdefault(day, {})
+    value = counters.get(field, 0) + n
+    if value:
+        counters[field] = value
+    else:
+        counters.pop(field, None)
+
+
+def derive(events: list[list[Any]], attrs: dict[str, str]) -> tuple[dict[int, Counters], Counters]:
+    """A ticket's contributions per day, and to "now", from its events ([ts, type]) — none
+    before its ``ticket_opened`` arrives (its other events wait in the record)."""
+    ordered = sorted(events, key=lambda e: (e[0], ORDER[e[1]]))
+    opened = next((ts for ts, kind in ordered if kind == "ticket_opened"), None)
+    if opened is None:
+        return {}, {}
+    days: dict[int, Counters] = {}
+    priority = attrs.get("priority", "unknown")
+    d0 = _day(opened)
+    for field in ("opened", f"opened:channel:{attrs.get('channel')}", f"opened:priority:{priority}",
+                  f"opened:category:{attrs.get('category')}", "backlog", f"backlog:{priority}"):  # fmt: skip
+        _add(days, d0, field)
+    is_open, replies, first_reply, first_resolution, reopens = True, 0, None, None, 0
+    replies_at_first_resolution = 0
+    for ts, kind in ordered:
+        at = max(ts, opened)  # an event timestamped before its ticket opened counts as at the opening
+        if kind == "agent_replied":
+            replies += 1
+            if first_reply is None:
+                first_reply = at
+                _add(days, _day(at), "frt_n")
+                _add(days, _day(at), "frt_sum", at - opened)
+                _add(days, _day(at), bucket_key("frt", at - opened))
+        elif kind == "ticket_resolved" and is_open:
+            is_open = False
+            _add(days, _day(at), "resolved")
+            _add(days, _day(at), "backlog", -1)
+            _add(days, _day(at), f"backlog:{priority}", -1)
+            if first_resolution is None:
+                first_resolution, replies_at_first_resolution = at, replies
+                _add(days, _day(at), "res_n")
+                _add(days, _day(at), "res_sum", at - opened)
+                _add(days, _day(at), bucket_key("res", at - opened))
+        elif kind == "ticket_reopened" and not is_open:
+            is_open = True
+            reopens += 1
+            _add(days, _day(at), "reopened")
+            _add(days, _day(at), "backlog")
+            _add(days, _day(at), f"backlog:{priority}")
+    if first_resolution is not None and replies_at_first_resolution == 1 and reopens == 0:
+        _add(days, _day(first_resolution), "fcr")
+    now: Counters = {}
+    if is_open:
+        now["open"] = 1
+        now[f"open:{priority}"] = 1
+    if first_reply is None:
+        now["awaiting"] = 1
+    return {d: {k: v for k, v in c.items() if v} for d, c in days.items()}, now
+
+
+class SupportLedger:
+    def __init__(
+        self,
+        config: SupportConfig,
+        tickets: MutableMapping[str, Any],
+        days: MutableMapping[str, Any],
+        meta: MutableMapping[str, Any],
+    ) -> None:
+        self.config = config
+        self.tickets, self.store, self.meta = tickets, days, meta
+        self.days: dict[int, Counters] = {int(d): dict(c) for d, c in days.items()}
+        self.watermark: float | None = meta.get("watermark")
+        #: the days' backlog counters of days dropped from state (so backlog stays a running sum)
+        self.backlog_before: Counters = dict(meta.get("backlog_before", {}))
+        self.now: Counters = {}
+        self.awaiting: dict[str, float] = {}  # ticket -> opened, while no agent has replied
+        for ticket, record in tickets.items():
+            self._count_now(ticket, record, 1)
+        self.changed: set[int] = set()
+
+    def apply(self, event: Any) -> ApplyResult:
+        ts = event.occurred_at.astimezone(UTC).timestamp()
+        if self.watermark is not None and ts < self.watermark - self.config.grace_seconds:
+            return late(event.occurred_at)
+        record = self.tickets.get(event.ticket_id)
+        record = {"ev": [], "at": {}, "c": {}, "now": {}} if record is None else dict(record)
+        if event.type == "ticket_opened":
+            if any(kind == "ticket_opened" for _, kind in record["ev"]):
+                return Refused(
+                    RejectReason.SCHEMA,
+                    f"schema: ticket {event.ticket_id!r} was already opened: a ticket opens once (a new "
+                    "ticket needs a new ticket_id)",
+                )
+            record["at"] = {"channel": event.channel, "priority": event.priority, "category": event.category,
+                            "account": event.account_id}  # fmt: skip
+        if self.watermark is None or ts > self.watermark:
+            self._advance(ts)
+        record["ev"] = [*record["ev"], [ts, event.type]]
+        old_days = {int(d): c for d, c in record["c"].items()}
+        self._count_now(event.ticket_id, record, -1)
+        new_days, now = derive(record["ev"], record["at"])
+        for day, counters in old_days.items():
+            for field, n in counters.items():
+                _add(self.days, day, field, -n)
+            self.changed.add(day)
+        for day, counters in new_days.items():
+            for field, n in counters.items():
+                _add(self.days, day, field, n)
+            self.changed.add(day)
+        record["c"] = {str(d): c for d, c in new_days.items()}
+        record["now"] = now
+        self.tickets[event.ticket_id] = record
+        self._count_now(event.ticket_id, record, 1)
+        return APPLIED
+
+    def _count_now(self, ticket: str, record: dict[str, Any], sign: int) -> None:
+        for field, n in record.get("now", {}).items():
+            self.now[field] = self.now.get(field, 0) + sign * n
+        opened = next((ts for ts, kind in record.get("ev", []) if kind == "ticket_opened"), None)
+        if sign > 0 and record.get("now", {}).get("awaiting") and opened is not None:
+            self.awaiting[ticket] = opened
+        elif sign < 0:
+            self.awaiting.pop(ticket, None)
+
+    def _advance(self, ts: float) -> None:
+        previous, self.watermark = self.watermark, ts
+        self.meta["watermark"] = ts
+        if previous is not None and _day(previous) == _day(ts):
+            return
+        today = _day(ts)
+        for day in [d for d in self.days if d < today - self.config.keep_days]:
+            for field, n in self.days.pop(day).items():
+                if field.startswith("backlog"):
+                    self.backlog_before[field] = self.backlog_before.get(field, 0) + n
+            self.store.pop(str(day), None)
+            self.changed.discard(day)
+        self.meta["backlog_before"] = dict(self.backlog_before)
+        horizon = ts - self.config.grace_seconds - self.config.keep_resolved_days * 86400
+        for ticket in [t for t, r in self.tickets.items() if not r["now"].get("open") and r["ev"]
+                       and max(e[0] for e in r["ev"]) < horizon and r["c"]]:  # fmt: skip
+            self._count_now(ticket, self.tickets[ticket], -1)
+            del self.tickets[ticket]
+
+    def flush(self) -> None:
+        for day in sorted(self.changed):
+            if day in self.days:
+                self.store[str(day)] = {k: v for k, v in self.days[day].items() if v}
+        self.changed.clear()
+
+    def oldest_awaiting(self) -> float | None:
+        return min(self.awaiting.values()) if self.awaiting else None

@@ -1,0 +1,90 @@
+"""The support family's processor: one ledger per owned partition, its days shared via Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.support.ledger import DAYS_STORE, META_STORE, TICKETS_STORE, SupportConfig, SupportLedger
+from stream.family import Processor
+from stream.outcomes import ApplyResult
+from stream.snapshots import SnapshotStore
+from stream.state import PartitionState
+
+__all__ = ["SupportProcessor", "TOPIC"]
+
+TOPIC = "support-tickets"
+
+
+class SupportProcessor(Processor):
+    def __init__(self, config: SupportConfig) -> None:
+        self.config = config
+        self.ledgers: dict[int, SupportLedger] = {}
+        self.changed: dict[int, set[str]] = {}
+
+    def ledger(self, state: PartitionState) -> SupportLedger:
+        if state.partition not in self.ledgers:
+            self.loaded(state)
+        return self.ledgers[state.partition]
+
+    def loaded(self, state: PartitionState) -> None:
+        self.ledgers[state.partition] = SupportLedger(
+            self.config, state.store(TICKETS_STORE), state.store(DAYS_STORE), state.store(META_STORE)
+        )
+        self.changed[state.partition] = set(self.ledgers[state.partition].tickets)
+
+    def dropped(self, partition: int) -> None:
+        self.ledgers.pop(partition, None)
+        self.changed.pop(partition, None)
+
+    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
+        result = self.ledger(state).apply(event)
+        self.changed.setdefault(state.partition, set()).add(event.ticket_id)
+        return result
+
+    def flush(self, state: PartitionState) -> None:
+        self.ledger(state).flush()
+
+    async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
+        ledger = self.ledger(state)
+        payload = {
+            "watermark": ledger.watermark,
+            "days": {str(d): {k: v for k, v in c.items() if v} for d, c in ledger.days.items()},
+            "backlog_before": ledger.backlog_before,
+            "now": {k: v for k, v in ledger.now.items() if v},
+            "oldest_awaiting": ledger.oldest_awaiting(),
+        }
+        await snapshots.put_partition(TOPIC, state.partition, payload)
+        changed = set(self.changed.get(state.partition, ()))
+        views = {t: ticket_view(t, ledger.tickets[t]) for t in changed if t in ledger.tickets}
+        await snapshots.put_entities("tickets", views)
+        self.changed.get(state.partition, set()).difference_update(changed)
+
+    def resync(self, state: PartitionState) -> None:
+        self.changed.setdefault(state.partition, set()).update(self.ledger(state).tickets)
+
+
+def ticket_view(ticket: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What GET /api/v1/tickets/{id} shows: attributes, events and timings (calendar seconds)."""
+    from datetime import UTC, datetime
+
+    from consumers.support.ledger import ORDER
+
+    events = sorted(record["ev"], key=lambda e: (e[0], ORDER[e[1]]))
+    opened = next((ts for ts, kind in events if kind == "ticket_opened"), None)
+    first_reply = next((ts for ts, kind in events if kind == "agent_replied"), None)
+    first_resolution = next((ts for ts, kind in events if kind == "ticket_resolved"), None)
+
+    def since(ts: float | None) -> float | None:
+        return None if ts is None or opened is None else max(ts, opened) - opened
+
+    return {
+        "ticket_id": ticket,
+        **{k: v for k, v in record["at"].items() if v is not None},
+        "status": "waiting_for_open" if opened is None else "open" if record["now"].get("open") else "resolved",
+        "first_response_seconds": since(first_reply),
+        "resolution_seconds": since(first_resolution),
+        "events": [
+            {"at": datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z"), "type": kind}
+            for ts, kind in events
+        ],
+    }

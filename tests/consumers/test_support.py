@@ -1,0 +1,160 @@
+"""Support definitions of docs/metrics.md ("Support") on small hand-computed inputs: first
+response and resolution times, FCR, reopens, backlog, events out of order; every gauge's value."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from consumers.support.collector import SupportCollector
+from consumers.support.definitions import daily_row, merge_days, window_figures, window_sum
+from consumers.support.ledger import SupportConfig, SupportLedger
+from consumers.support.quantiles import ALPHA, bucket_key, quantile
+from consumers.support.view import SupportView
+from stream.decoding import Accepted, decode_record
+from stream.outcomes import APPLIED, RejectReason
+from stream.snapshots import SnapshotStore
+from stream.topics import spec_for
+
+T0 = datetime(2026, 5, 4, 9, tzinfo=UTC)  # a Monday
+D0 = T0.date().toordinal()
+_n = 0
+
+
+def ticket(kind: str, ticket_id: str, at: datetime, **fields: Any) -> Any:
+    global _n
+    _n += 1
+    raw: dict[str, Any] = {"event_id": f"t{_n}", "type": kind, "occurred_at": at.isoformat(), "ticket_id": ticket_id,
+                           "account_id": "acme", **fields}  # fmt: skip
+    if kind == "ticket_opened":
+        raw = {"channel": "email", "category": "bug", "priority": "high", **raw}
+    (result,) = decode_record(spec_for("support-tickets"), orjson.dumps(raw))
+    assert isinstance(result, Accepted), result
+    return result.event
+
+
+def ledger(*events: Any) -> SupportLedger:
+    lg = SupportLedger(SupportConfig(), {}, {}, {})
+    for e in events:
+        assert lg.apply(e) is APPLIED, e
+    lg.flush()
+    return lg
+
+
+def hours(h: float) -> timedelta:
+    return timedelta(hours=h)
+
+
+def test_first_response_and_resolution_times_of_the_day() -> None:
+    lg = ledger(
+        ticket("ticket_opened", "a", T0), ticket("agent_replied", "a", T0 + hours(1)),
+        ticket("agent_replied", "a", T0 + hours(2)), ticket("ticket_resolved", "a", T0 + hours(3)),
+        ticket("ticket_opened", "b", T0), ticket("agent_replied", "b", T0 + hours(3)),
+    )  # fmt: skip
+    f = window_figures(lg.days[D0])
+    assert f["frt_avg"] == 2 * 3600  # (1 h + 3 h) / 2
+    assert f["resolution_avg"] == 3 * 3600
+    assert f["fcr"] == 0  # a was resolved after two agent replies
+    row = daily_row(lg.days, D0, {}, None, None)
+    assert (row["tickets_opened"], row["tickets_resolved"], row["backlog_end_of_day"]) == (2, 1, 1)
+
+
+def test_fcr_and_reopen_edge_cases() -> None:
+    lg = ledger(
+        ticket("ticket_opened", "one", T0), ticket("agent_replied", "one", T0 + hours(1)),
+        ticket("ticket_resolved", "one", T0 + hours(2)),  # one reply, never reopened: FCR
+        ticket("ticket_opened", "back", T0), ticket("agent_replied", "back", T0 + hours(1)),
+        ticket("ticket_resolved", "back", T0 + hours(2)),
+        ticket("ticket_reopened", "back", T0 + hours(30)),  # next day: takes back's FCR away
+        ticket("ticket_resolved", "back", T0 + hours(31)),
+        ticket("ticket_opened", "none", T0), ticket("ticket_resolved", "none", T0 + hours(1)),  # no reply: not FCR
+    )  # fmt: skip
+    day0, day1 = lg.days[D0], lg.days[D0 + 1]
+    assert window_figures(day0)["fcr"] == pytest.approx(1 / 3)
+    assert window_figures(day1)["reopen"] == 1.0  # one reopening, one resolution that day
+    both = window_sum(lg.days, D0 + 1, 2)
+    assert both["resolved"] == 4 and both["reopened"] == 1 and both["res_n"] == 3
+    assert window_figures(both)["reopen"] == pytest.approx(1 / 4)
+    backlog = [daily_row(lg.days, d, {}, None, None)["backlog_end_of_day"] for d in (D0, D0 + 1)]
+    assert backlog == [0, 0]
+
+
+def test_events_out_of_order_within_grace_give_the_in_order_figures() -> None:
+    in_order = ledger(
+        ticket("ticket_opened", "x", T0), ticket("agent_replied", "x", T0 + hours(1)),
+        ticket("agent_replied", "x", T0 + hours(5)), ticket("ticket_resolved", "x", T0 + hours(6)),
+    )  # fmt: skip
+    shuffled = ledger(
+        ticket("agent_replied", "x", T0 + hours(5)),  # before its ticket_opened: waits in the record
+        ticket("ticket_resolved", "x", T0 + hours(6)),
+        ticket("ticket_opened", "x", T0), ticket("agent_replied", "x", T0 + hours(1)),  # an earlier first reply
+    )  # fmt: skip
+    assert shuffled.days == in_order.days
+    waiting = ledger(ticket("agent_replied", "y", T0))
+    assert not any(waiting.days.values()) and waiting.tickets["y"]["ev"]  # nothing counted yet
+
+
+def test_a_second_ticket_opened_and_a_late_event_are_refused() -> None:
+    lg = ledger(ticket("ticket_opened", "z", T0 + timedelta(days=5)))
+    again = lg.apply(ticket("ticket_opened", "z", T0 + timedelta(days=5, hours=1)))
+    assert getattr(again, "reason", None) is RejectReason.SCHEMA and "opens once" in again.error  # type: ignore[union-attr]
+    old = lg.apply(ticket("agent_replied", "z", T0 + timedelta(days=2, hours=-1)))
+    assert getattr(old, "reason", None) is RejectReason.LATE
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 3e6, allow_nan=False), min_size=1, max_size=300), st.sampled_from([0.5, 0.9, 0.99]))
+def test_quantiles_are_within_one_percent_of_the_exact_ones(values: list[float], q: float) -> None:
+    fields: dict[str, float] = {}
+    for v in values:
+        fields[bucket_key("frt", v)] = fields.get(bucket_key("frt", v), 0) + 1
+    exact = sorted(values)[math.floor(q * (len(values) - 1))]
+    got = quantile(fields, "frt", q)
+    assert got is not None
+    assert got == pytest.approx(exact, rel=ALPHA, abs=1.0)
+
+
+def test_every_support_gauge() -> None:
+    """Two partitions. Today (D0 + 1, watermark 12:00): a opened 08:00, answered 09:00,
+    resolved 10:00; b opened 11:00, unanswered; c (urgent) opened the day before 09:00, answered
+    2 h later, still open."""
+    day = T0 + timedelta(days=1)
+    p1 = ledger(
+        ticket("ticket_opened", "a", day.replace(hour=8)), ticket("agent_replied", "a", day.replace(hour=9)),
+        ticket("ticket_resolved", "a", day.replace(hour=10)), ticket("ticket_opened", "b", day.replace(hour=11)),
+    )  # fmt: skip
+    p2 = ledger(
+        ticket("ticket_opened", "c", T0, priority="urgent", category="complaint"),
+        ticket("agent_replied", "c", T0 + hours(2)), ticket("customer_replied", "c", day.replace(hour=12)),
+    )  # fmt: skip
+    view = SupportView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"))
+    view.absorb([
+        {"days": {str(d): c for d, c in lg.days.items()}, "backlog_before": lg.backlog_before, "now": lg.now,
+         "oldest_awaiting": lg.oldest_awaiting(), "watermark": lg.watermark}
+        for lg in (p1, p2)
+    ])  # fmt: skip
+    reg = CollectorRegistry()
+    reg.register(SupportCollector(view))
+
+    def v(name: str, **labels: str) -> float | None:
+        return reg.get_sample_value(name, labels)
+
+    assert v("pulse_first_response_seconds_avg", window="1d") == 3600  # a only
+    assert v("pulse_first_response_seconds_avg", window="7d") == pytest.approx((3600 + 7200) / 2)
+    assert v("pulse_first_response_seconds", quantile="0.5", window="1d") == pytest.approx(3600, rel=ALPHA)
+    assert v("pulse_resolution_seconds_avg", window="1d") == 7200
+    assert v("pulse_fcr_ratio", window="1d") == 1 and v("pulse_reopen_ratio", window="1d") == 0
+    assert v("pulse_tickets_open", priority="high") == 1 and v("pulse_tickets_open", priority="urgent") == 1
+    assert v("pulse_tickets_opened", category="bug", window="1d") == 2
+    assert v("pulse_tickets_opened", category="complaint", window="7d") == 1
+    assert v("pulse_tickets_opened", category="complaint", window="1d") == 0
+    assert v("pulse_tickets_awaiting_first_response") == 1
+    assert v("pulse_oldest_unanswered_ticket_age_seconds") == 3600  # b, opened 11:00, watermark 12:00
+    assert merge_days([p1.days, p2.days]) == view.days

@@ -1,0 +1,69 @@
+"""Ticket events published to Kafka give, day by day, what `pulse report daily-support` gives
+on the same file — undisturbed and with the worker SIGKILLed mid-stream; and the report agrees
+with an exact computation from the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.jsonl import iter_records
+from tests.integration.harness import Deployment, assert_api_matches, kill_mid_stream, run_cli
+from tests.reference.daily_support import exact_daily_support
+
+SURVEY_COLUMNS = ("nps_30d", "csat_30d")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
+    path = tmp_path_factory.mktemp("support") / "events.jsonl"
+    run_cli("simulate", "--out", str(path), "--seed", "29", "--customers", "80", "--days", "45",
+            "--end", "2026-09-01", env=deployment.env)  # fmt: skip
+    rows = orjson.loads(
+        run_cli("report", "daily-support", "--events", str(path), "--format", "json", env=deployment.env)
+    )
+    assert len(rows) >= 20 and sum(r["tickets_opened"] for r in rows) > 30
+    return path, rows
+
+
+def test_the_report_agrees_with_an_exact_computation(history: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, rows = history
+    exact = {r["date"]: r for r in exact_daily_support(path)}
+    assert [r["date"] for r in rows] == sorted(exact)
+    for row in rows:
+        want = exact[row["date"]]
+        for field in ("tickets_opened", "tickets_resolved", "backlog_end_of_day"):
+            assert row[field] == want[field], (row["date"], field)
+        for field in ("frt_avg_seconds", "resolution_avg_seconds", "fcr_rate"):
+            assert (row[field] is None) == (want[field] is None), (row["date"], field)
+            if want[field] is not None:
+                assert row[field] == pytest.approx(want[field], rel=1e-3, abs=0.1), (row["date"], field)
+        for field in ("frt_p50_seconds", "frt_p90_seconds"):
+            if want[field] is not None:
+                assert row[field] == pytest.approx(want[field], rel=0.011, abs=1.0), (row["date"], field)
+    assert any(r["nps_30d"] is not None for r in rows) and any(r["csat_30d"] is not None for r in rows)
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_streaming_gives_the_report_day_by_day(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path, crash: bool
+) -> None:
+    path, rows = history
+    expected = [{k: v for k, v in r.items() if k not in SURVEY_COLUMNS} for r in rows]
+    records = [r for r in iter_records(path) if r[0] == "support-tickets"]
+    d = Deployment(tmp_path)
+    d.create_topics()
+    w = d.worker().start()
+    try:
+        if crash:
+            kill_mid_stream(d, w, records, "support-tickets", chunk=20)
+        else:
+            d.publish(records)
+        assert_api_matches(w, "/api/v1/support/daily?date={}", "date", expected, timeout=120)
+        recent = orjson.loads(records[-1][2])["ticket_id"]  # (a ticket resolved 30 days ago is gone)
+        assert w.get_json(f"/api/v1/tickets/{recent}")["ticket_id"] == recent
+    finally:
+        w.stop()
