@@ -13,8 +13,8 @@ from consumers.support.view import SupportView
 __all__ = ["SupportCollector", "SUPPORT_HELP"]
 
 SUPPORT_HELP = {
-    "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened, calendar seconds) of the tickets first answered in the window, by quantile (within 1%).",
-    "pulse_first_response_seconds_avg": "Mean first response time (calendar seconds) of the tickets first answered in the window.",
+    "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened) of the tickets first answered in the window, by quantile (within 1%), in calendar seconds or in business seconds of the configured schedule.",
+    "pulse_first_response_seconds_avg": "Mean first response time of the tickets first answered in the window, in calendar or business seconds.",
     "pulse_resolution_seconds": "Resolution time (first ticket_resolved - ticket_opened, calendar seconds) of the tickets first resolved in the window, by quantile (within 1%).",
     "pulse_resolution_seconds_avg": "Mean resolution time (calendar seconds) of the tickets first resolved in the window.",
     "pulse_fcr_ratio": "First contact resolution: tickets first resolved in the window with exactly one agent reply and never reopened / tickets first resolved in the window.",
@@ -40,8 +40,8 @@ class SupportCollector:
             return GaugeMetricFamily(name, SUPPORT_HELP[name], labels=labels)
 
         frt, frt_avg = (
-            gauge("pulse_first_response_seconds", ["quantile", "window"]),
-            gauge("pulse_first_response_seconds_avg", ["window"]),
+            gauge("pulse_first_response_seconds", ["quantile", "window", "clock"]),
+            gauge("pulse_first_response_seconds_avg", ["window", "clock"]),
         )
         res, res_avg = (
             gauge("pulse_resolution_seconds", ["quantile", "window"]),
@@ -54,13 +54,16 @@ class SupportCollector:
             for window, length in WINDOWS.items():
                 counters = window_sum(v.days, end, length)
                 f = window_figures(counters)
+                for clock, prefix in (("calendar", "frt"), ("business", "frt_business")):
+                    for q in QUANTILES:
+                        if f[f"{prefix}_quantiles"][q] is not None:
+                            frt.add_metric([str(q), window, clock], f[f"{prefix}_quantiles"][q])
+                    if f[f"{prefix}_avg"] is not None:
+                        frt_avg.add_metric([window, clock], f[f"{prefix}_avg"])
                 for q in QUANTILES:
-                    if f["frt_quantiles"][q] is not None:
-                        frt.add_metric([str(q), window], f["frt_quantiles"][q])
                     if f["resolution_quantiles"][q] is not None:
                         res.add_metric([str(q), window], f["resolution_quantiles"][q])
-                for family, value in ((frt_avg, f["frt_avg"]), (res_avg, f["resolution_avg"]), (fcr, f["fcr"]),
-                                      (reopen, f["reopen"])):  # fmt: skip
+                for family, value in ((res_avg, f["resolution_avg"]), (fcr, f["fcr"]), (reopen, f["reopen"])):
                     if value is not None:
                         family.add_metric([window], value)
                 for category in CATEGORIES:

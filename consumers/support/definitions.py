@@ -83,6 +83,8 @@ def window_figures(c: Mapping[str, float]) -> dict[str, Any]:
     return {
         "frt_avg": _mean(c.get("frt_sum", 0), c.get("frt_n", 0)),
         "frt_quantiles": {q: quantile(c, "frt", q) for q in QUANTILES},
+        "frt_business_avg": _mean(c.get("frtb_sum", 0), c.get("frtb_n", 0)),
+        "frt_business_quantiles": {q: quantile(c, "frtb", q) for q in QUANTILES},
         "resolution_avg": _mean(c.get("res_sum", 0), c.get("res_n", 0)),
         "resolution_quantiles": {q: quantile(c, "res", q) for q in QUANTILES},
         "fcr": _ratio(c.get("fcr", 0), c.get("res_n", 0)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from consumers.support.business import Schedule
 from consumers.support.quantiles import bucket_key
 from stream.outcomes import APPLIED, ApplyResult, Refused, RejectReason, late
 
@@ -33,6 +34,8 @@ Counters = dict[str, float]
 @dataclass(frozen=True)
 class SupportConfig:
     grace_seconds: int = 2 * 86400
+    #: working schedule for business-hours FRT (None: calendar seconds only)
+    schedule: Schedule | None = None
     keep_days: int = 120
     #: how long a resolved ticket is kept for a reopen (its record; its figures stay)
     keep_resolved_days: int = 30
@@ -51,7 +54,9 @@ def _add(days: dict[int, Counters], day: int, field: str, n: float = 1) -> None:
         counters.pop(field, None)
 
 
-def derive(events: list[list[Any]], attrs: dict[str, str]) -> tuple[dict[int, Counters], Counters]:
+def derive(
+    events: list[list[Any]], attrs: dict[str, str], schedule: Schedule | None = None
+) -> tuple[dict[int, Counters], Counters]:
     """A ticket's contributions per day, and to "now", from its events ([ts, type]) — none
     before its ``ticket_opened`` arrives (its other events wait in the record)."""
     ordered = sorted(events, key=lambda e: (e[0], ORDER[e[1]]))
@@ -75,6 +80,11 @@ def derive(events: list[list[Any]], attrs: dict[str, str]) -> tuple[dict[int, Co
                 _add(days, _day(at), "frt_n")
                 _add(days, _day(at), "frt_sum", at - opened)
                 _add(days, _day(at), bucket_key("frt", at - opened))
+                if schedule is not None:
+                    business = schedule.seconds(opened, at)
+                    _add(days, _day(at), "frtb_n")
+                    _add(days, _day(at), "frtb_sum", business)
+                    _add(days, _day(at), bucket_key("frtb", business))
         elif kind == "ticket_resolved" and is_open:
             is_open = False
             _add(days, _day(at), "resolved")
@@ -142,7 +152,7 @@ class SupportLedger:
         record["ev"] = [*record["ev"], [ts, event.type]]
         old_days = {int(d): c for d, c in record["c"].items()}
         self._count_now(event.ticket_id, record, -1)
-        new_days, now = derive(record["ev"], record["at"])
+        new_days, now = derive(record["ev"], record["at"], self.config.schedule)
         for day, counters in old_days.items():
             for field, n in counters.items():
                 _add(self.days, day, field, -n)

@@ -146,9 +146,12 @@ def test_every_support_gauge() -> None:
     def v(name: str, **labels: str) -> float | None:
         return reg.get_sample_value(name, labels)
 
-    assert v("pulse_first_response_seconds_avg", window="1d") == 3600  # a only
-    assert v("pulse_first_response_seconds_avg", window="7d") == pytest.approx((3600 + 7200) / 2)
-    assert v("pulse_first_response_seconds", quantile="0.5", window="1d") == pytest.approx(3600, rel=ALPHA)
+    assert v("pulse_first_response_seconds_avg", window="1d", clock="calendar") == 3600  # a only
+    assert v("pulse_first_response_seconds_avg", window="7d", clock="calendar") == pytest.approx((3600 + 7200) / 2)
+    assert v("pulse_first_response_seconds", quantile="0.5", window="1d", clock="calendar") == pytest.approx(
+        3600, rel=ALPHA
+    )
+    assert v("pulse_first_response_seconds_avg", window="1d", clock="business") is None  # no schedule set
     assert v("pulse_resolution_seconds_avg", window="1d") == 7200
     assert v("pulse_fcr_ratio", window="1d") == 1 and v("pulse_reopen_ratio", window="1d") == 0
     assert v("pulse_tickets_open", priority="high") == 1 and v("pulse_tickets_open", priority="urgent") == 1
@@ -158,3 +161,45 @@ def test_every_support_gauge() -> None:
     assert v("pulse_tickets_awaiting_first_response") == 1
     assert v("pulse_oldest_unanswered_ticket_age_seconds") == 3600  # b, opened 11:00, watermark 12:00
     assert merge_days([p1.days, p2.days]) == view.days
+
+
+def test_business_frt_skips_nights_a_weekend_and_a_public_holiday() -> None:
+    """New York, Mon-Fri 09:00-17:00, US holidays: opened Friday 22 May 2026 16:00, answered
+    Tuesday 26 May 10:00 (Monday 25 is Memorial Day): 1 h on Friday + 1 h on Tuesday."""
+    from zoneinfo import ZoneInfo
+
+    from consumers.support.settings import SupportSettings
+
+    ny = ZoneInfo("America/New_York")
+    schedule = SupportSettings(business_timezone="America/New_York", business_holidays_country="US").schedule()
+    assert schedule is not None
+    lg = SupportLedger(SupportConfig(schedule=schedule), {}, {}, {})
+    opened, answered = datetime(2026, 5, 22, 16, tzinfo=ny), datetime(2026, 5, 26, 10, tzinfo=ny)
+    assert lg.apply(ticket("ticket_opened", "w", opened)) is APPLIED
+    assert lg.apply(ticket("agent_replied", "w", answered)) is APPLIED
+    f = window_figures(lg.days[answered.astimezone(UTC).date().toordinal()])
+    assert f["frt_business_avg"] == 2 * 3600
+    assert f["frt_avg"] == (answered - opened).total_seconds()  # calendar: 3 days 18 h
+    extra = SupportSettings(business_timezone="America/New_York", business_extra_holidays="2026-05-26").schedule()
+    assert extra is not None and extra.seconds(opened.timestamp(), answered.timestamp()) == 3600 + 8 * 3600
+
+
+@pytest.mark.parametrize(
+    "field, value, says",
+    [
+        ("business_timezone", "Mars/Olympus", "unknown time zone"),
+        ("business_hours", "17:00-09:00", "opening first"),
+        ("business_days", "mon,funday", "expected days"),
+        ("business_holidays_country", "XX", "no public holidays"),
+        ("business_extra_holidays", "2026-13-01", "YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_schedule_setting_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str, says: str
+) -> None:
+    from consumers.support.settings import SupportSettings
+    from stream.settings import SettingsError
+
+    monkeypatch.setenv(f"PULSE_{field.upper()}", value)
+    with pytest.raises(SettingsError, match=f"PULSE_{field.upper()}.*{says}"):
+        SupportSettings.load()
