@@ -21,6 +21,7 @@ SUPPORT_HELP = {
     "pulse_reopen_ratio": "Reopenings in the window / resolutions in the window.",
     "pulse_tickets_open": "Tickets open now (opened or reopened, not resolved), by priority.",
     "pulse_tickets_opened": "Tickets opened in the window, by category.",
+    "pulse_tickets_opened_trailing_mean": 'Mean tickets opened a day over the 7 UTC days before the watermark\'s day, by category (compare with pulse_tickets_opened{window="1d"} for a spike).',
     "pulse_tickets_awaiting_first_response": "Tickets opened and not yet answered by an agent, now.",
     "pulse_oldest_unanswered_ticket_age_seconds": "Event-time seconds since the oldest ticket still awaiting its first agent reply was opened; absent when none awaits.",
 }
@@ -49,8 +50,12 @@ class SupportCollector:
         )
         fcr, reopen = gauge("pulse_fcr_ratio", ["window"]), gauge("pulse_reopen_ratio", ["window"])
         opened = gauge("pulse_tickets_opened", ["category", "window"])
+        trailing = gauge("pulse_tickets_opened_trailing_mean", ["category"])
         end = v.watermark_day()
         if end is not None:
+            before = window_sum(v.days, end - 1, 7)
+            for category in CATEGORIES:
+                trailing.add_metric([category], before.get(f"opened:category:{category}", 0) / 7)
             for window, length in WINDOWS.items():
                 counters = window_sum(v.days, end, length)
                 f = window_figures(counters)
@@ -76,4 +81,4 @@ class SupportCollector:
         oldest = gauge("pulse_oldest_unanswered_ticket_age_seconds", [])
         if v.oldest_awaiting is not None and v.watermark is not None:
             oldest.add_metric([], max(0.0, v.watermark - v.oldest_awaiting))
-        yield from (frt, frt_avg, res, res_avg, fcr, reopen, open_now, opened, awaiting, oldest)
+        yield from (frt, frt_avg, res, res_avg, fcr, reopen, open_now, opened, trailing, awaiting, oldest)

@@ -158,6 +158,8 @@ def test_every_support_gauge() -> None:
     assert v("pulse_tickets_opened", category="bug", window="1d") == 2
     assert v("pulse_tickets_opened", category="complaint", window="7d") == 1
     assert v("pulse_tickets_opened", category="complaint", window="1d") == 0
+    assert v("pulse_tickets_opened_trailing_mean", category="complaint") == pytest.approx(1 / 7)  # c, the day before
+    assert v("pulse_tickets_opened_trailing_mean", category="bug") == 0
     assert v("pulse_tickets_awaiting_first_response") == 1
     assert v("pulse_oldest_unanswered_ticket_age_seconds") == 3600  # b, opened 11:00, watermark 12:00
     assert merge_days([p1.days, p2.days]) == view.days
