@@ -7,14 +7,23 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.support.definitions import CATEGORIES, PRIORITIES, QUANTILES, WINDOWS, window_figures, window_sum
+from consumers.support.definitions import (
+    CATEGORIES,
+    CHANNELS,
+    PRIORITIES,
+    QUANTILES,
+    WINDOWS,
+    frt_figures,
+    window_figures,
+    window_sum,
+)
 from consumers.support.view import SupportView
 
 __all__ = ["SupportCollector", "SUPPORT_HELP"]
 
 SUPPORT_HELP = {
-    "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened) of the tickets first answered in the window, by quantile (within 1%), in calendar seconds or in business seconds of the configured schedule.",
-    "pulse_first_response_seconds_avg": "Mean first response time of the tickets first answered in the window, in calendar or business seconds.",
+    "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened) of the tickets first answered in the window, by quantile (within 1%), for every ticket (all) or by channel or by priority, in calendar seconds or in business seconds of the configured schedule.",
+    "pulse_first_response_seconds_avg": "Mean first response time of the tickets first answered in the window, for every ticket (all) or by channel or by priority, in calendar or business seconds.",
     "pulse_resolution_seconds": "Resolution time (first ticket_resolved - ticket_opened, calendar seconds) of the tickets first resolved in the window, by quantile (within 1%).",
     "pulse_resolution_seconds_avg": "Mean resolution time (calendar seconds) of the tickets first resolved in the window.",
     "pulse_fcr_ratio": "First contact resolution: tickets first resolved in the window with exactly one agent reply and never reopened / tickets first resolved in the window.",
@@ -41,8 +50,8 @@ class SupportCollector:
             return GaugeMetricFamily(name, SUPPORT_HELP[name], labels=labels)
 
         frt, frt_avg = (
-            gauge("pulse_first_response_seconds", ["quantile", "window", "clock"]),
-            gauge("pulse_first_response_seconds_avg", ["window", "clock"]),
+            gauge("pulse_first_response_seconds", ["quantile", "window", "channel", "priority", "clock"]),
+            gauge("pulse_first_response_seconds_avg", ["window", "channel", "priority", "clock"]),
         )
         res, res_avg = (
             gauge("pulse_resolution_seconds", ["quantile", "window"]),
@@ -59,12 +68,17 @@ class SupportCollector:
             for window, length in WINDOWS.items():
                 counters = window_sum(v.days, end, length)
                 f = window_figures(counters)
-                for clock, prefix in (("calendar", "frt"), ("business", "frt_business")):
-                    for q in QUANTILES:
-                        if f[f"{prefix}_quantiles"][q] is not None:
-                            frt.add_metric([str(q), window, clock], f[f"{prefix}_quantiles"][q])
-                    if f[f"{prefix}_avg"] is not None:
-                        frt_avg.add_metric([window, clock], f[f"{prefix}_avg"])
+                # every ticket, then by channel (all priorities) and by priority (all channels)
+                groups = [("all", "all", ""), *((c, "all", f"@channel:{c}") for c in CHANNELS),
+                          *(("all", p, f"@priority:{p}") for p in PRIORITIES)]  # fmt: skip
+                for clock, base in (("calendar", "frt"), ("business", "frtb")):
+                    for channel, priority, dim in groups:
+                        mean, quantiles = frt_figures(counters, base + dim)
+                        for q, value in quantiles.items():
+                            if value is not None:
+                                frt.add_metric([str(q), window, channel, priority, clock], value)
+                        if mean is not None:
+                            frt_avg.add_metric([window, channel, priority, clock], mean)
                 for q in QUANTILES:
                     if f["resolution_quantiles"][q] is not None:
                         res.add_metric([str(q), window], f["resolution_quantiles"][q])

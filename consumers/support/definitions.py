@@ -22,6 +22,8 @@ __all__ = [
     "merge_days",
     "window_sum",
     "window_figures",
+    "frt_figures",
+    "CHANNELS",
     "backlog_at",
     "daily_row",
     "days_between",
@@ -30,6 +32,7 @@ __all__ = [
 WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
 QUANTILES = (0.5, 0.9, 0.99)
 PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = ("email", "chat", "phone", "web", "other")
 CATEGORIES = ("bug", "feature_request", "question", "suggestion", "complaint", "other")
 
 Days = Mapping[int, Mapping[str, float]]
@@ -76,6 +79,12 @@ def _mean(total: float, n: float) -> float | None:
 
 def _ratio(num: float, den: float) -> float | None:
     return None if not den else num / den
+
+
+def frt_figures(c: Mapping[str, float], prefix: str) -> tuple[float | None, dict[float, float | None]]:
+    """Mean and quantiles of the first response times counted under ``prefix``: ``frt`` or
+    ``frtb`` (business seconds), optionally ``@channel:<c>`` or ``@priority:<p>``."""
+    return _mean(c.get(f"{prefix}_sum", 0), c.get(f"{prefix}_n", 0)), {q: quantile(c, prefix, q) for q in QUANTILES}
 
 
 def window_figures(c: Mapping[str, float]) -> dict[str, Any]:

@@ -77,14 +77,15 @@ def derive(
             replies += 1
             if first_reply is None:
                 first_reply = at
-                _add(days, _day(at), "frt_n")
-                _add(days, _day(at), "frt_sum", at - opened)
-                _add(days, _day(at), bucket_key("frt", at - opened))
+                values = [("frt", at - opened)]
                 if schedule is not None:
-                    business = schedule.seconds(opened, at)
-                    _add(days, _day(at), "frtb_n")
-                    _add(days, _day(at), "frtb_sum", business)
-                    _add(days, _day(at), bucket_key("frtb", business))
+                    values.append(("frtb", schedule.seconds(opened, at)))
+                # the whole, and by channel and by priority (frt@channel:email, ...)
+                for clock, seconds in values:
+                    for prefix in (clock, f"{clock}@channel:{attrs.get('channel')}", f"{clock}@priority:{priority}"):
+                        _add(days, _day(at), f"{prefix}_n")
+                        _add(days, _day(at), f"{prefix}_sum", seconds)
+                        _add(days, _day(at), bucket_key(prefix, seconds))
         elif kind == "ticket_resolved" and is_open:
             is_open = False
             _add(days, _day(at), "resolved")

@@ -146,12 +146,19 @@ def test_every_support_gauge() -> None:
     def v(name: str, **labels: str) -> float | None:
         return reg.get_sample_value(name, labels)
 
-    assert v("pulse_first_response_seconds_avg", window="1d", clock="calendar") == 3600  # a only
-    assert v("pulse_first_response_seconds_avg", window="7d", clock="calendar") == pytest.approx((3600 + 7200) / 2)
-    assert v("pulse_first_response_seconds", quantile="0.5", window="1d", clock="calendar") == pytest.approx(
+    every = {"channel": "all", "priority": "all"}
+    assert v("pulse_first_response_seconds_avg", window="1d", clock="calendar", **every) == 3600  # a only
+    assert v("pulse_first_response_seconds_avg", window="7d", clock="calendar", **every) == pytest.approx(5400)
+    assert v("pulse_first_response_seconds", quantile="0.5", window="1d", clock="calendar", **every) == pytest.approx(
         3600, rel=ALPHA
     )
-    assert v("pulse_first_response_seconds_avg", window="1d", clock="business") is None  # no schedule set
+    assert v("pulse_first_response_seconds_avg", window="1d", clock="business", **every) is None  # no schedule set
+    # by priority: a is high (1 h), c urgent (2 h); by channel both email
+    by = "pulse_first_response_seconds_avg"
+    assert v(by, window="7d", clock="calendar", channel="all", priority="urgent") == 7200
+    assert v(by, window="7d", clock="calendar", channel="all", priority="high") == 3600
+    assert v(by, window="7d", clock="calendar", channel="email", priority="all") == pytest.approx(5400)
+    assert v(by, window="7d", clock="calendar", channel="chat", priority="all") is None
     assert v("pulse_resolution_seconds_avg", window="1d") == 7200
     assert v("pulse_fcr_ratio", window="1d") == 1 and v("pulse_reopen_ratio", window="1d") == 0
     assert v("pulse_tickets_open", priority="high") == 1 and v("pulse_tickets_open", priority="urgent") == 1
