@@ -45,6 +45,10 @@ def demo(
         children.append(proc)
         return proc
 
+    def stop_on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a supervisor, `timeout`) stops the children too
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     try:
         spawn(["worker"], "demo-worker.log")
         already = history_days and guard(lambda: asyncio.run(records_in(settings, settings.topic("subscriptions"))))

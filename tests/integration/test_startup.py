@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -39,3 +40,49 @@ def test_a_worker_with_json_logs_writes_one_object_per_line(tmp_path: Path) -> N
     messages = [p["message"] for p in parsed]
     assert any(m.startswith("partitions assigned and recovered") for m in messages)
     assert {p["level"] for p in parsed} <= {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def test_pulse_demo_stopped_by_sigterm_stops_its_worker_and_simulator(tmp_path: Path) -> None:
+    """`timeout 60 pulse demo` (or a supervisor's SIGTERM) used to leave both children running."""
+    import signal
+    import urllib.request
+
+    from tests.integration.harness import free_port, wait_for
+
+    port = free_port()
+    env = {**Deployment(tmp_path).env, "PULSE_WEB_PORT": str(port)}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "demo", "--history-days", "1", "--customers", "3", "--rate", "20"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                return bool(orjson.loads(r.read())["status"] == "ready")
+        except OSError:
+            return False
+
+    def children() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", "stream.cli"], capture_output=True, text=True).stdout
+        mine = []
+        for pid in found.split():
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if f"PULSE_WEB_PORT={port}".encode() in environ and int(pid) != demo.pid:
+                mine.append(pid)
+        return mine
+
+    try:
+        wait_for(ready, timeout=120, what="the demo's worker ready")
+        assert len(children()) >= 2  # the worker and the live simulator
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(60) is not None
+        wait_for(lambda: not children(), timeout=30, what="the demo's children gone")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in children():
+            os.kill(int(pid), signal.SIGKILL)
