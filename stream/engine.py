@@ -503,6 +503,12 @@ class IngestEngine(Service):
                 self.rejections.add(tp.topic, rejected.reason, tp.partition, record.offset, rejected.error)
                 value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
                 writes.deadletters.append((deadletter, record.key, value))
+            for rejected in outcome.expired:  # held by the family, given up on: no record of this batch
+                self.metrics.count_rejected(name, rejected.reason)
+                self.rejections.add(tp.topic, rejected.reason, tp.partition, -1, rejected.error)
+                writes.deadletters.append(
+                    (deadletter, None, deadletter_record(rejected, tp.topic, tp.partition, -1, None))
+                )
             for index, forward in outcome.forwards:
                 writes.forwards.append((repartition_topic(self.settings, name), forward, records[index].timestamp))
             forwarded_events = sum(forward.events for _, forward in outcome.forwards)

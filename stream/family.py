@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from prometheus_client.registry import Collector
 
+from stream.decoding import Rejected
 from stream.outcomes import APPLIED, ApplyResult
 from stream.settings import FamilySettings, PulseSettings
 from stream.snapshots import SnapshotStore
@@ -83,6 +84,12 @@ class Processor:
         (with ``partitions`` > 0) leave out, as misplaced, an event whose entity key belongs to
         another partition, both before they change anything. Only called when :attr:`bulk`."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
+
+    def expired(self, state: PartitionState) -> list[Rejected]:
+        """Events this processor held waiting (accepted, not yet counted) and now gives up on:
+        each becomes a dead letter (reason ``orphan``, offset -1: it left its record long ago).
+        Asked after every batch; the default holds nothing."""
+        return []
 
     def loaded(self, state: PartitionState) -> None:
         """The partition's state was recovered (or created): rebuild anything derived from it."""

@@ -59,6 +59,9 @@ class RejectReason(StrEnum):
     #: the same event_id (within its entity key) was seen with other content: a producer bug;
     #: the first one counts, this one does not
     CONFLICT = "conflict"
+    #: an event the family held waiting for another (a ticket's reply for its ticket_opened)
+    #: that did not come within the grace period: given up on, never silently dropped
+    ORPHAN = "orphan"
     #: the processor (or validation) raised on this record: a bug or a limit Pulse did not
     #: foresee; the record is kept in the dead letter with the exception, the partition moves on
     PROCESSING_ERROR = "processing_error"

@@ -77,6 +77,8 @@ class BatchOutcome:
     duplicates: int = 0
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (record index, why)
     forwards: list[tuple[int, Forward]] = field(default_factory=list)  # (record index, where)
+    #: events the processor held and gave up on (no record of this batch: offset -1)
+    expired: list[Rejected] = field(default_factory=list)
 
 
 class Pipeline:
@@ -141,6 +143,7 @@ class Pipeline:
         if not processor.bulk:
             for i, raw in enumerate(values):
                 _add(out, i, self.handle(state, raw, limits[i]))
+            out.expired = processor.expired(state)
             return out
         values = values if isinstance(values, list) else list(values)
         start = 0

@@ -97,7 +97,7 @@ def replay_file(
         outcome = pipelines[topic].handle_many(result.states[topic][p], values, stamps)
         result.processed[topic] = result.processed.get(topic, 0) + outcome.processed
         result.duplicates[topic] = result.duplicates.get(topic, 0) + outcome.duplicates
-        for _, r in outcome.rejected:
+        for r in [*(r for _, r in outcome.rejected), *outcome.expired]:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
         state = result.states[topic][p]
         pipelines[topic].flush(state)  # changes no figure; bounds memory

@@ -129,6 +129,10 @@ class SupportLedger:
         self.backlog_before: Counters = dict(meta.get("backlog_before", {}))
         self.now: Counters = {}
         self.awaiting: dict[str, float] = {}  # ticket -> opened, while no agent has replied
+        #: tickets whose events wait for their ticket_opened (their records hold the events' JSON)
+        self.waiting: set[str] = {t for t, r in tickets.items() if r.get("w")}
+        #: the JSON of waiting events given up on (no ticket_opened within grace), to dead-letter
+        self.orphans: list[tuple[str, str]] = []
         for ticket, record in tickets.items():
             self._count_now(ticket, record, 1)
         self.changed: set[int] = set()
@@ -151,6 +155,12 @@ class SupportLedger:
         if self.watermark is None or ts > self.watermark:
             self._advance(ts)
         record["ev"] = [*record["ev"], [ts, event.type]]
+        if any(kind == "ticket_opened" for _, kind in record["ev"]):
+            record.pop("w", None)
+            self.waiting.discard(event.ticket_id)
+        else:  # kept whole, to be dead-lettered if its ticket never opens
+            record["w"] = [*record.get("w", []), event.model_dump_json()]
+            self.waiting.add(event.ticket_id)
         old_days = {int(d): c for d, c in record["c"].items()}
         self._count_now(event.ticket_id, record, -1)
         new_days, now = derive(record["ev"], record["at"], self.config.schedule)
@@ -180,6 +190,13 @@ class SupportLedger:
     def _advance(self, ts: float) -> None:
         previous, self.watermark = self.watermark, ts
         self.meta["watermark"] = ts
+        for ticket in sorted(self.waiting):
+            record = self.tickets.get(ticket)
+            if record is None or max(e[0] for e in record["ev"]) < ts - self.config.grace_seconds:
+                self.waiting.discard(ticket)
+                if record is not None:
+                    self.orphans.extend((ticket, raw) for raw in record.get("w", []))
+                    del self.tickets[ticket]
         if previous is not None and _day(previous) == _day(ts):
             return
         today = _day(ts)
@@ -201,6 +218,10 @@ class SupportLedger:
             if day in self.days:
                 self.store[str(day)] = {k: v for k, v in self.days[day].items() if v}
         self.changed.clear()
+
+    def take_orphans(self) -> list[tuple[str, str]]:
+        orphans, self.orphans = self.orphans, []
+        return orphans
 
     def oldest_awaiting(self) -> float | None:
         return min(self.awaiting.values()) if self.awaiting else None

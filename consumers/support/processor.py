@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from consumers.support.ledger import DAYS_STORE, META_STORE, TICKETS_STORE, SupportConfig, SupportLedger
+from stream.decoding import Rejected
 from stream.family import Processor
-from stream.outcomes import ApplyResult
+from stream.outcomes import ApplyResult, RejectReason
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
 
@@ -40,6 +41,18 @@ class SupportProcessor(Processor):
         result = self.ledger(state).apply(event)
         self.changed.setdefault(state.partition, set()).add(event.ticket_id)
         return result
+
+    def expired(self, state: PartitionState) -> list[Rejected]:
+        grace = self.config.grace_seconds
+        return [
+            Rejected(
+                RejectReason.ORPHAN,
+                f"orphan: no ticket_opened for ticket {ticket!r} within the grace period ({grace} s) of its events",
+                raw.encode(),
+                None,
+            )
+            for ticket, raw in self.ledger(state).take_orphans()
+        ]
 
     def flush(self, state: PartitionState) -> None:
         self.ledger(state).flush()

@@ -212,3 +212,26 @@ def test_a_bad_schedule_setting_names_the_variable(
     monkeypatch.setenv(f"PULSE_{field.upper()}", value)
     with pytest.raises(SettingsError, match=f"PULSE_{field.upper()}.*{says}"):
         SupportSettings.load()
+
+
+def test_events_whose_ticket_never_opens_are_dead_lettered_as_orphans_after_grace(tmp_path: Any) -> None:
+    from stream.jsonl import dump_line
+    from stream.replay import replay_file
+    from stream.settings import PulseSettings
+
+    def line(kind: str, ticket_id: str, at: datetime) -> bytes:
+        event = ticket(kind, ticket_id, at)
+        return dump_line("support-tickets", ticket_id, orjson.loads(event.model_dump_json()))
+
+    path = tmp_path / "tickets.jsonl"
+    path.write_bytes(
+        line("agent_replied", "ghost", T0)  # its ticket_opened never comes
+        + line("ticket_resolved", "ghost", T0 + hours(1))
+        + line("agent_replied", "early", T0 + hours(60))  # waits: within grace at the end
+        + line("ticket_opened", "real", T0 + hours(50))  # the watermark passes ghost's grace
+    )
+    result = replay_file(path, PulseSettings(topic_partitions=1), ("support-tickets",))
+    assert result.rejected == {("support-tickets", RejectReason.ORPHAN): 2}
+    assert result.processed["support-tickets"] == 4  # accepted (held), then given up on
+    ledger_of = result.pipelines["support-tickets"].processor.ledgers[0]  # type: ignore[attr-defined]
+    assert "ghost" not in ledger_of.tickets and "early" in ledger_of.waiting

@@ -67,3 +67,27 @@ def test_streaming_gives_the_report_day_by_day(
         assert w.get_json(f"/api/v1/tickets/{recent}")["ticket_id"] == recent
     finally:
         w.stop()
+
+
+def test_a_reply_whose_ticket_never_opens_becomes_an_orphan_dead_letter(tmp_path: Path) -> None:
+    from stream.deadletter import read_deadletter_record
+
+    def event(kind: str, ticket_id: str, at: str, **fields: Any) -> tuple[str, bytes, bytes]:
+        body = {"event_id": f"{ticket_id}-{kind}", "type": kind, "occurred_at": at, "ticket_id": ticket_id,
+                "account_id": "acme", **fields}  # fmt: skip
+        return "support-tickets", ticket_id.encode(), orjson.dumps(body)
+
+    d = Deployment(tmp_path, partitions=1)
+    d.create_topics()
+    w = d.worker().start()
+    try:
+        d.publish([
+            event("agent_replied", "ghost", "2026-08-01T10:00:00Z"),
+            event("ticket_opened", "real", "2026-08-04T10:00:00Z", channel="chat", category="bug", priority="low"),
+        ])  # fmt: skip
+        dead = [read_deadletter_record(r.value) for r in d.read_topic("deadletter", 1)]
+        assert [(x["reason"], x["offset"]) for x in dead] == [("orphan", -1)]
+        assert orjson.loads(dead[0]["original"])["ticket_id"] == "ghost"
+        assert w.metric("pulse_events_rejected_total", topic="support-tickets", reason="orphan") == 1
+    finally:
+        w.stop()
