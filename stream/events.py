@@ -178,7 +178,7 @@ _SubscriptionUnion = (
 SubscriptionEvent = Annotated[_SubscriptionUnion, Field(discriminator="type")]
 
 
-# --- product-events [key: account_id, else anonymous_id] ---------------------------------------
+# --- product-events [key: account_id, else anonymous_id, else user_id] ----------------------------
 
 
 class ProductEvent(EventBase):

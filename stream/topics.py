@@ -47,7 +47,9 @@ def _field(name: str) -> Callable[[Any], str | None]:
 
 
 def _product_key(event: Any) -> str | None:
-    value = _get(event, "account_id") or _get(event, "anonymous_id")
+    # every product event has one (user_id or anonymous_id is required): an event is always
+    # processed on its entity's partition, whatever partition a keyless record landed on
+    value = _get(event, "account_id") or _get(event, "anonymous_id") or _get(event, "user_id")
     return None if value is None else str(value)
 
 

@@ -225,7 +225,7 @@ impl Ledger {
 
     /// One validated event: dedupe, then the engagement reducer.
     pub fn apply(&mut self, e: &Facts) -> Outcome {
-        let entity = e.account_id.as_deref().or(e.anonymous_id.as_deref()).unwrap_or("");
+        let entity = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()).unwrap_or("");
         let Some((h, bucket)) = self.seen(entity, &e.event_id, e.micros.div_euclid(86_400_000_000) + EPOCH_ORDINAL)
         else {
             return Outcome::Duplicate;
@@ -288,7 +288,7 @@ impl Ledger {
     }
 
     /// None for a resend; else the id's hash and day, now remembered. An id is unique within
-    /// its entity key (account_id, else anonymous_id), so any partition count agrees.
+    /// its entity key (account_id, else anonymous_id, else user_id), so any partition count agrees.
     fn seen(&mut self, entity: &str, event_id: &str, day: i64) -> Option<(u64, i64)> {
         let mut key = std::mem::take(&mut self.key);
         key.clear();

@@ -57,7 +57,7 @@ impl EngagementKernel {
     /// Apply records `values[start:]` in order until one needs the Python path. `limits[i]` is
     /// the latest occurred_at (epoch µs) record i may carry: a later event is in the future of
     /// its record, refused before it touches dedupe, watermark or state. With `partitions` > 0,
-    /// an event whose entity key (account_id, else anonymous_id) belongs to another partition
+    /// an event whose entity key (account_id, else anonymous_id, else user_id) belongs to another partition
     /// than `partition` is not applied but returned, to be forwarded there.
     /// Returns (processed, duplicates, late events, future events, misplaced events, index of
     /// the record to hand to Python or None).
@@ -83,7 +83,7 @@ impl EngagementKernel {
                     continue;
                 }
                 if partitions > 0 {
-                    if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()) {
+                    if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()) {
                         let home = partition::partition_of(key.as_bytes(), partitions);
                         if home != partition {
                             misplaced.push((i, is_batch.then_some(index), home));

@@ -53,7 +53,7 @@ class ReferenceLedger:
 
     def apply(self, e: ProductFacts) -> str | None:
         micros = (e.occurred_at - _EPOCH_DT) // datetime.resolution
-        entity = e.account_id or e.anonymous_id or ""
+        entity = e.account_id or e.anonymous_id or e.user_id or ""
         if self._seen(entity, e.event_id, micros // 86_400_000_000 + EPOCH):
             return "duplicate"
         ts = micros // 1_000_000

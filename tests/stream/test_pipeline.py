@@ -46,7 +46,7 @@ def records() -> list[bytes | None]:
 
 
 def run(batch: bool) -> tuple[PartitionState, tuple[int, int, list[tuple[str, bytes]]]]:
-    settings = PulseSettings()
+    settings = PulseSettings(topic_partitions=1)  # every entity at home: nothing forwarded
     processor = EngagementFamily(settings).processor("product-events")
     pipeline = build_pipelines(settings, {"product-events": processor})["product-events"]
     state = PartitionState(0, codecs=pipeline.codecs)
