@@ -20,6 +20,7 @@ __all__ = [
     "CATEGORIES",
     "DAILY_COLUMNS",
     "merge_days",
+    "sum_counters",
     "window_sum",
     "window_figures",
     "frt_figures",
@@ -56,16 +57,17 @@ def merge_days(parts: Iterable[Days]) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for part in parts:
         for day, counters in part.items():
-            out[day] = _summed([out.get(day, {}), counters])
+            out[day] = sum_counters([out.get(day, {}), counters])
     return out
 
 
 def window_sum(days: Days, end: int, length: int) -> dict[str, float]:
     """The counters of the ``length`` UTC days ending with day ordinal ``end``, summed."""
-    return _summed(days[d] for d in range(end - length + 1, end + 1) if d in days)
+    return sum_counters(days[d] for d in range(end - length + 1, end + 1) if d in days)
 
 
-def _summed(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
+def sum_counters(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Counters added field by field (days, partitions' "now", backlog bases)."""
     out: dict[str, float] = {}
     for counters in parts:
         for field, n in counters.items():

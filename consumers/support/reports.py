@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.support.definitions import DAILY_COLUMNS, daily_row, days_between, merge_days
+from consumers.support.definitions import DAILY_COLUMNS, daily_row, days_between, merge_days, sum_counters
 from consumers.support.processor import TOPIC, SupportProcessor
 from stream.family import Processor, Report
 
@@ -20,7 +20,7 @@ def daily_support_rows(processor: Processor, others: Mapping[str, Processor]) ->
     assert isinstance(processor, SupportProcessor)
     ledgers = [lg for _, lg in sorted(processor.ledgers.items())]
     days = merge_days(lg.days for lg in ledgers)
-    before = merge_days([{0: lg.backlog_before} for lg in ledgers]).get(0, {})
+    before = sum_counters(lg.backlog_before for lg in ledgers)
     surveys = _survey_days(others.get(SURVEYS))
     rows = []
     for day in days_between(d for d, c in days.items() if any(c.values())):

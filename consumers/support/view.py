@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from consumers.support.definitions import daily_row, merge_days
+from consumers.support.definitions import daily_row, merge_days, sum_counters
 from consumers.support.processor import TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
@@ -32,8 +32,8 @@ class SupportView(FamilyView):
     def absorb(self, parts: list[dict[str, Any]]) -> None:
         """The sum of partitions' payloads (as SupportProcessor.publish writes them)."""
         self.days = merge_days({int(d): c for d, c in p.get("days", {}).items()} for p in parts)
-        self.backlog_before = merge_days([{0: p.get("backlog_before", {})} for p in parts]).get(0, {})
-        self.now = merge_days([{0: p.get("now", {})} for p in parts]).get(0, {})
+        self.backlog_before = sum_counters(p.get("backlog_before", {}) for p in parts)
+        self.now = sum_counters(p.get("now", {}) for p in parts)
         oldest = [p["oldest_awaiting"] for p in parts if p.get("oldest_awaiting") is not None]
         self.oldest_awaiting = min(oldest) if oldest else None
         marks = [p["watermark"] for p in parts if p.get("watermark") is not None]
