@@ -72,10 +72,10 @@ class SnapshotStore:
         return {int(k): orjson.loads(v) for k, v in raw.items()}
 
     async def put_sketches(
-        self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str], version: int
+        self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str], version: str
     ) -> None:
-        """Changed sketches with the version (checkpoint offset) they reflect, in one transaction,
-        so readers fetch only what changed since they last looked."""
+        """Changed sketches with the version (the partition state's position) they reflect, in
+        one transaction, so readers fetch only what changed since they last looked."""
         key = f"{self.prefix}:{topic}:sketches:{partition}"
         versions = f"{self.prefix}:{topic}:sketch-versions:{partition}"
         pipe = self.client.pipeline(transaction=True)
@@ -92,19 +92,19 @@ class SnapshotStore:
         return {_text(k): _raw(v) for k, v in raw.items()}
 
     async def changed_sketches(
-        self, topic: str, partition: int, known: dict[str, int]
-    ) -> tuple[dict[str, bytes], dict[str, int], list[str]]:
+        self, topic: str, partition: int, known: dict[str, str]
+    ) -> tuple[dict[str, bytes], dict[str, str], list[str]]:
         """Sketches whose version differs from ``known``: (their bytes, all current versions,
         keys that are gone). A sketch written between the two reads is newer than its version
         says, and is fetched again next time: never older."""
         raw = await self.client.hgetall(f"{self.prefix}:{topic}:sketch-versions:{partition}")
-        versions = {_text(k): int(v) for k, v in raw.items()}
+        versions = {_text(k): _text(v) for k, v in raw.items()}
         changed = [k for k, v in versions.items() if known.get(k) != v]
         blobs: dict[str, bytes] = {}
         if changed:
             values = await self.client.hmget(f"{self.prefix}:{topic}:sketches:{partition}", changed)
             blobs = {k: _raw(v) for k, v in zip(changed, values, strict=True) if v is not None}
-            versions.update({k: -1 for k in changed if k not in blobs})  # vanished meanwhile: ask again
+            versions.update({k: "" for k in changed if k not in blobs})  # vanished meanwhile: ask again
         return blobs, versions, [k for k in known if k not in versions]
 
     async def put_entities(self, kind: str, views: dict[str, Any]) -> None:

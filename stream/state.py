@@ -154,6 +154,12 @@ class PartitionState:
     #: Changelog records a processor encoded itself (the engagement kernel owns its stores).
     emitted: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
+    @property
+    def position(self) -> str:
+        """Where this state stands in both its inputs (source and repartition topic): readers
+        key what they cache by it, since an event forwarded here moves only the second."""
+        return f"{self.next_offset or 0}/{self.repartition_offset}"
+
     def store(self, name: str) -> StoreView:
         return StoreView(self, name)
 

@@ -69,7 +69,7 @@ class EngagementProcessor(Processor):
             state.partition,
             {k: sketches[k].serialize_compact() for k in keys if k in sketches},
             [k for k in keys if k not in sketches],
-            version=state.next_offset or 0,
+            version=state.position,
         )
         self.unpublished.get(state.partition, set()).difference_update(keys)
         accounts = set(self.unpublished_accounts.get(state.partition, ()))
@@ -78,7 +78,7 @@ class EngagementProcessor(Processor):
         await snapshots.put_partition(
             TOPIC,
             state.partition,
-            {"next_offset": state.next_offset, "watermark": ledger.watermark, "days": ledger.days},
+            {"position": state.position, "watermark": ledger.watermark, "days": ledger.days},
         )
 
     def resync(self, state: PartitionState) -> None:

@@ -48,14 +48,14 @@ class EngagementView(FamilyView):
         self.figures = self._figures([])
         self._cache: dict[int, tuple[Any, Partition]] = {}
         self._sketches: dict[int, dict[str, hll_sketch]] = {}  # partition -> key -> sketch
-        self._sketch_versions: dict[int, dict[str, int]] = {}
+        self._sketch_versions: dict[int, dict[str, str]] = {}
 
     async def refresh(self) -> None:
         parts = await self.snapshots.partitions(TOPIC)
         partitions = []
         for p in sorted(parts):
             payload = parts[p]
-            version = (payload.get("epoch"), payload.get("next_offset"), payload.get("watermark"))
+            version = (payload.get("epoch"), payload.get("position"), payload.get("watermark"))
             cached = self._cache.get(p)
             if cached is not None and cached[0][0] != version[0]:
                 # republished from scratch (Redis lost data, or another owner): read it all again

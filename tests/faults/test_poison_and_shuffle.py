@@ -20,6 +20,7 @@ from tests.integration.harness import REPO, Deployment, assert_api_matches, run_
 
 REJECTED = "pulse_events_rejected_total"
 HUGE = 1000
+ROUNDS = 5  # of HUGE oversized records each
 
 
 def rss_bytes(pid: int) -> int:
@@ -108,19 +109,22 @@ def test_poison_and_reordering(deployment: Deployment, tmp_path: Path) -> None:
         assert w.proc is not None and w.proc.poll() is None and "Traceback" not in w.tail(5000)
 
         # memory stays bounded under poison: a first 300 MB of oversized records sets the
-        # allocator's high-water mark; a second leaves no more behind
+        # allocator's high-water mark; four more (1.2 GB) leave no more than a tenth of one
+        # behind. A round's own growth is noise (fetch and producer buffers in flight, +-50 MiB
+        # seen), so the bound is on what the four leave together: keeping even 11% of each
+        # record would exceed it.
         huge = {**subs[-1], "attributes": {"segment": "x" * 300_000}}
         schema = replay_rejected.get("schema", 0)
-        grown = []
-        for round_ in range(2):
-            before = rss_bytes(w.proc.pid)
+        after: list[int] = []
+        for round_ in range(ROUNDS):
             for start in range(round_ * HUGE, (round_ + 1) * HUGE, 100):
                 d.publish([("subscriptions", b"c-huge", orjson.dumps({**huge, "event_id": f"huge-{i}"}))
                            for i in range(start, start + 100)])  # fmt: skip
             schema += HUGE
             wait_for(lambda n=schema: rejected().get("schema") == n, timeout=120, what=f"{schema} schema rejections")
-            grown.append(rss_bytes(w.proc.pid) - before)
-        assert grown[1] < 32 * 2**20, f"resident memory grew {[g >> 20 for g in grown]} MiB per {HUGE} poison records"
+            after.append(rss_bytes(w.proc.pid))
+        grown = after[-1] - after[0]
+        assert grown < 128 * 2**20, f"resident memory after each round {[a >> 20 for a in after]} MiB"
         assert w.proc.poll() is None
     finally:
         w.stop()

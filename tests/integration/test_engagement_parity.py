@@ -4,14 +4,15 @@ and with the worker SIGKILLed mid-stream — and both agree with an exact comput
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from stream.jsonl import iter_records
+from stream.jsonl import dump_line, iter_records
+from stream.pipeline import partition_for
 from tests.integration.harness import Deployment, Worker, assert_api_matches, kill_mid_stream, run_cli, wait_for
 from tests.reference.daily_engagement import exact_daily
 
@@ -127,5 +128,44 @@ def test_keyless_product_events_give_the_same_figures(
             wait_for(lambda expect=expect: accounted() >= expect, what="the live events")
         assert_parity(w, expected)
         assert w.metric("pulse_events_forwarded_total", topic="product-events") > 0
+    finally:
+        w.stop()
+
+
+def test_an_event_forwarded_behind_its_partition_watermark_shows(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """A mis-keyed event older than its home partition's watermark moves neither that
+    partition's source offset nor its watermark, only its repartition offset: its user, session
+    and account day must still reach the API (readers once cached a partition by the first two)."""
+    path, before = history
+    d = Deployment(tmp_path)
+    head = records(path)
+    template = next(orjson.loads(v) for _, _, v in reversed(head) if b'"account_id"' in v and b"[" not in v[:1])
+    account, last = str(template["account_id"]), datetime.fromisoformat(str(template["occurred_at"]))
+    home = partition_for(account.encode(), d.partitions)
+    wrong = next(k for k in (f"k{i}".encode() for i in range(100)) if partition_for(k, d.partitions) != home)
+    late = [
+        {
+            **{k: v for k, v in template.items() if k != "session_id"},
+            "event_id": f"forwarded-{i}",
+            "user_id": "u-forwarded",
+            "occurred_at": (last - timedelta(minutes=minutes)).isoformat(),
+        }
+        for i, minutes in enumerate((40, 30))
+    ]
+    extra = [("product-events", wrong, orjson.dumps(e)) for e in late]
+    both = tmp_path / "with-forwarded.jsonl"
+    both.write_bytes(path.read_bytes() + b"".join(dump_line(t, k.decode(), orjson.loads(v)) for t, k, v in extra))
+    expected = orjson.loads(run_cli("report", "daily-engagement", "--events", str(both), "--format", "json", env=d.env))
+    assert expected != before  # the two events change the last day's figures
+    w = d.worker().start()
+    try:
+        d.publish(head)
+        assert_parity(w, before)
+        forwarded = w.metric("pulse_events_forwarded_total", topic="product-events")
+        d.publish(extra)
+        assert_parity(w, expected)
+        assert w.metric("pulse_events_forwarded_total", topic="product-events") == forwarded + len(late)
     finally:
         w.stop()

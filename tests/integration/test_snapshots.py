@@ -13,14 +13,15 @@ def test_changed_sketches_returns_only_what_changed_since_the_last_look(stack: N
     async def run() -> None:
         store = SnapshotStore(REDIS_URL, f"test-{uuid.uuid4().hex[:8]}")
         try:
-            await store.put_sketches("product-events", 0, {"dau:1": b"a", "dau:2": b"b"}, [], version=10)
+            await store.put_sketches("product-events", 0, {"dau:1": b"a", "dau:2": b"b"}, [], version="10/0")
             blobs, versions, gone = await store.changed_sketches("product-events", 0, {})
-            assert blobs == {"dau:1": b"a", "dau:2": b"b"} and versions == {"dau:1": 10, "dau:2": 10} and gone == []
+            assert blobs == {"dau:1": b"a", "dau:2": b"b"} and gone == []
+            assert versions == {"dau:1": "10/0", "dau:2": "10/0"}
 
-            await store.put_sketches("product-events", 0, {"dau:2": b"b2", "dau:3": b"c"}, ["dau:1"], version=25)
+            await store.put_sketches("product-events", 0, {"dau:2": b"b2", "dau:3": b"c"}, ["dau:1"], version="10/3")
             blobs, versions2, gone = await store.changed_sketches("product-events", 0, versions)
             assert blobs == {"dau:2": b"b2", "dau:3": b"c"}  # dau:1 is gone, nothing else is re-read
-            assert versions2 == {"dau:2": 25, "dau:3": 25} and gone == ["dau:1"]
+            assert versions2 == {"dau:2": "10/3", "dau:3": "10/3"} and gone == ["dau:1"]
 
             assert await store.changed_sketches("product-events", 0, versions2) == ({}, versions2, [])
             assert await store.sketches("product-events", 0) == {"dau:2": b"b2", "dau:3": b"c"}
