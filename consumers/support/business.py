@@ -10,9 +10,22 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["Schedule"]
+__all__ = ["Schedule", "DAYS", "parse_hours"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: a closing time of 00:00 is the end of the day ("24:00")
+MIDNIGHT = time(0)
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """``HH:MM-HH:MM`` (closing ``24:00`` allowed) as (opens, closes); ValueError if it is not
+    that or the opening is not first."""
+    opens_text, _, closes_text = text.partition("-")
+    opens = time.fromisoformat(opens_text)
+    closes = MIDNIGHT if closes_text.strip() == "24:00" else time.fromisoformat(closes_text)
+    if closes != MIDNIGHT and opens >= closes:
+        raise ValueError(f"opening {opens_text} is not before closing {closes_text}")
+    return opens, closes
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,7 @@ class Schedule:
     #: weekday numbers, Monday = 0
     working_days: frozenset[int] = frozenset(range(5))
     opens: time = time(9)
+    #: 00:00 closes at the end of the day (24:00)
     closes: time = time(17)
     holiday_country: str | None = None
     extra_holidays: frozenset[date] = field(default_factory=frozenset)
@@ -50,7 +64,8 @@ class Schedule:
             if self.is_working(day):
                 # each day's window in local time (a DST change shortens or lengthens it)
                 opens = datetime.combine(day, self.opens, self.zone).timestamp()
-                closes = datetime.combine(day, self.closes, self.zone).timestamp()
+                closing_day = day + timedelta(days=1) if self.closes == MIDNIGHT else day
+                closes = datetime.combine(closing_day, self.closes, self.zone).timestamp()
                 total += max(0.0, min(closes, end) - max(opens, start))
             day += timedelta(days=1)
         return total

@@ -13,7 +13,7 @@ from consumers.support.definitions import (
     PRIORITIES,
     QUANTILES,
     WINDOWS,
-    frt_figures,
+    timing_figures,
     window_figures,
     window_sum,
 )
@@ -24,8 +24,10 @@ __all__ = ["SupportCollector", "SUPPORT_HELP"]
 SUPPORT_HELP = {
     "pulse_first_response_seconds": "First response time (first agent_replied - ticket_opened) of the tickets first answered in the window, by quantile (within 1%), for every ticket (all) or by channel or by priority, in calendar seconds or in business seconds of the configured schedule.",
     "pulse_first_response_seconds_avg": "Mean first response time of the tickets first answered in the window, for every ticket (all) or by channel or by priority, in calendar or business seconds.",
-    "pulse_resolution_seconds": "Resolution time (first ticket_resolved - ticket_opened, calendar seconds) of the tickets first resolved in the window, by quantile (within 1%).",
-    "pulse_resolution_seconds_avg": "Mean resolution time (calendar seconds) of the tickets first resolved in the window.",
+    "pulse_resolution_seconds": "Resolution time (first ticket_resolved - ticket_opened) of the tickets first resolved in the window, by quantile (within 1%), for every ticket (all) or by channel or by priority, in calendar seconds or in business seconds of the configured schedule.",
+    "pulse_resolution_seconds_avg": "Mean resolution time of the tickets first resolved in the window, for every ticket (all) or by channel or by priority, in calendar or business seconds.",
+    "pulse_full_resolution_seconds": "Full resolution time (last ticket_resolved - ticket_opened, calendar seconds) of the tickets resolved now whose last resolution is in the window, by quantile (within 1%).",
+    "pulse_full_resolution_seconds_avg": "Mean full resolution time (calendar seconds) of the tickets resolved now whose last resolution is in the window.",
     "pulse_fcr_ratio": "First contact resolution: tickets first resolved in the window with exactly one agent reply and never reopened / tickets first resolved in the window.",
     "pulse_reopen_ratio": "Reopenings in the window / resolutions in the window.",
     "pulse_tickets_open": "Tickets open now (opened or reopened, not resolved), by priority.",
@@ -54,8 +56,12 @@ class SupportCollector:
             gauge("pulse_first_response_seconds_avg", ["window", "channel", "priority", "clock"]),
         )
         res, res_avg = (
-            gauge("pulse_resolution_seconds", ["quantile", "window"]),
-            gauge("pulse_resolution_seconds_avg", ["window"]),
+            gauge("pulse_resolution_seconds", ["quantile", "window", "channel", "priority", "clock"]),
+            gauge("pulse_resolution_seconds_avg", ["window", "channel", "priority", "clock"]),
+        )
+        full, full_avg = (
+            gauge("pulse_full_resolution_seconds", ["quantile", "window"]),
+            gauge("pulse_full_resolution_seconds_avg", ["window"]),
         )
         fcr, reopen = gauge("pulse_fcr_ratio", ["window"]), gauge("pulse_reopen_ratio", ["window"])
         opened = gauge("pulse_tickets_opened", ["category", "window"])
@@ -71,18 +77,19 @@ class SupportCollector:
                 # every ticket, then by channel (all priorities) and by priority (all channels)
                 groups = [("all", "all", ""), *((c, "all", f"@channel:{c}") for c in CHANNELS),
                           *(("all", p, f"@priority:{p}") for p in PRIORITIES)]  # fmt: skip
-                for clock, base in (("calendar", "frt"), ("business", "frtb")):
-                    for channel, priority, dim in groups:
-                        mean, quantiles = frt_figures(counters, base + dim)
-                        for q, value in quantiles.items():
-                            if value is not None:
-                                frt.add_metric([str(q), window, channel, priority, clock], value)
-                        if mean is not None:
-                            frt_avg.add_metric([window, channel, priority, clock], mean)
+                for (quantiles_of, mean_of), timing in (((frt, frt_avg), "frt"), ((res, res_avg), "res")):
+                    for clock, base in (("calendar", timing), ("business", f"{timing}b")):
+                        for channel, priority, dim in groups:
+                            mean, quantiles = timing_figures(counters, base + dim)
+                            for q, value in quantiles.items():
+                                if value is not None:
+                                    quantiles_of.add_metric([str(q), window, channel, priority, clock], value)
+                            if mean is not None:
+                                mean_of.add_metric([window, channel, priority, clock], mean)
                 for q in QUANTILES:
-                    if f["resolution_quantiles"][q] is not None:
-                        res.add_metric([str(q), window], f["resolution_quantiles"][q])
-                for family, value in ((res_avg, f["resolution_avg"]), (fcr, f["fcr"]), (reopen, f["reopen"])):
+                    if f["full_resolution_quantiles"][q] is not None:
+                        full.add_metric([str(q), window], f["full_resolution_quantiles"][q])
+                for family, value in ((full_avg, f["full_resolution_avg"]), (fcr, f["fcr"]), (reopen, f["reopen"])):
                     if value is not None:
                         family.add_metric([window], value)
                 for category in CATEGORIES:
@@ -95,4 +102,18 @@ class SupportCollector:
         oldest = gauge("pulse_oldest_unanswered_ticket_age_seconds", [])
         if v.oldest_awaiting is not None and v.watermark is not None:
             oldest.add_metric([], max(0.0, v.watermark - v.oldest_awaiting))
-        yield from (frt, frt_avg, res, res_avg, fcr, reopen, open_now, opened, trailing, awaiting, oldest)
+        yield from (
+            frt,
+            frt_avg,
+            res,
+            res_avg,
+            full,
+            full_avg,
+            fcr,
+            reopen,
+            open_now,
+            opened,
+            trailing,
+            awaiting,
+            oldest,
+        )

@@ -23,7 +23,8 @@ __all__ = [
     "sum_counters",
     "window_sum",
     "window_figures",
-    "frt_figures",
+    "timing_figures",
+    "TIMINGS",
     "CHANNELS",
     "backlog_at",
     "daily_row",
@@ -83,9 +84,15 @@ def _ratio(num: float, den: float) -> float | None:
     return None if not den else num / den
 
 
-def frt_figures(c: Mapping[str, float], prefix: str) -> tuple[float | None, dict[float, float | None]]:
-    """Mean and quantiles of the first response times counted under ``prefix``: ``frt`` or
-    ``frtb`` (business seconds), optionally ``@channel:<c>`` or ``@priority:<p>``."""
+#: the ticket timings counted per day (consumers/support/ledger.py): first response time,
+#: resolution time (to the first resolution), full resolution time (to the last)
+TIMINGS = ("frt", "res", "full")
+
+
+def timing_figures(c: Mapping[str, float], prefix: str) -> tuple[float | None, dict[float, float | None]]:
+    """Mean and quantiles of the timings counted under ``prefix``: one of ``TIMINGS``, with
+    ``b`` for business seconds (``frtb``, ``resb``), optionally ``@channel:<c>`` or
+    ``@priority:<p>``."""
     return _mean(c.get(f"{prefix}_sum", 0), c.get(f"{prefix}_n", 0)), {q: quantile(c, prefix, q) for q in QUANTILES}
 
 
@@ -98,6 +105,8 @@ def window_figures(c: Mapping[str, float]) -> dict[str, Any]:
         "frt_business_quantiles": {q: quantile(c, "frtb", q) for q in QUANTILES},
         "resolution_avg": _mean(c.get("res_sum", 0), c.get("res_n", 0)),
         "resolution_quantiles": {q: quantile(c, "res", q) for q in QUANTILES},
+        "full_resolution_avg": _mean(c.get("full_sum", 0), c.get("full_n", 0)),
+        "full_resolution_quantiles": {q: quantile(c, "full", q) for q in QUANTILES},
         "fcr": _ratio(c.get("fcr", 0), c.get("res_n", 0)),
         "reopen": _ratio(c.get("reopened", 0), c.get("resolved", 0)),
     }

@@ -28,7 +28,11 @@ class SupportFamily(MetricFamily):
     def __init__(self, settings: PulseSettings, section: SupportSettings | None = None) -> None:
         super().__init__(settings)
         self.section = section if section is not None else SupportSettings.load()
-        self.config = SupportConfig(grace_seconds=settings.grace_period_seconds, schedule=self.section.schedule())
+        self.config = SupportConfig(
+            grace_seconds=settings.grace_period_seconds,
+            schedule=self.section.schedule(),
+            overrides=self.section.schedule_overrides(),
+        )
 
     def processor(self, topic: str, *, replay: bool = False) -> Processor:
         return SupportProcessor(replace(self.config, keep_days=10**6) if replay else self.config)

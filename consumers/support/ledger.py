@@ -36,9 +36,20 @@ class SupportConfig:
     grace_seconds: int = 2 * 86400
     #: working schedule for business-hours FRT (None: calendar seconds only)
     schedule: Schedule | None = None
+    #: ("priority:<p>" | "channel:<c>", its own schedule): a priority's wins over a channel's
+    overrides: tuple[tuple[str, Schedule], ...] = ()
     keep_days: int = 120
     #: how long a resolved ticket is kept for a reopen (its record; its figures stay)
     keep_resolved_days: int = 30
+
+    def schedule_for(self, attrs: dict[str, str]) -> Schedule | None:
+        """The schedule a ticket's business seconds are counted in."""
+        found = dict(self.overrides)
+        return (
+            found.get(f"priority:{attrs.get('priority')}")
+            or found.get(f"channel:{attrs.get('channel')}")
+            or self.schedule
+        )
 
 
 def _day(ts: float) -> int:
@@ -52,6 +63,27 @@ def _add(days: dict[int, Counters], day: int, field: str, n: float = 1) -> None:
         counters[field] = value
     else:
         counters.pop(field, None)
+
+
+def _timing(
+    days: dict[int, Counters], base: str, opened: float, at: float, attrs: dict[str, str], schedule: Schedule | None
+) -> None:
+    """Count one ticket's time from opening to ``at`` (its first reply, ``frt``, or first
+    resolution, ``res``) on ``at``'s day: calendar seconds under ``base``, business seconds
+    under ``base + "b"``; for every ticket, by channel (``@channel:<c>``) and by priority."""
+    values = [(base, at - opened)]
+    if schedule is not None:
+        values.append((f"{base}b", schedule.seconds(opened, at)))
+    day = _day(at)
+    for clock, seconds in values:
+        for prefix in (
+            clock,
+            f"{clock}@channel:{attrs.get('channel')}",
+            f"{clock}@priority:{attrs.get('priority', 'unknown')}",
+        ):
+            _add(days, day, f"{prefix}_n")
+            _add(days, day, f"{prefix}_sum", seconds)
+            _add(days, day, bucket_key(prefix, seconds))
 
 
 def derive(
@@ -69,7 +101,10 @@ def derive(
     for field in ("opened", f"opened:channel:{attrs.get('channel')}", f"opened:priority:{priority}",
                   f"opened:category:{attrs.get('category')}", "backlog", f"backlog:{priority}"):  # fmt: skip
         _add(days, d0, field)
-    is_open, replies, first_reply, first_resolution, reopens = True, 0, None, None, 0
+    is_open, replies, reopens = True, 0, 0
+    first_reply: float | None = None
+    first_resolution: float | None = None
+    last_resolution: float | None = None
     replies_at_first_resolution = 0
     for ts, kind in ordered:
         at = max(ts, opened)  # an event timestamped before its ticket opened counts as at the opening
@@ -77,25 +112,16 @@ def derive(
             replies += 1
             if first_reply is None:
                 first_reply = at
-                values = [("frt", at - opened)]
-                if schedule is not None:
-                    values.append(("frtb", schedule.seconds(opened, at)))
-                # the whole, and by channel and by priority (frt@channel:email, ...)
-                for clock, seconds in values:
-                    for prefix in (clock, f"{clock}@channel:{attrs.get('channel')}", f"{clock}@priority:{priority}"):
-                        _add(days, _day(at), f"{prefix}_n")
-                        _add(days, _day(at), f"{prefix}_sum", seconds)
-                        _add(days, _day(at), bucket_key(prefix, seconds))
+                _timing(days, "frt", opened, at, attrs, schedule)
         elif kind == "ticket_resolved" and is_open:
             is_open = False
+            last_resolution = at
             _add(days, _day(at), "resolved")
             _add(days, _day(at), "backlog", -1)
             _add(days, _day(at), f"backlog:{priority}", -1)
             if first_resolution is None:
                 first_resolution, replies_at_first_resolution = at, replies
-                _add(days, _day(at), "res_n")
-                _add(days, _day(at), "res_sum", at - opened)
-                _add(days, _day(at), bucket_key("res", at - opened))
+                _timing(days, "res", opened, at, attrs, schedule)
         elif kind == "ticket_reopened" and not is_open:
             is_open = True
             reopens += 1
@@ -104,6 +130,13 @@ def derive(
             _add(days, _day(at), f"backlog:{priority}")
     if first_resolution is not None and replies_at_first_resolution == 1 and reopens == 0:
         _add(days, _day(first_resolution), "fcr")
+    if not is_open and last_resolution is not None:
+        # full resolution time: to the last resolution of a ticket resolved now (a reopening
+        # takes it out until the ticket is resolved again)
+        seconds = last_resolution - opened
+        _add(days, _day(last_resolution), "full_n")
+        _add(days, _day(last_resolution), "full_sum", seconds)
+        _add(days, _day(last_resolution), bucket_key("full", seconds))
     now: Counters = {}
     if is_open:
         now["open"] = 1
@@ -163,7 +196,7 @@ class SupportLedger:
             self.waiting.add(event.ticket_id)
         old_days = {int(d): c for d, c in record["c"].items()}
         self._count_now(event.ticket_id, record, -1)
-        new_days, now = derive(record["ev"], record["at"], self.config.schedule)
+        new_days, now = derive(record["ev"], record["at"], self.config.schedule_for(record["at"]))
         for day, counters in old_days.items():
             for field, n in counters.items():
                 _add(self.days, day, field, -n)

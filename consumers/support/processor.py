@@ -86,6 +86,12 @@ def ticket_view(ticket: str, record: dict[str, Any]) -> dict[str, Any]:
     opened = next((ts for ts, kind in events if kind == "ticket_opened"), None)
     first_reply = next((ts for ts, kind in events if kind == "agent_replied"), None)
     first_resolution = next((ts for ts, kind in events if kind == "ticket_resolved"), None)
+    last_resolution, is_open = None, True  # the resolution that closed the ticket as it is now
+    for ts, kind in events:
+        if kind == "ticket_resolved" and is_open:
+            last_resolution, is_open = ts, False
+        elif kind == "ticket_reopened" and not is_open:
+            last_resolution, is_open = None, True
 
     def since(ts: float | None) -> float | None:
         return None if ts is None or opened is None else max(ts, opened) - opened
@@ -96,6 +102,7 @@ def ticket_view(ticket: str, record: dict[str, Any]) -> dict[str, Any]:
         "status": "waiting_for_open" if opened is None else "open" if record["now"].get("open") else "resolved",
         "first_response_seconds": since(first_reply),
         "resolution_seconds": since(first_resolution),
+        "full_resolution_seconds": since(last_resolution),
         "events": [
             {"at": datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z"), "type": kind}
             for ts, kind in events

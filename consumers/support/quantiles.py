@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["ALPHA", "bucket_of", "quantile", "bucket_key", "PREFIXES"]
+__all__ = ["ALPHA", "bucket_of", "quantile", "bucket_key"]
 
 ALPHA = 0.01
 _GAMMA = (1 + ALPHA) / (1 - ALPHA)
 _LOG_GAMMA = math.log(_GAMMA)
 #: bucket of values of at most one second (0 included): read as 0
 ZERO_BUCKET = -1
-
-PREFIXES = ("frt", "res")
 
 
 def bucket_of(seconds: float) -> int:

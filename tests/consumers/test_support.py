@@ -86,6 +86,21 @@ def test_fcr_and_reopen_edge_cases() -> None:
     assert backlog == [0, 0]
 
 
+def test_full_resolution_time_runs_to_the_last_resolution_of_a_ticket_resolved_now() -> None:
+    lg = ledger(
+        ticket("ticket_opened", "back", T0), ticket("ticket_resolved", "back", T0 + hours(2)),
+        ticket("ticket_reopened", "back", T0 + hours(30)), ticket("ticket_resolved", "back", T0 + hours(31)),
+        ticket("ticket_opened", "still", T0), ticket("ticket_resolved", "still", T0 + hours(1)),
+        ticket("ticket_reopened", "still", T0 + hours(3)),  # open again: no full resolution time
+    )  # fmt: skip
+    day0, day1 = window_figures(lg.days[D0]), window_figures(lg.days[D0 + 1])
+    assert day0["resolution_avg"] == pytest.approx(1.5 * 3600)  # back 2 h, still 1 h: first resolutions
+    assert day0["full_resolution_avg"] is None  # neither ticket's last resolution is on day 0
+    assert day1["full_resolution_avg"] == 31 * 3600 and day1["resolution_avg"] is None
+    assert lg.apply(ticket("ticket_resolved", "still", T0 + hours(4))) is APPLIED
+    assert window_figures(lg.days[D0])["full_resolution_avg"] == 4 * 3600
+
+
 def test_events_out_of_order_within_grace_give_the_in_order_figures() -> None:
     in_order = ledger(
         ticket("ticket_opened", "x", T0), ticket("agent_replied", "x", T0 + hours(1)),
@@ -159,7 +174,13 @@ def test_every_support_gauge() -> None:
     assert v(by, window="7d", clock="calendar", channel="all", priority="high") == 3600
     assert v(by, window="7d", clock="calendar", channel="email", priority="all") == pytest.approx(5400)
     assert v(by, window="7d", clock="calendar", channel="chat", priority="all") is None
-    assert v("pulse_resolution_seconds_avg", window="1d") == 7200
+    assert v("pulse_resolution_seconds_avg", window="1d", clock="calendar", **every) == 7200
+    assert v("pulse_resolution_seconds_avg", window="7d", clock="calendar", channel="all", priority="high") == 7200
+    assert v("pulse_resolution_seconds_avg", window="7d", clock="calendar", channel="all", priority="urgent") is None
+    assert v("pulse_resolution_seconds", quantile="0.9", window="1d", clock="calendar", channel="email",
+             priority="all") == pytest.approx(7200, rel=ALPHA)  # fmt: skip
+    assert v("pulse_full_resolution_seconds_avg", window="1d") == 7200  # a, never reopened
+    assert v("pulse_full_resolution_seconds", quantile="0.5", window="7d") == pytest.approx(7200, rel=ALPHA)
     assert v("pulse_fcr_ratio", window="1d") == 1 and v("pulse_reopen_ratio", window="1d") == 0
     assert v("pulse_tickets_open", priority="high") == 1 and v("pulse_tickets_open", priority="urgent") == 1
     assert v("pulse_tickets_opened", category="bug", window="1d") == 2
@@ -191,6 +212,39 @@ def test_business_frt_skips_nights_a_weekend_and_a_public_holiday() -> None:
     assert f["frt_avg"] == (answered - opened).total_seconds()  # calendar: 3 days 18 h
     extra = SupportSettings(business_timezone="America/New_York", business_extra_holidays="2026-05-26").schedule()
     assert extra is not None and extra.seconds(opened.timestamp(), answered.timestamp()) == 3600 + 8 * 3600
+
+
+def test_a_priority_or_channel_schedule_overrides_the_main_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Urgent tickets are answered around the clock, phone 08:00-20:00; the rest 09:00-17:00.
+    Opened Saturday 9 May 2026 10:00 UTC, answered 14:00."""
+    from consumers.support.settings import SupportSettings
+
+    monkeypatch.setenv("PULSE_BUSINESS_TIMEZONE", "UTC")
+    monkeypatch.setenv("PULSE_BUSINESS_OVERRIDES", orjson.dumps({
+        "priority:urgent": {"days": "mon,tue,wed,thu,fri,sat,sun", "hours": "00:00-24:00"},
+        "channel:phone": {"days": "mon,tue,wed,thu,fri,sat", "hours": "08:00-20:00"},
+    }).decode())  # fmt: skip
+    section = SupportSettings.load()
+    lg = SupportLedger(SupportConfig(schedule=section.schedule(), overrides=section.schedule_overrides()), {}, {}, {})
+    sat = datetime(2026, 5, 9, 10, tzinfo=UTC)
+    tickets = {"urgent-phone": {"priority": "urgent", "channel": "phone"},
+               "phone": {"priority": "normal", "channel": "phone"}, "mail": {"priority": "normal"}}  # fmt: skip
+    for name, attrs in tickets.items():
+        assert lg.apply(ticket("ticket_opened", name, sat, **attrs)) is APPLIED
+        assert lg.apply(ticket("agent_replied", name, sat + hours(4))) is APPLIED
+    day = lg.days[sat.date().toordinal()]
+    assert day["frtb@priority:urgent_sum"] == 4 * 3600  # the priority's schedule wins over the channel's
+    assert day["frtb@priority:normal_sum"] == 4 * 3600  # phone: Saturday is a working day; mail: not
+    assert day["frtb@channel:email_n"] == 1 and day.get("frtb@channel:email_sum", 0) == 0
+    # all day long, around midnight too
+    assert section.schedule_overrides()[0][0] == "channel:phone"
+    every_day = dict(section.schedule_overrides())["priority:urgent"]
+    assert every_day.seconds(sat.timestamp() - 3600 * 12, sat.timestamp()) == 12 * 3600
+    monkeypatch.setenv("PULSE_BUSINESS_OVERRIDES", '{"priority:critical": {"hours": "00:00-24:00"}}')
+    from stream.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="PULSE_BUSINESS_OVERRIDES.*priority:critical"):
+        SupportSettings.load()
 
 
 @pytest.mark.parametrize(
