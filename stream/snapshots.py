@@ -116,6 +116,10 @@ class SnapshotStore:
         if views:
             await self.client.hset(f"{self.prefix}:{kind}", mapping=views)  # type: ignore[arg-type]  # redis stubs: invariant Mapping[str | bytes, ...]
 
+    async def drop_entities(self, kind: str, keys: list[str]) -> None:
+        if keys:
+            await self.client.hdel(f"{self.prefix}:{kind}", *keys)
+
     async def entity(self, kind: str, key: str) -> Any | None:
         raw = await self.client.hget(f"{self.prefix}:{kind}", key)
         return None if raw is None else orjson.loads(raw)

@@ -14,6 +14,8 @@ from typing import Any
 
 from datasketches import hll_sketch, hll_union, tgt_hll_type
 
+from consumers.account_signals import AccountSignals
+
 __all__ = [
     "Partition",
     "EngagementFigures",
@@ -28,6 +30,9 @@ __all__ = [
     "split_account_day",
     "day_of_sketch",
     "account_scores",
+    "HEALTH_WEIGHTS",
+    "OPEN_TICKETS_CAP",
+    "response_part",
 ]
 
 SKETCH_TYPE = tgt_hll_type.HLL_4
@@ -184,26 +189,66 @@ class EngagementFigures:
 # Engagement and health scores of an account, as of a UTC day (docs/metrics.md).
 #
 # engagement = sum of the weights of the account's actions over the 30 days ending that day;
-# health = 100 × (0.4 × frequency + 0.3 × breadth + 0.3 × depth), where
-#   frequency = days with at least one active user among those 30 / 30,
-#   breadth   = users active in those 30 days / users seen in them,
-#   depth     = key features used in them / number of key features.
-# (Open urgent tickets and NPS join the formula once those metrics exist.)
+# health = 100 × Σ weight × part / Σ weight over the parts with data, of
+#   frequency    (0.3) = days with at least one active user among those 30 / 30,
+#   breadth      (0.2) = users active in those 30 days / users seen in them,
+#   depth        (0.2) = key features used in them / number of key features,
+#   tickets      (0.1) = 1 - min(open tickets now, 5) / 5             (support),
+#   response     (0.1) = 1 at a 30-day mean FRT up to the target, falling linearly to 0 at
+#                        four times the target                          (support),
+#   satisfaction (0.1) = CSAT answers 4-5 / CSAT answers of the 30 days (surveys).
+# A part without data (no support record, no answered ticket, no CSAT answer) is left out and
+# the others' weights scale up: missing data neither lowers nor raises the score.
+
+HEALTH_WEIGHTS = {
+    "frequency": 0.3,
+    "breadth": 0.2,
+    "depth": 0.2,
+    "tickets": 0.1,
+    "response": 0.1,
+    "satisfaction": 0.1,
+}
+#: open tickets at which the tickets part reaches 0
+OPEN_TICKETS_CAP = 5
 
 
-def account_scores(days: Mapping[int, Mapping[str, Any]], today: int, key_features: int) -> dict[str, Any]:
-    """``days``: the account's records by UTC day ordinal ({"w", "u", "f"}, see the ledger)."""
+def response_part(frt_mean: float, target: float) -> float:
+    """1 up to the target, 0 from four times it, linear between."""
+    return min(1.0, max(0.0, 1 - (frt_mean - target) / (3 * target)))
+
+
+def account_scores(
+    days: Mapping[int, Mapping[str, Any]],
+    today: int,
+    key_features: int,
+    signals: AccountSignals | None = None,
+    frt_target_seconds: float = 14400.0,
+) -> dict[str, Any]:
+    """``days``: the account's records by UTC day ordinal ({"w", "u", "f"}, see the ledger);
+    ``signals``: its support and survey signals over the same 30 days."""
+    signals = signals if signals is not None else AccountSignals()
     window = [r for d, r in days.items() if today - 29 <= d <= today]
     active = {u for r in window for u, on in r["u"].items() if on}
     seen = {u for r in window for u in r["u"]}
-    frequency = sum(1 for r in window if any(r["u"].values())) / 30
-    breadth = len(active) / len(seen) if seen else 0.0
-    depth = len({f for r in window for f in r["f"]}) / key_features if key_features else 0.0
+    parts: dict[str, float] = {
+        "frequency": sum(1 for r in window if any(r["u"].values())) / 30,
+        "breadth": len(active) / len(seen) if seen else 0.0,
+        "depth": len({f for r in window for f in r["f"]}) / key_features if key_features else 0.0,
+    }
+    if signals.open_tickets is not None:
+        parts["tickets"] = 1 - min(signals.open_tickets, OPEN_TICKETS_CAP) / OPEN_TICKETS_CAP
+    if signals.frt_mean is not None:
+        parts["response"] = response_part(signals.frt_mean, frt_target_seconds)
+    if signals.csat_ratio is not None:
+        parts["satisfaction"] = signals.csat_ratio
+    weight = sum(HEALTH_WEIGHTS[k] for k in parts)
+    health = 100 * sum(HEALTH_WEIGHTS[k] * v for k, v in parts.items()) / weight
     return {
         "engagement_score": sum(r["w"] for r in window),
-        "health_score": round(100 * (0.4 * frequency + 0.3 * breadth + 0.3 * depth), 1),
-        "frequency": round(frequency, 4),
-        "breadth": round(breadth, 4),
-        "depth": round(depth, 4),
+        "health_score": round(health, 1),
+        **{k: round(v, 4) for k, v in parts.items()},
         "active_users_30d": len(active),
+        "open_tickets": signals.open_tickets,
+        "frt_avg_seconds_30d": None if signals.frt_mean is None else round(signals.frt_mean, 1),
+        "csat_30d": None if signals.csat_ratio is None else round(100 * signals.csat_ratio, 2),
     }

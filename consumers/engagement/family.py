@@ -45,4 +45,5 @@ class EngagementFamily(MetricFamily):
             self.config.lg_k,
             self.config.feature_lg_k,
             self.config.keep_days,
+            s.health_frt_target_seconds,
         )

@@ -27,3 +27,6 @@ class EngagementSettings(FamilySettings):
         description="Event name -> weight in the engagement score (JSON object)",
     )
     health_threshold: float = Field(40.0, ge=0, le=100, description="Health score below which an account is at risk")
+    health_frt_target_seconds: float = Field(
+        14400.0, gt=0, description="30-day mean first response time an account's health counts as fully good"
+    )

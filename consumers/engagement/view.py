@@ -9,6 +9,7 @@ from typing import Any
 from datasketches import hll_sketch
 from prometheus_client.registry import Collector
 
+from consumers.account_signals import KINDS, SUPPORT_KIND, merge_signals, window_signals
 from consumers.engagement.definitions import (
     FEATURE_LG_K,
     LG_K,
@@ -35,8 +36,14 @@ class EngagementView(FamilyView):
         lg_k: int = LG_K,
         feature_lg_k: int = FEATURE_LG_K,
         keep_days: int = 35,
+        frt_target_seconds: float = 14400.0,
     ) -> None:
         self.snapshots = snapshots
+        self.frt_target_seconds = frt_target_seconds
+        #: account -> its support and survey signals, summed over kinds and partitions
+        self.signals: dict[str, Any] = {}
+        #: whether the support family reports on any account (else open tickets are unknown)
+        self.support_reports = False
         self.keep_days = keep_days
         self.health_threshold = health_threshold
         self.accounts: dict[str, Any] = {}
@@ -80,6 +87,9 @@ class EngagementView(FamilyView):
             partitions.append(cached[1])
         self.figures = self._figures(partitions)
         self.accounts = await self.snapshots.entities("accounts")
+        by_kind = {kind: await self.snapshots.entities(kind) for kind in KINDS}
+        self.signals = merge_signals(by_kind)
+        self.support_reports = bool(by_kind[SUPPORT_KIND])
 
     def _figures(self, partitions: list[Partition]) -> EngagementFigures:
         return EngagementFigures(partitions, self.lg_k, self.feature_lg_k, self.activation_days)
@@ -116,7 +126,13 @@ class EngagementView(FamilyView):
             "dau": active(1),
             "wau": active(7),
             "mau": active(30),
-            **account_scores(days, today, len(self.key_features)),
+            **account_scores(
+                days,
+                today,
+                len(self.key_features),
+                window_signals(self.signals.get(account_id), today, self.support_reports),
+                self.frt_target_seconds,
+            ),
         }
 
     def at_risk(self) -> list[dict[str, Any]]:

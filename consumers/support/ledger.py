@@ -16,15 +16,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from consumers.account_signals import KEEP_DAYS, SignalBook
 from consumers.support.business import Schedule
 from consumers.support.quantiles import bucket_key
 from stream.outcomes import APPLIED, ApplyResult, Refused, RejectReason, late
 
-__all__ = ["SupportConfig", "SupportLedger", "TICKETS_STORE", "DAYS_STORE", "META_STORE", "derive"]
+__all__ = ["SupportConfig", "SupportLedger", "TICKETS_STORE", "DAYS_STORE", "META_STORE", "SIGNALS_STORE", "derive"]
 
 TICKETS_STORE = "tickets"
 DAYS_STORE = "days"
 META_STORE = "meta"
+#: per-account open tickets and first response times, for the health score
+SIGNALS_STORE = "account_signals"
+#: what a ticket contributes to its account's signals (per day; "open" now)
+SIGNAL_FIELDS = ("frt_n", "frt_sum")
 
 #: ties at one instant: the ticket opens first, then replies, then resolutions, then reopens
 ORDER = {"ticket_opened": 0, "agent_replied": 1, "customer_replied": 2, "ticket_resolved": 3, "ticket_reopened": 4}
@@ -153,9 +158,11 @@ class SupportLedger:
         tickets: MutableMapping[str, Any],
         days: MutableMapping[str, Any],
         meta: MutableMapping[str, Any],
+        signals: MutableMapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.tickets, self.store, self.meta = tickets, days, meta
+        self.signals = SignalBook(signals if signals is not None else {})
         self.days: dict[int, Counters] = {int(d): dict(c) for d, c in days.items()}
         self.watermark: float | None = meta.get("watermark")
         #: the days' backlog counters of days dropped from state (so backlog stays a running sum)
@@ -168,6 +175,12 @@ class SupportLedger:
         self.orphans: list[tuple[str, str]] = []
         for ticket, record in tickets.items():
             self._count_now(ticket, record, 1)
+        if not self.signals.records and tickets:
+            # state written before account signals existed: rebuild them from the tickets kept
+            for record in tickets.values():
+                if record.get("at", {}).get("account"):
+                    new = {int(d): c for d, c in record["c"].items()}
+                    self._signal(record["at"]["account"], {}, new, {}, record["now"])
         self.changed: set[int] = set()
 
     def apply(self, event: Any) -> ApplyResult:
@@ -195,6 +208,7 @@ class SupportLedger:
             record["w"] = [*record.get("w", []), event.model_dump_json()]
             self.waiting.add(event.ticket_id)
         old_days = {int(d): c for d, c in record["c"].items()}
+        old_now = dict(record["now"])
         self._count_now(event.ticket_id, record, -1)
         new_days, now = derive(record["ev"], record["at"], self.config.schedule_for(record["at"]))
         for day, counters in old_days.items():
@@ -207,9 +221,24 @@ class SupportLedger:
             self.changed.add(day)
         record["c"] = {str(d): c for d, c in new_days.items()}
         record["now"] = now
+        if record["at"].get("account"):
+            self._signal(record["at"]["account"], old_days, new_days, old_now, now)
         self.tickets[event.ticket_id] = record
         self._count_now(event.ticket_id, record, 1)
         return APPLIED
+
+    def _signal(
+        self, account: str, old: dict[int, Counters], new: dict[int, Counters], old_now: Counters, now: Counters
+    ) -> None:
+        """The change of one ticket's contribution to its account's signals (days no longer
+        kept are left alone: their change is 0 or not counted)."""
+        oldest = None if self.watermark is None else _day(self.watermark) - KEEP_DAYS
+        for day in set(old) | set(new):
+            if oldest is not None and day <= oldest:
+                continue
+            for field in SIGNAL_FIELDS:
+                self.signals.add(account, field, new.get(day, {}).get(field, 0) - old.get(day, {}).get(field, 0), day)
+        self.signals.add(account, "open", now.get("open", 0) - old_now.get("open", 0))
 
     def _count_now(self, ticket: str, record: dict[str, Any], sign: int) -> None:
         for field, n in record.get("now", {}).items():
@@ -233,6 +262,7 @@ class SupportLedger:
         if previous is not None and _day(previous) == _day(ts):
             return
         today = _day(ts)
+        self.signals.expire(today)
         for day in [d for d in self.days if d < today - self.config.keep_days]:
             for field, n in self.days.pop(day).items():
                 if field.startswith("backlog"):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.support.ledger import DAYS_STORE, META_STORE, TICKETS_STORE, SupportConfig, SupportLedger
+from consumers.account_signals import SUPPORT_KIND, signal_field
+from consumers.support.ledger import (
+    DAYS_STORE,
+    META_STORE,
+    SIGNALS_STORE,
+    TICKETS_STORE,
+    SupportConfig,
+    SupportLedger,
+)
 from stream.decoding import Rejected
 from stream.family import Processor
 from stream.outcomes import ApplyResult, RejectReason
@@ -29,7 +37,11 @@ class SupportProcessor(Processor):
 
     def loaded(self, state: PartitionState) -> None:
         self.ledgers[state.partition] = SupportLedger(
-            self.config, state.store(TICKETS_STORE), state.store(DAYS_STORE), state.store(META_STORE)
+            self.config,
+            state.store(TICKETS_STORE),
+            state.store(DAYS_STORE),
+            state.store(META_STORE),
+            state.store(SIGNALS_STORE),
         )
         self.changed[state.partition] = set(self.ledgers[state.partition].tickets)
 
@@ -71,9 +83,16 @@ class SupportProcessor(Processor):
         views = {t: ticket_view(t, ledger.tickets[t]) for t in changed if t in ledger.tickets}
         await snapshots.put_entities("tickets", views)
         self.changed.get(state.partition, set()).difference_update(changed)
+        records, gone = ledger.signals.unpublished()
+        p = state.partition
+        await snapshots.put_entities(SUPPORT_KIND, {signal_field(a, p): r for a, r in records.items()})
+        await snapshots.drop_entities(SUPPORT_KIND, [signal_field(a, p) for a in gone])
+        ledger.signals.published([*records, *gone])
 
     def resync(self, state: PartitionState) -> None:
-        self.changed.setdefault(state.partition, set()).update(self.ledger(state).tickets)
+        ledger = self.ledger(state)
+        self.changed.setdefault(state.partition, set()).update(ledger.tickets)
+        ledger.signals.changed.update(ledger.signals.records)
 
 
 def ticket_view(ticket: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from consumers.surveys.definitions import ALL, LINKED, Kind, tally_key
+from consumers.account_signals import SignalBook
+from consumers.surveys.definitions import ALL, LINKED, SATISFIED, Kind, tally_key
 from stream.events import SCORE_RANGES
 from stream.outcomes import APPLIED, ApplyResult, late
 
-__all__ = ["SurveysConfig", "SurveysLedger", "DAYS_STORE", "META_STORE"]
+__all__ = ["SurveysConfig", "SurveysLedger", "DAYS_STORE", "META_STORE", "SIGNALS_STORE"]
 
 DAYS_STORE = "days"
 META_STORE = "meta"
+#: per-account CSAT answers, for the health score
+SIGNALS_STORE = "account_signals"
 WATERMARK = "watermark"
 
 
@@ -32,9 +35,16 @@ class SurveysConfig:
 
 
 class SurveysLedger:
-    def __init__(self, config: SurveysConfig, days: MutableMapping[str, Any], meta: MutableMapping[str, Any]) -> None:
+    def __init__(
+        self,
+        config: SurveysConfig,
+        days: MutableMapping[str, Any],
+        meta: MutableMapping[str, Any],
+        signals: MutableMapping[str, Any] | None = None,
+    ) -> None:
         self.config = config
         self.store, self.meta = days, meta
+        self.signals = SignalBook(signals if signals is not None else {})
         #: day ordinal -> tally key -> counts by score (the store holds the same, by str(day))
         self.days: dict[int, dict[str, list[int]]] = {
             int(d): {k: list(v) for k, v in t.items()} for d, t in days.items()
@@ -58,6 +68,9 @@ class SurveysLedger:
             groups.append(LINKED)
         for group in groups:
             tallies.setdefault(tally_key(kind, group), [0] * size)[event.score] += 1
+        if kind is Kind.CSAT:
+            self.signals.add(event.account_id, "csat_n", 1, day)
+            self.signals.add(event.account_id, "csat_ok", int(event.score in SATISFIED[Kind.CSAT]), day)
         self.changed.add(day)
         return APPLIED
 
@@ -66,6 +79,7 @@ class SurveysLedger:
         self.watermark = ts
         self.meta[WATERMARK] = ts
         if previous is None or int(previous // 86400) != int(ts // 86400):
+            self.signals.expire(day)
             for old in [d for d in self.days if d < day - self.config.keep_days]:
                 del self.days[old]
                 self.store.pop(str(old), None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.surveys.ledger import DAYS_STORE, META_STORE, SurveysConfig, SurveysLedger
+from consumers.account_signals import SURVEYS_KIND, signal_field
+from consumers.surveys.ledger import DAYS_STORE, META_STORE, SIGNALS_STORE, SurveysConfig, SurveysLedger
 from stream.family import Processor
 from stream.outcomes import ApplyResult
 from stream.snapshots import SnapshotStore
@@ -26,7 +27,9 @@ class SurveysProcessor(Processor):
         return self.ledgers[state.partition]
 
     def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = SurveysLedger(self.config, state.store(DAYS_STORE), state.store(META_STORE))
+        self.ledgers[state.partition] = SurveysLedger(
+            self.config, state.store(DAYS_STORE), state.store(META_STORE), state.store(SIGNALS_STORE)
+        )
 
     def dropped(self, partition: int) -> None:
         self.ledgers.pop(partition, None)
@@ -41,3 +44,8 @@ class SurveysProcessor(Processor):
         ledger = self.ledger(state)
         payload = {"watermark": ledger.watermark, "days": {str(d): t for d, t in ledger.days.items()}}
         await snapshots.put_partition(TOPIC, state.partition, payload)
+        records, gone = ledger.signals.unpublished()
+        p = state.partition
+        await snapshots.put_entities(SURVEYS_KIND, {signal_field(a, p): r for a, r in records.items()})
+        await snapshots.drop_entities(SURVEYS_KIND, [signal_field(a, p) for a in gone])
+        ledger.signals.published([*records, *gone])

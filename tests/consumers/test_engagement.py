@@ -237,9 +237,31 @@ def test_engagement_and_health_scores() -> None:
     scores = account_scores(days, D0 + 9, 2)
     assert scores["engagement_score"] == 10 * 2 + 5
     assert (scores["frequency"], scores["breadth"], scores["depth"]) == (round(10 / 30, 4), 0.5, 0.5)
-    assert scores["health_score"] == round(100 * (0.4 * 10 / 30 + 0.3 * 0.5 + 0.3 * 0.5), 1)
+    # no support or survey data: the three engagement parts, their weights scaled up
+    assert scores["health_score"] == round(100 * (0.3 * 10 / 30 + 0.2 * 0.5 + 0.2 * 0.5) / 0.7, 1)
+    assert scores["open_tickets"] is None and "tickets" not in scores
     later = account_scores(days, D0 + 9 + 30, 2)  # the window has moved past it all
     assert later["health_score"] == 0 and later["engagement_score"] == 0
+
+
+def test_open_tickets_response_time_and_csat_weigh_in_the_health_score() -> None:
+    """2 open tickets (tickets part 0.6), a 30-day mean FRT of 8 h against a 4 h target
+    (response 1 - 4/12 = 0.6667), 3 of 4 CSAT answers satisfied (0.75)."""
+    from consumers.account_signals import AccountSignals
+    from consumers.engagement.definitions import account_scores
+
+    day = {"w": 1, "u": {"u1": True, "u2": False}, "f": ["reports"]}
+    days = {D0 - d: day for d in range(15)}  # active 15 of 30 days, 1 of 2 users, 1 of 2 key features
+    signals = AccountSignals(open_tickets=2, frt_n=2, frt_sum=2 * 8 * 3600, csat_n=4, csat_satisfied=3)
+    scores = account_scores(days, D0, 2, signals, frt_target_seconds=4 * 3600)
+    parts = (0.3 * 0.5 + 0.2 * 0.5 + 0.2 * 0.5) + 0.1 * 0.6 + 0.1 * (1 - 4 / 12) + 0.1 * 0.75
+    assert scores["health_score"] == round(100 * parts, 1)
+    assert (scores["tickets"], scores["response"], scores["satisfaction"]) == (0.6, 0.6667, 0.75)
+    assert (scores["open_tickets"], scores["frt_avg_seconds_30d"], scores["csat_30d"]) == (2, 28800.0, 75.0)
+    # 5 or more open tickets and an FRT of 4x the target zero their parts; no CSAT: left out
+    worst = account_scores(days, D0, 2, AccountSignals(open_tickets=9, frt_n=1, frt_sum=16 * 3600), 4 * 3600)
+    assert (worst["tickets"], worst["response"], "satisfaction" in worst) == (0.0, 0.0, False)
+    assert worst["health_score"] == round(100 * (0.3 * 0.5 + 0.2 * 0.5 + 0.2 * 0.5) / 0.9, 1)
 
 
 def test_every_changelog_value_carries_its_format_version_and_unknown_ones_are_refused() -> None:

@@ -115,9 +115,15 @@ class Worker:
             body = orjson.loads(exc.read())
         return body
 
-    def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:
-            return orjson.loads(r.read())
+    def get_json(self, path: str, missing_ok: bool = False) -> Any:
+        """The JSON the worker answers (None for a 404 when ``missing_ok``)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:
+                return orjson.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if missing_ok and e.code == 404:
+                return None
+            raise
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:

@@ -4,6 +4,7 @@ with an exact computation from the file."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import orjson
 import pytest
 
 from stream.jsonl import iter_records
-from tests.integration.harness import Deployment, assert_api_matches, kill_mid_stream, run_cli
+from tests.integration.harness import Deployment, assert_api_matches, kill_mid_stream, run_cli, wait_for
+from tests.reference.account_signals import exact_account_signals
 from tests.reference.daily_support import exact_daily_support
 
 SURVEY_COLUMNS = ("nps_30d", "csat_30d")
@@ -91,3 +93,51 @@ def test_a_reply_whose_ticket_never_opens_becomes_an_orphan_dead_letter(tmp_path
         assert w.metric("pulse_events_rejected_total", topic="support-tickets", reason="orphan") == 1
     finally:
         w.stop()
+
+
+def test_accounts_health_carries_their_open_tickets_response_times_and_csat(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """Tickets (keyed by ticket), surveys (by account) and product events on the real stack:
+    each account's page shows the open tickets, 30-day FRT and CSAT an exact computation from
+    the file gives, and its health score weighs them in."""
+    path, _ = history
+    topics = ("support-tickets", "surveys", "product-events")
+    records = [r for r in iter_records(path) if r[0] in topics]
+    d = Deployment(tmp_path)
+    d.create_topics()
+    w = d.worker().start()
+    try:
+        d.publish(records)
+        last = max(orjson.loads(v)["occurred_at"] for t, _, v in records if t == "product-events" and v[:1] == b"{")
+        today = date.fromisoformat(last[:10]).toordinal()
+        exact = exact_account_signals(path, today)
+        fields = ("open_tickets", "frt_avg_seconds_30d", "csat_30d")
+
+        def pages() -> dict[str, dict[str, Any]]:
+            out = {}
+            for account in exact:
+                page = w.get_json(f"/api/v1/accounts/{account}", missing_ok=True)
+                if page is not None:
+                    out[account] = page
+            return out
+
+        def agrees() -> bool:
+            got = pages()
+            return len(got) >= 10 and all(
+                got[a]["as_of"] == date.fromordinal(today).isoformat()
+                and got[a]["open_tickets"] == exact[a]["open_tickets"]
+                and all(_close(got[a][f], exact[a][f]) for f in fields[1:])
+                for a in got
+            )
+
+        wait_for(agrees, timeout=120, what="accounts' support and survey signals")
+        got = pages()
+        assert any(p["open_tickets"] for p in got.values()) and any(p["csat_30d"] is not None for p in got.values())
+        assert all("tickets" in p and 0 <= p["health_score"] <= 100 for p in got.values())
+    finally:
+        w.stop()
+
+
+def _close(got: float | None, want: float | None) -> bool:
+    return (got is None) == (want is None) and (got is None or abs(got - want) <= max(0.1, 1e-3 * abs(want)))  # type: ignore[operator]
