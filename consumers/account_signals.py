@@ -108,7 +108,7 @@ class SignalBook:
             del self.records[account]
             self.store.pop(account, None)
         else:
-            self.store[account] = {"open": record.get("open", 0), "d": {d: dict(c) for d, c in record["d"].items()}}
+            self.store[account] = record  # the store encodes it when the batch's changelog is written
 
     def unpublished(self) -> tuple[dict[str, Record], list[str]]:
         """(changed records, accounts whose record is gone) since they were last published;

@@ -57,8 +57,12 @@ class SupportConfig:
         )
 
 
+_EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC).toordinal()
+
+
 def _day(ts: float) -> int:
-    return datetime.fromtimestamp(ts, UTC).date().toordinal()
+    """The UTC day ordinal of epoch seconds ``ts``."""
+    return _EPOCH_DAY + int(ts // 86400)
 
 
 def _add(days: dict[int, Counters], day: int, field: str, n: float = 1) -> None:
@@ -211,13 +215,14 @@ class SupportLedger:
         old_now = dict(record["now"])
         self._count_now(event.ticket_id, record, -1)
         new_days, now = derive(record["ev"], record["at"], self.config.schedule_for(record["at"]))
-        for day, counters in old_days.items():
-            for field, n in counters.items():
-                _add(self.days, day, field, -n)
-            self.changed.add(day)
-        for day, counters in new_days.items():
-            for field, n in counters.items():
-                _add(self.days, day, field, n)
+        for day in old_days.keys() | new_days.keys():
+            old, new = old_days.get(day, {}), new_days.get(day, {})
+            if old == new:  # most of a ticket's days do not change with one more event
+                continue
+            for field in old.keys() | new.keys():
+                delta = new.get(field, 0) - old.get(field, 0)
+                if delta:
+                    _add(self.days, day, field, delta)
             self.changed.add(day)
         record["c"] = {str(d): c for d, c in new_days.items()}
         record["now"] = now
