@@ -39,7 +39,12 @@ def simulate(
         None, help="History mode: UTC day the history ends (exclusive), YYYY-MM-DD; default now"
     ),
     out: Path | None = typer.Option(None, help="Write JSON lines here instead of Kafka"),
-    rate: float | None = typer.Option(None, min=0.1, help="Live mode: events per second in real time, stamped now"),
+    rate: float | None = typer.Option(
+        None,
+        min=0.1,
+        help="Live mode: events per second in real time, stamped now (a ticket's replies, resolution and CSAT "
+        "come as long after its opening as they would in real life)",
+    ),
     duration: float | None = typer.Option(None, min=0.1, help="Live mode: stop after seconds"),
 ) -> None:
     """Publish a realistic synthetic stream to all six topics (history or live)."""
@@ -105,6 +110,7 @@ def _namespaced(ev: Any, namespace: str) -> Any:
 def _simulate_live(customers: int, seed: int, rate: float, duration: float | None) -> None:
     from stream.publish import open_producer
     from stream.simulate import generate_history
+    from stream.simulate.live import TicketClock
 
     settings = settings_with()
     guard(lambda: asyncio.run(ensure_topics(settings)))
@@ -122,21 +128,28 @@ def _simulate_live(customers: int, seed: int, rate: float, duration: float | Non
 
     async def run() -> int:
         producer = await open_producer(settings)
+        clock = TicketClock()
         sent, started = 0, time.monotonic()
+
+        async def send(ev: Any) -> None:
+            nonlocal sent
+            event = dict(ev.event)
+            event["occurred_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            event["event_id"] = f"live-{seed}-{int(started)}-{sent}"
+            await producer.send(
+                settings.topic(ev.topic), value=orjson.dumps(event), key=ev.key.encode() if ev.key else None
+            )
+            sent += 1
+
         try:
             for ev in live_events():
                 if duration is not None and time.monotonic() - started >= duration:
                     break
-                now = datetime.now(UTC)
-                event = dict(ev.event)
-                event["occurred_at"] = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                event["event_id"] = f"live-{seed}-{int(started)}-{sent}"
-                await producer.send(
-                    settings.topic(ev.topic),
-                    value=orjson.dumps(event),
-                    key=ev.key.encode() if ev.key else None,
-                )
-                sent += 1
+                now = time.time()
+                for held in clock.due(now):  # a ticket's replies and resolution, at their time
+                    await send(held)
+                if clock.place(ev.topic, ev.event, ev, now):
+                    await send(ev)
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
