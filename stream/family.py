@@ -32,6 +32,7 @@ __all__ = [
     "Request",
     "Reply",
     "Report",
+    "report_days",
     "MetricFamily",
 ]
 
@@ -141,6 +142,13 @@ class Route:
     handler: Callable[[Request], Awaitable[Reply]]
     #: Refresh the family's view from Redis first (503 with the reason when that fails).
     fresh: bool = True
+
+
+def report_days(days: Iterable[int]) -> list[int]:
+    """The rows of a daily report: every UTC day ordinal from the first to the last given
+    (days without data in between included, as empty rows)."""
+    found = sorted(days)
+    return list(range(found[0], found[-1] + 1)) if found else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ __all__ = [
     "CHANNELS",
     "backlog_at",
     "daily_row",
-    "days_between",
 ]
 
 WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
@@ -140,8 +139,3 @@ def daily_row(
         "nps_30d": nps_30d,
         "csat_30d": csat_30d,
     }
-
-
-def days_between(days: Iterable[int]) -> list[int]:
-    found = sorted(days)
-    return list(range(found[0], found[-1] + 1)) if found else []

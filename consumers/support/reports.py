@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.support.definitions import DAILY_COLUMNS, daily_row, days_between, merge_days, sum_counters
+from consumers.support.definitions import DAILY_COLUMNS, daily_row, merge_days, sum_counters
 from consumers.support.processor import TOPIC, SupportProcessor
-from stream.family import Processor, Report
+from stream.family import Processor, Report, report_days
 
 __all__ = ["DAILY_SUPPORT"]
 
@@ -23,7 +23,7 @@ def daily_support_rows(processor: Processor, others: Mapping[str, Processor]) ->
     before = sum_counters(lg.backlog_before for lg in ledgers)
     surveys = _survey_days(others.get(SURVEYS))
     rows = []
-    for day in days_between(d for d, c in days.items() if any(c.values())):
+    for day in report_days(d for d, c in days.items() if any(c.values())):
         nps_30d = csat_30d = None
         if surveys is not None:
             from consumers.surveys.definitions import daily_row as survey_row

@@ -7,7 +7,7 @@ workers and any window. The collector, the API and ``pulse report daily-surveys`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -28,7 +28,6 @@ __all__ = [
     "satisfied_ratio",
     "mean_score",
     "daily_row",
-    "days_between",
 ]
 
 
@@ -146,9 +145,3 @@ def daily_row(days: Mapping[int, Tallies], day: int) -> dict[str, Any]:
         "ces": _percent(satisfied_ratio(Kind.CES, today.get(tally_key(Kind.CES, ALL)))),
         "ces_avg": _rounded(mean_score(today.get(tally_key(Kind.CES, ALL)))),
     }
-
-
-def days_between(days: Iterable[int]) -> list[int]:
-    """Every day ordinal from the first to the last given."""
-    found = sorted(days)
-    return list(range(found[0], found[-1] + 1)) if found else []

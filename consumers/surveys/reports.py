@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.surveys.definitions import DAILY_COLUMNS, daily_row, days_between
+from consumers.surveys.definitions import DAILY_COLUMNS, daily_row
 from consumers.surveys.processor import TOPIC, SurveysProcessor
 from consumers.surveys.view import merge_days
-from stream.family import Processor, Report
+from stream.family import Processor, Report, report_days
 
 __all__ = ["DAILY_SURVEYS"]
 
@@ -16,7 +16,7 @@ def daily_survey_rows(processor: Processor) -> list[dict[str, Any]]:
     """One row per UTC day from the first to the last day with an answer."""
     assert isinstance(processor, SurveysProcessor)
     days = merge_days(ledger.days for _, ledger in sorted(processor.ledgers.items()))
-    return [daily_row(days, day) for day in days_between(d for d, t in days.items() if t)]
+    return [daily_row(days, day) for day in report_days(d for d, t in days.items() if t)]
 
 
 DAILY_SURVEYS = Report(
