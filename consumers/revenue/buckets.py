@@ -161,6 +161,11 @@ def _contributions(
             if mv.kind not in kinds_seen[bucket]:
                 kinds_seen[bucket].add(mv.kind)
                 c[f"{mv.kind}_customers"] += 1
+            if mv.kind is MovementKind.NEW:
+                # new customers by acquisition channel, for the acquisition family's CAC
+                channel = mv.channel or "unknown"
+                c[f"acq_customers:{channel}"] += 1
+                c[f"acq_mrr:{channel}"] += mv.amount
         if mv.scheduled:
             c = out[scheduled_key(mv.at)]
             c[f"{mv.kind}_mrr"] += mv.amount

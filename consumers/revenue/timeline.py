@@ -46,6 +46,8 @@ class Movement:
     after: Decimal
     #: made by a change announced before it took effect (the views tell pending ones apart)
     scheduled: bool = False
+    #: of a ``new`` movement: the customer's acquisition_channel then (None: not given)
+    channel: str | None = None
 
     @property
     def amount(self) -> Decimal:
@@ -139,7 +141,8 @@ def build_timeline(
         kind = classify(before, after, tl.ever_paid)
         if kind is not None:
             scheduled = any(event.announced is not None for event in events[i:j])
-            tl.movements.append(Movement(start, kind, before, after, scheduled))
+            channel = tl.attributes.get("acquisition_channel") if kind is MovementKind.NEW else None
+            tl.movements.append(Movement(start, kind, before, after, scheduled, channel))
         if after > 0:
             tl.ever_paid = True
         tl.last_at = parse_at(events[j - 1].at)
@@ -195,7 +198,8 @@ def extend_timeline(tl: Timeline, event: SubscriptionFact) -> Timeline:
     after = sum((m for _, m in scratch.subs.values()), ZERO)
     kind = classify(tl.mrr, after, tl.ever_paid)
     if kind is not None:
-        scratch.movements.append(Movement(at, kind, tl.mrr, after, event.announced is not None))
+        channel = scratch.attributes.get("acquisition_channel") if kind is MovementKind.NEW else None
+        scratch.movements.append(Movement(at, kind, tl.mrr, after, event.announced is not None, channel))
     scratch.mrr = after
     scratch.ever_paid = tl.ever_paid or after > 0
     scratch.plans = _plans(scratch.subs)

@@ -16,7 +16,10 @@ _COUNTRIES = Weighted((("US", 40), ("DE", 15), ("GB", 11), ("FR", 10), ("RO", 6)
 _UTC_OFFSET = {"US": -5, "DE": 1, "GB": 0, "FR": 1, "RO": 2, "PL": 1, "CN": 8}
 _EUR_SHARE = {"DE": 0.75, "FR": 0.75, "RO": 0.3, "PL": 0.3}
 _SEGMENTS = Weighted((("smb", 60), ("mid", 30), ("enterprise", 10)))
-_CHANNELS = Weighted((("organic", 35), ("paid_search", 25), ("social", 12), ("referral", 15), ("partner", 13)))
+#: the paid ones are marketing's spend channels (stream/simulate/marketing.py), so CAC by channel has both sides
+_CHANNELS = Weighted(
+    (("organic", 30), ("google_ads", 25), ("linkedin", 14), ("meta", 11), ("events", 5), ("referral", 15))
+)
 _USERS = {"smb": (2, 6), "mid": (4, 10), "enterprise": (8, 15)}
 PREEXISTING_SHARE = 0.6  # paying before the window opens
 TAPER_DAYS = 21  # usage fades out over this long after a churn or an expired trial

@@ -10,7 +10,7 @@ from stream.simulate.sink import Sink
 
 #: Share of the daily budget; "events" spend is lumpy (a few conference days).
 _SPEND_CHANNELS = (("google_ads", 0.45), ("linkedin", 0.25), ("meta", 0.20), ("events", 0.10))
-SPEND_PER_CUSTOMER_DAY = 8.0  # USD per day per simulated customer, so CAC stays plausible
+SPEND_PER_CUSTOMER_DAY = 2.0  # USD per day per simulated customer, so CAC stays plausible (~1,000 USD)
 
 
 def marketing_spend(rng: random.Random, sink: Sink, customers: int) -> None:

@@ -69,6 +69,11 @@ def test_cohort_identities_and_the_same_figures_on_any_partition_count(
     processor = by_count[6]
     buckets = merge(lg.buckets for lg in processor.ledgers.values())
     one, zero = Decimal(1), Decimal(0)
+    # new customers by acquisition channel add up to the new customers, in every month and day
+    for fields in (f for b, f in buckets.items() if b.startswith(("m:", "d:"))):
+        by_channel = [v for k, v in fields.items() if k.startswith("acq_customers:")]
+        assert sum(by_channel, zero) == fields.get("new_customers", zero)
+        assert sum((v for k, v in fields.items() if k.startswith("acq_mrr:")), zero) == fields.get("new_mrr", zero)
     for month in months_between("2026-01", "2026-05"):
         r = month_ratios(buckets, month)
         if r["customers_start"] == 0:

@@ -99,7 +99,7 @@ def test_replay_routes_keyless_and_mis_keyed_lines_by_their_entity(tmp_path: Pat
             for i, e in enumerate(events)
         )
     )
-    topics = ("subscriptions", "product-events", "surveys", "support-tickets")
+    topics = ("subscriptions", "product-events", "surveys", "support-tickets", "marketing-spend")
     a, b = replay_file(keyed, SIX, topics), replay_file(mangled, SIX, topics)
     assert a.processed == b.processed and a.rejected == b.rejected and b.forwarded == {}
     for family in FamilyRegistry.installed(SIX):

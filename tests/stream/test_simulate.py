@@ -153,7 +153,7 @@ def test_subscription_lifecycles_are_causal(subscriptions: list[dict[str, Any]])
 def test_started_events_carry_channel_attributes_and_prices(subscriptions: list[dict[str, Any]]) -> None:
     for e in subscriptions:
         if e["type"] in ("trial_started", "subscription_started"):
-            assert e["acquisition_channel"] in ("organic", "paid_search", "social", "referral", "partner")
+            assert e["acquisition_channel"] in ("organic", "google_ads", "linkedin", "meta", "events", "referral")
             assert e["attributes"]["country"] in ("US", "DE", "GB", "FR", "RO", "PL", "CN")
             assert e["attributes"]["segment"] in ("smb", "mid", "enterprise")
         if e["type"] in ("subscription_started", "subscription_changed"):

@@ -1,0 +1,1 @@
+"""Acquisition: marketing spend joined with the revenue family's new customers (CAC and the rest)."""

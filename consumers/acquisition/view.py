@@ -1,0 +1,139 @@
+"""Deployment-wide acquisition figures: this family's spend partitions and the revenue
+family's buckets, both from Redis, joined at read time (exact with any number of workers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client.registry import Collector
+
+from consumers.acquisition.definitions import (
+    ChannelFigures,
+    Inputs,
+    acquired_of,
+    channel_figures,
+    days_ending,
+    days_of_month,
+    monthly_row,
+    sum_days,
+)
+from consumers.acquisition.processor import TOPIC
+from stream.family import FamilyView, Route
+from stream.snapshots import SnapshotStore
+
+__all__ = ["AcquisitionView", "Joined", "merge_spend"]
+
+#: the revenue family's topic, whose partitions' buckets carry the new customers
+REVENUE_TOPIC = "subscriptions"
+
+Spend = dict[str, dict[str, Decimal]]  # "YYYY-MM-DD" -> channel -> spend
+
+
+def merge_spend(parts: Iterable[Mapping[str, Mapping[str, Decimal]]]) -> Spend:
+    out: Spend = {}
+    for part in parts:
+        for day, spend in part.items():
+            into = out.setdefault(day, {})
+            for channel, amount in spend.items():
+                into[channel] = into.get(channel, Decimal(0)) + amount
+    return out
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+class Joined:
+    """Summed spend days and revenue buckets, and the figures of any window over them."""
+
+    def __init__(
+        self,
+        spend: Spend,
+        buckets: Mapping[str, Mapping[str, Decimal]],
+        retention_channels: frozenset[str],
+        gross_margin: Decimal,
+    ) -> None:
+        self.spend, self.buckets = spend, buckets
+        self.retention_channels = retention_channels
+        self.gross_margin = gross_margin
+
+    def inputs(self, days: Iterable[date], month: str | None = None) -> Inputs:
+        """A window's inputs: the given days' spend; new customers from the month's bucket
+        when the window is a calendar month, else from the days' buckets."""
+        days = list(days)
+        spend = sum_days(self.spend.get(d.isoformat(), {}) for d in days)
+        retention = sum((v for c, v in spend.items() if c in self.retention_channels), Decimal(0))
+        if month is not None:
+            fields = self.buckets.get(f"m:{month}", {})
+        else:
+            fields = sum_days(self.buckets.get(f"d:{d.isoformat()}", {}) for d in days)
+        return Inputs(
+            {c: v for c, v in spend.items() if c not in self.retention_channels}, acquired_of(fields), retention
+        )
+
+    def month(self, month: str) -> list[ChannelFigures]:
+        from consumers.revenue.definitions import month_ratios
+
+        ratios = month_ratios(self.buckets, month, self.gross_margin)
+        return channel_figures(
+            self.inputs(days_of_month(month), month), ratios["customer_churn_ratio"], ratios["ltv"], self.gross_margin
+        )
+
+    def month_rows(self, month: str) -> list[dict[str, Any]]:
+        return [monthly_row(month, f) for f in self.month(month)]
+
+    def rolling(self, end: date, length: int) -> tuple[Inputs, list[ChannelFigures]]:
+        """The ``length`` days ending with ``end``, LTV as the revenue gauge's: ARPA now and
+        the customer churn of the month before ``end``'s."""
+        from consumers.revenue.buckets import month_of
+        from consumers.revenue.definitions import ltv, month_ratios, now_figures, previous_month
+
+        inputs = self.inputs(days_ending(end, length))
+        churn = month_ratios(self.buckets, previous_month(month_of(end)), self.gross_margin)["customer_churn_ratio"]
+        now = now_figures(self.buckets, end)
+        arpa = now["mrr"] / now["customers"] if now["customers"] else None
+        return inputs, channel_figures(inputs, churn, ltv(arpa, churn, self.gross_margin), self.gross_margin)
+
+
+class AcquisitionView(FamilyView):
+    def __init__(self, snapshots: SnapshotStore, retention_channels: frozenset[str], gross_margin: Decimal,
+                 top_n: int = 20) -> None:  # fmt: skip
+        self.snapshots = snapshots
+        self.retention_channels, self.gross_margin, self.top_n = retention_channels, gross_margin, top_n
+        self.joined = Joined({}, {}, retention_channels, gross_margin)
+        self.watermark: float | None = None
+
+    async def refresh(self) -> None:
+        from consumers.revenue.buckets import merge
+
+        spend_parts = await self.snapshots.partitions(TOPIC)
+        revenue_parts = await self.snapshots.partitions(REVENUE_TOPIC)
+        spend = merge_spend(
+            {d: {c: Decimal(v) for c, v in s.items()} for d, s in p.get("days", {}).items()}
+            for p in spend_parts.values()
+        )
+        buckets = merge(
+            {b: {k: Decimal(v) for k, v in f.items()} for b, f in p.get("buckets", {}).items()}
+            for p in revenue_parts.values()
+        )
+        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin)
+        # spend's watermark is epoch seconds, the revenue family's an ISO 8601 time
+        marks = [float(p["watermark"]) for p in spend_parts.values() if p.get("watermark") is not None]
+        marks += [_epoch(p["watermark"]) for p in revenue_parts.values() if p.get("watermark")]
+        self.watermark = max(marks) if marks else None
+
+    def watermark_day(self) -> date | None:
+        return None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).date()
+
+    def collectors(self) -> Iterable[Collector]:
+        from consumers.acquisition.collector import AcquisitionCollector
+
+        return [AcquisitionCollector(self)]
+
+    def routes(self) -> Iterable[Route]:
+        from consumers.acquisition.routes import acquisition_routes
+
+        return acquisition_routes(self)

@@ -1,0 +1,151 @@
+"""Acquisition definitions of docs/metrics.md ("Acquisition") on small hand-computed inputs,
+through the same replay the report runs: CAC, undefined CAC, two currencies, reactivations
+and trials not new customers, retention spend, a channel with spend and no customers, CAC
+payback, channel ROI, LTV:CAC; and every gauge's value."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumers.acquisition.collector import AcquisitionCollector
+from consumers.acquisition.definitions import Inputs, cac, channel_figures, payback_months, roi
+from consumers.acquisition.reports import monthly_acquisition_rows
+from consumers.acquisition.view import AcquisitionView, Joined
+from stream.jsonl import dump_line
+from stream.replay import replay_file
+from stream.settings import PulseSettings
+from stream.snapshots import SnapshotStore
+
+FX = '{"USD": 1, "EUR": 1.1}'
+_n = 0
+
+
+def spend(channel: str, amount: str, at: str, currency: str = "USD") -> bytes:
+    global _n
+    _n += 1
+    event = {"event_id": f"sp{_n}", "type": "spend_recorded", "channel": channel, "amount": amount,
+             "currency": currency, "occurred_at": at}  # fmt: skip
+    return dump_line("marketing-spend", channel, event)
+
+
+def start(customer: str, amount: str, at: str, channel: str | None = None, kind: str = "subscription_started") -> bytes:
+    global _n
+    _n += 1
+    event: dict[str, Any] = {"event_id": f"s{_n}", "type": kind, "customer_id": customer, "plan": "team",
+                             "subscription_id": f"{customer}-{_n}", "occurred_at": at}  # fmt: skip
+    if kind == "subscription_started":
+        event.update(amount=amount, interval="month", currency="USD")
+    if channel is not None:
+        event["acquisition_channel"] = channel
+    return dump_line("subscriptions", customer, event)
+
+
+def cancel(customer: str, subscription: str, at: str) -> bytes:
+    global _n
+    _n += 1
+    event = {"event_id": f"c{_n}", "type": "subscription_cancelled", "customer_id": customer,
+             "subscription_id": subscription, "plan": "team", "occurred_at": at}  # fmt: skip
+    return dump_line("subscriptions", customer, event)
+
+
+def report(
+    tmp_path: Path, lines: list[bytes], monkeypatch: pytest.MonkeyPatch, **env: str
+) -> dict[tuple[str, str], Any]:
+    monkeypatch.setenv("PULSE_FX_RATES", FX)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(lines))
+    result = replay_file(path, PulseSettings(topic_partitions=3), ("marketing-spend", "subscriptions"))
+    rows = monthly_acquisition_rows(
+        result.pipelines["marketing-spend"].processor, {"subscriptions": result.pipelines["subscriptions"].processor}
+    )
+    return {(r["month"], r["channel"]): r for r in rows}
+
+
+def test_cac_is_spend_over_new_customers_in_two_currencies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [spend("google", "1000", "2026-03-02T00:00:00Z"), spend("google", "1000", "2026-03-20T00:00:00Z", "EUR"),
+             start("a", "100", "2026-03-05T00:00:00Z", "google"), start("b", "50", "2026-03-06T00:00:00Z", "google"),
+             start("c", "30", "2026-03-07T00:00:00Z")]  # fmt: skip
+    rows = report(tmp_path, lines, monkeypatch)
+    google = rows[("2026-03", "google")]
+    assert (google["spend"], google["new_customers"], google["cac"]) == ("2100.00", 2, "1050.00")  # 1000 + 1000 × 1.1
+    assert google["payback_months"] == pytest.approx(1050 / 75, abs=1e-4)  # ARPA of the new: 75
+    assert rows[("2026-03", "unknown")]["cac"] == "0.00"  # new customers without spend
+    everyone = rows[("2026-03", "all")]
+    assert (everyone["spend"], everyone["new_customers"], everyone["cac"]) == ("2100.00", 3, "700.00")
+    assert everyone["ltv_to_cac"] is None  # no churn yet: LTV undefined
+
+
+def test_reactivations_and_trials_are_not_new_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [start("a", "100", "2026-01-05T00:00:00Z", "ads"), cancel("a", "a-1", "2026-02-01T00:00:00Z"),
+             start("t", "0", "2026-03-01T00:00:00Z", "ads", kind="trial_started"),
+             start("a", "100", "2026-03-03T00:00:00Z", "ads"),  # back: a reactivation
+             spend("ads", "500", "2026-03-04T00:00:00Z")]  # fmt: skip
+    rows = report(tmp_path, lines, monkeypatch)
+    assert rows[("2026-01", "ads")]["new_customers"] == 1
+    march = rows[("2026-03", "ads")]
+    assert (march["new_customers"], march["cac"], march["payback_months"]) == (0, None, None)  # undefined, not 0
+    assert rows[("2026-03", "all")]["cac"] is None
+
+
+def test_retention_spend_is_not_in_cac(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [spend("ads", "600", "2026-03-02T00:00:00Z"), spend("crm", "400", "2026-03-02T00:00:00Z"),
+             start("a", "100", "2026-03-05T00:00:00Z", "ads")]  # fmt: skip
+    rows = report(tmp_path, lines, monkeypatch, PULSE_RETENTION_SPEND_CHANNELS="crm")
+    assert ("2026-03", "crm") not in rows
+    assert rows[("2026-03", "all")]["spend"] == "600.00" and rows[("2026-03", "all")]["cac"] == "600.00"
+
+
+def test_payback_roi_and_ltv_to_cac_worked_examples() -> None:
+    assert cac(Decimal(10_000), 20) == 500 and cac(Decimal(5000), 0) is None
+    assert payback_months(Decimal(600), Decimal(100), Decimal("0.8")) == Decimal("7.5")
+    assert roi(Decimal(1000), Decimal(6000), Decimal(1)) == 1  # (1000 × 12 − 6000) / 6000
+    assert roi(Decimal(0), Decimal(500), Decimal(1)) == -1  # spend and no customers: all lost
+    assert roi(Decimal(100), Decimal(0), Decimal(1)) is None
+    inputs = Inputs({"ads": Decimal(600), "tv": Decimal(900)}, {"ads": (2, Decimal(200))})
+    ads, tv, every = channel_figures(inputs, Decimal("0.05"), Decimal(3000), Decimal(1))
+    assert (ads.cac, ads.ltv, ads.ltv_to_cac) == (300, 2000, Decimal(2000) / 300)  # LTV 100 / 0.05
+    assert (tv.cac, tv.roi, tv.ltv_to_cac) == (None, -1, None)
+    assert (every.channel, every.cac, every.ltv_to_cac) == ("all", 750, 4)  # the revenue LTV 3000 / 750
+
+
+def test_every_acquisition_gauge() -> None:
+    """Watermark 2026-03-31: ads spent 600 on 03-20 and acquired 2 customers (MRR 200) that
+    day; tv spent 900 on 01-15 (in 90 days, not 30); crm is retention spend, 300."""
+    from consumers.revenue.buckets import NOW
+
+    buckets = {
+        "d:2026-03-20": {"acq_customers:ads": Decimal(2), "acq_mrr:ads": Decimal(200)},
+        "m:2026-03": {"acq_customers:ads": Decimal(2), "acq_mrr:ads": Decimal(200)},
+        NOW: {"mrr": Decimal(200), "customers": Decimal(2)},
+    }
+    days = {"2026-03-20": {"ads": Decimal(600), "crm": Decimal(300)}, "2026-01-15": {"tv": Decimal(900)}}
+    view = AcquisitionView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"), frozenset({"crm"}), Decimal(1))
+    view.joined = Joined(days, buckets, frozenset({"crm"}), Decimal(1))
+    view.watermark = 1774958400.0  # 2026-03-31T12:00:00Z
+    reg = CollectorRegistry()
+    reg.register(AcquisitionCollector(view))
+
+    def v(name: str, **labels: str) -> float | None:
+        return reg.get_sample_value(name, labels)
+
+    assert v("pulse_marketing_spend", channel="ads", window="30d") == 600
+    assert v("pulse_marketing_spend", channel="tv", window="90d") == 900
+    assert v("pulse_marketing_spend", channel="tv", window="30d") is None  # no row: neither spend nor customers
+    assert v("pulse_marketing_spend", channel="all", window="90d") == 1500
+    assert v("pulse_marketing_spend", channel="crm", window="30d") is None  # retention spend
+    assert v("pulse_new_customers", channel="ads", window="month") == 2
+    assert v("pulse_cac", channel="ads", window="30d") == 300
+    assert v("pulse_cac", channel="all", window="90d") == 750
+    assert v("pulse_cac", channel="tv", window="90d") is None
+    assert v("pulse_channel_roi_ratio", channel="ads", window="30d") == pytest.approx((200 * 12 - 600) / 600)
+    assert v("pulse_channel_roi_ratio", channel="tv", window="90d") == -1
+    assert v("pulse_cac_payback_months", channel="ads") == 3  # 300 / 100
+    assert v("pulse_ltv_to_cac_ratio", channel="ads") is None  # no churn known: LTV undefined
+    assert v("pulse_customer_retention_cost", window="30d") == 150  # 300 / 2 active customers

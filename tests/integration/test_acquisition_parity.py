@@ -1,0 +1,76 @@
+"""Spend and subscriptions published to Kafka and processed by two workers that split the
+partitions give, month by month, what `pulse report monthly-acquisition` gives on the same
+file; and the report's spend, new customers and CAC equal an exact computation from it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.jsonl import iter_records
+from tests.integration.harness import Deployment, run_cli, wait_for
+from tests.reference.monthly_acquisition import exact_monthly_acquisition
+
+FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
+TOPICS = ("subscriptions", "marketing-spend")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory, deployment: Deployment) -> tuple[Path, list[dict[str, Any]]]:
+    path = tmp_path_factory.mktemp("acquisition") / "events.jsonl"
+    env = {**deployment.env, "PULSE_FX_RATES": FX}
+    run_cli("simulate", "--out", str(path), "--seed", "37", "--customers", "90", "--days", "100",
+            "--end", "2026-09-01", env=env)  # fmt: skip
+    rows = orjson.loads(run_cli("report", "monthly-acquisition", "--events", str(path), "--format", "json", env=env))
+    assert len({r["month"] for r in rows}) >= 3
+    return path, rows
+
+
+def test_the_report_equals_an_exact_computation(history: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, rows = history
+    exact = exact_monthly_acquisition(path, {k: Decimal(str(v)) for k, v in orjson.loads(FX).items()})
+    assert {(r["month"], r["channel"]) for r in rows} == set(exact)
+    for row in rows:
+        want = exact[(row["month"], row["channel"])]
+        assert Decimal(row["spend"]) == want["spend"].quantize(Decimal("0.01")), row
+        assert row["new_customers"] == want["new_customers"], row
+        if want["cac"] is None:
+            assert row["cac"] is None, row
+        else:
+            assert abs(Decimal(row["cac"]) - want["cac"]) <= Decimal("0.005"), row  # to the cent
+    assert any(r["cac"] is None for r in rows) and any(r["channel"] == "unknown" or r["cac"] == "0.00" for r in rows)
+
+
+def test_two_workers_give_the_report_month_by_month(history: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    path, rows = history
+    d = Deployment(tmp_path, extra_env={"PULSE_FX_RATES": FX})
+    d.create_topics()
+    a, b = d.worker("a").start(), d.worker("b").start()
+    try:
+        wait_for(lambda: bool(a.health()["partitions"]) and bool(b.health()["partitions"]), timeout=60,
+                 what="partitions split between two workers")  # fmt: skip
+        d.publish([r for r in iter_records(path) if r[0] in TOPICS])
+        months = sorted({r["month"] for r in rows})
+        expected = {m: [r for r in rows if r["month"] == m] for m in months}
+
+        def served(worker: Any) -> dict[str, list[dict[str, Any]]]:
+            out = {}
+            for m in months:
+                got = worker.get_json(f"/api/v1/acquisition?month={m}")["channels"]
+                out[m] = [{k: v for k, v in r.items() if k != "null_because"} for r in got]
+            return out
+
+        wait_for(lambda: served(a) == expected, timeout=180, what="worker a serves the report's months")
+        assert served(b) == expected  # either worker answers for the whole deployment
+        last = [r for r in expected[months[-1]] if r["channel"] == "all"][0]
+        assert a.metric("pulse_new_customers", channel="all", window="month") == last["new_customers"]
+        undefined = next(r for r in a.get_json(f"/api/v1/acquisition?month={months[-1]}")["channels"]
+                         if r["cac"] is None or r["ltv_to_cac"] is None)  # fmt: skip
+        assert undefined["null_because"]
+    finally:
+        a.stop()
+        b.stop()
