@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 
 from stream.exporter import render
-from stream.family import Reply, Request, Route
+from stream.family import FamilyView, Reply, Request, Route
 from stream.health import Dependency, WorkerState
 
 if TYPE_CHECKING:
@@ -19,6 +21,24 @@ if TYPE_CHECKING:
 __all__ = ["register_views", "is_ready"]
 
 log = logging.getLogger("pulse.web")
+
+
+async def refresh_views(views: Mapping[str, FamilyView]) -> tuple[Exception | None, dict[str, str]]:
+    """Refresh every family's view from Redis: (the Redis failure that stopped it, or None;
+    family -> the error of a view that failed on what it read). A view that cannot read its
+    snapshots (a bug, or data of another version) keeps its last figures and the others go on:
+    it is not Redis being down."""
+    failed: dict[str, str] = {}
+    for name, view in views.items():
+        try:
+            await view.refresh()
+        except (RedisError, OSError) as exc:  # unreachable or timed out: no view can read
+            return exc, failed
+        except Exception as exc:  # noqa: BLE001 - one family's view must not blind the others
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    return None, failed
+
+
 REFRESH_INTERVAL = 0.5  # seconds: at most two snapshot reads a second, whatever the traffic
 
 
@@ -33,6 +53,7 @@ def register_views(runtime: Runtime) -> None:
     health = runtime.engine.health
     last_try = [float("-inf")]
     last_problem: list[str | None] = [None]
+    failing: dict[str, str] = {}  # family -> the error its view last failed with
 
     async def refresh() -> str | None:
         """Read every family's snapshots from Redis, at most twice a second; the problem of
@@ -41,19 +62,25 @@ def register_views(runtime: Runtime) -> None:
         if now - last_try[0] < REFRESH_INTERVAL:
             return last_problem[0]
         last_try[0] = now
-        try:
-            for view in runtime.views.values():
-                await view.refresh()
-        except Exception as exc:  # Redis unreachable: the gauges go absent once stale
-            health.down(Dependency.REDIS, exc)
-            last_problem[0] = str(exc) or type(exc).__name__
+        down, failed = await refresh_views(runtime.views)
+        for name in set(failed) | set(failing):
+            if failed.get(name) != failing.get(name):  # once per change, not per refresh
+                if name in failed:
+                    log.error("view=%s state=failing reason=%r (its figures are the last it read)", name, failed[name])
+                else:
+                    log.info("view=%s state=ok", name)
+        failing.clear()
+        failing.update(failed)
+        if down is not None:  # Redis unreachable: the gauges go absent once stale
+            health.down(Dependency.REDIS, down)
+            last_problem[0] = str(down) or type(down).__name__
             return last_problem[0]
         clock.mark()  # (up again is the engine's to say: its writes every 5 s at least)
         last_problem[0] = None
         return None
 
     def status() -> tuple[WorkerState, dict[str, str]]:
-        reasons = health.down_reasons()
+        reasons = {**health.down_reasons(), **{f"view:{name}": why for name, why in failing.items()}}
         age = clock.age()
         if is_ready(runtime) and not clock.fresh:
             reasons["snapshots"] = "never read from Redis" if age is None else f"last read from Redis {age:.0f}s ago"
