@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.acquisition.definitions import ALL, WINDOWS, ChannelFigures, days_of_month
+from consumers.acquisition.definitions import (
+    ALL,
+    WINDOWS,
+    ChannelFigures,
+    days_ending,
+    days_of_month,
+    lead_velocity,
+)
+from consumers.acquisition.leads import STAGES
 from consumers.acquisition.view import AcquisitionView
 
 __all__ = ["AcquisitionCollector", "ACQUISITION_HELP"]
@@ -19,6 +28,9 @@ ACQUISITION_HELP = {
     "pulse_channel_roi_ratio": "Channel ROI: (new MRR of the window's new customers x 12 x gross margin - spend) / spend, by channel; absent without spend.",
     "pulse_ltv_to_cac_ratio": "LTV / CAC of the last 30 days, by channel (all: the revenue family's LTV; a channel: the same definition with its new customers' ARPA); absent when either is undefined or CAC is 0.",
     "pulse_cac_payback_months": "Months to pay back CAC of the last 30 days: CAC / (ARPA of the new customers x gross margin), by channel; absent when undefined.",
+    "pulse_leads": "Leads created (stage created) and leads first qualified at each stage (mql, sql, pql) in the window.",
+    "pulse_funnel_conversion_ratio": "Funnel step ratio of the window's counts: lead_to_mql = MQLs / leads created, mql_to_sql = SQLs / MQLs, trial_to_paid = trials converted / trials ended; absent without a denominator.",
+    "pulse_lead_velocity_ratio": "Lead velocity: (MQLs of the window - MQLs of the window before it) / MQLs of the window before it; month: the watermark's calendar month so far against the whole month before; absent when the window before had none.",
     "pulse_customer_retention_cost": "Spend of the retention spend channels in the window / active customers now, in the reporting currency; absent without retention channels or active customers.",
 }
 
@@ -42,10 +54,15 @@ class AcquisitionCollector:
         )
         ltv_cac, payback = gauge("pulse_ltv_to_cac_ratio", ["channel"]), gauge("pulse_cac_payback_months", ["channel"])
         retention = gauge("pulse_customer_retention_cost", ["window"])
+        leads, steps = (
+            gauge("pulse_leads", ["stage", "window"]),
+            gauge("pulse_funnel_conversion_ratio", ["step", "window"]),
+        )
+        velocity = gauge("pulse_lead_velocity_ratio", ["window"])
         end = v.watermark_day()
         if end is not None:
             from consumers.revenue.buckets import month_of
-            from consumers.revenue.definitions import now_figures
+            from consumers.revenue.definitions import now_figures, previous_month
 
             windows: dict[str, tuple[Any, list[ChannelFigures]]] = {
                 w: v.joined.rolling(end, n) for w, n in WINDOWS.items()
@@ -69,7 +86,24 @@ class AcquisitionCollector:
                 active = now_figures(v.joined.buckets, end)["customers"]
                 if v.retention_channels and active and window != "month":
                     retention.add_metric([window], float(inputs.retention_spend / active))
-        yield from (spend, customers, cac, roi, ltv_cac, payback, retention)
+            spans: dict[str, tuple[list[date], str | None]] = {
+                w: (days_ending(end, n), None) for w, n in WINDOWS.items()
+            }
+            spans["month"] = (days_of_month(month), month)
+            for window, (days, in_month) in spans.items():
+                counted = v.joined.funnel(days, in_month)
+                for stage in STAGES:
+                    leads.add_metric([stage, window], counted["counts"][stage])
+                for step, ratio in counted["ratios"].items():
+                    if ratio is not None:
+                        steps.add_metric([step, window], ratio)
+            before = {"month": days_of_month(previous_month(month)), "30d": days_ending(end - timedelta(days=30), 30)}
+            for window, days in before.items():
+                this = v.joined.lead_counts(spans[window][0]).get("mql", 0)
+                ratio = lead_velocity(this, v.joined.lead_counts(days).get("mql", 0))
+                if ratio is not None:
+                    velocity.add_metric([window], ratio)
+        yield from (spend, customers, cac, roi, ltv_cac, payback, retention, leads, steps, velocity)
 
     def _kept(self, rows: list[ChannelFigures]) -> set[str]:
         """The channels exported: ``all`` and the top N by 90-day spend, then new customers."""

@@ -35,6 +35,9 @@ __all__ = [
     "days_of_month",
     "days_ending",
     "monthly_row",
+    "FUNNEL_STEPS",
+    "funnel",
+    "lead_velocity",
 ]
 
 ZERO = Decimal(0)
@@ -181,3 +184,30 @@ def sum_days(days: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
         for name, value in fields.items():
             out[name] = out.get(name, ZERO) + value
     return out
+
+
+#: funnel steps: (numerator, denominator) counters of a window (leads' stages; the revenue
+#: family's trial outcomes). Ratios of counts in the same window, not of a cohort.
+FUNNEL_STEPS = {
+    "lead_to_mql": ("mql", "created"),
+    "mql_to_sql": ("sql", "mql"),
+    "trial_to_paid": ("trials_converted", "trials_ended"),
+}
+
+
+def funnel(leads: Mapping[str, float], revenue: Mapping[str, Decimal]) -> dict[str, Any]:
+    """A window's funnel: counts (leads created, MQL, SQL, PQL; trials ended and converted)
+    and each step's ratio (None without its denominator)."""
+    counts: dict[str, float] = {stage: leads.get(stage, 0) for stage in ("created", "mql", "sql", "pql")}
+    counts["trials_converted"] = float(revenue.get("trials_converted", ZERO))
+    counts["trials_ended"] = float(
+        sum((revenue.get(f"trials_{o}", ZERO) for o in ("converted", "expired", "free")), ZERO)
+    )
+    ratios = {step: (counts[num] / counts[den] if counts[den] else None) for step, (num, den) in FUNNEL_STEPS.items()}
+    return {"counts": {k: int(v) for k, v in counts.items()}, "ratios": ratios}
+
+
+def lead_velocity(this: float, before: float) -> float | None:
+    """(Qualified leads of a period − of the period before) / of the period before (1,100 vs
+    1,000: 0.1); None when the period before had none."""
+    return None if not before else (this - before) / before

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
+from consumers.acquisition.leads import LeadsConfig
 from consumers.acquisition.ledger import SpendConfig
-from consumers.acquisition.processor import TOPIC, SpendProcessor
+from consumers.acquisition.processor import LEADS_TOPIC, TOPIC, LeadsProcessor, SpendProcessor
 from consumers.acquisition.reports import MONTHLY_ACQUISITION
 from consumers.acquisition.settings import AcquisitionSettings
 from consumers.acquisition.view import AcquisitionView
@@ -22,7 +23,7 @@ __all__ = ["AcquisitionFamily"]
 
 class AcquisitionFamily(MetricFamily):
     name: ClassVar[str] = "acquisition"
-    topics: ClassVar[tuple[str, ...]] = (TOPIC,)
+    topics: ClassVar[tuple[str, ...]] = (TOPIC, LEADS_TOPIC)
     reports: ClassVar[Sequence[Report]] = (MONTHLY_ACQUISITION,)
     settings_model: ClassVar[type[FamilySettings]] = AcquisitionSettings
 
@@ -37,6 +38,10 @@ class AcquisitionFamily(MetricFamily):
         )
 
     def processor(self, topic: str, *, replay: bool = False) -> Processor:
+        # a report covers the whole file: keep every day
+        if topic == LEADS_TOPIC:
+            leads = LeadsConfig(grace_seconds=self.config.grace_seconds)
+            return LeadsProcessor(replace(leads, keep_days=10**6) if replay else leads)
         return SpendProcessor(replace(self.config, keep_days=10**6) if replay else self.config)
 
     def view(self, snapshots: SnapshotStore) -> AcquisitionView:

@@ -24,6 +24,8 @@ def acquisition_routes(view: AcquisitionView) -> list[Route]:
         rows = view.joined.month_rows(month)
         for row in rows:
             row["null_because"] = {k: why for k, why in WHY.items() if row[k] is None}
-        return Reply({"month": month, "channels": rows})
+        from consumers.acquisition.definitions import days_of_month
+
+        return Reply({"month": month, "channels": rows, "funnel": view.joined.funnel(days_of_month(month), month)})
 
     return [Route("/api/v1/acquisition", acquisition)]

@@ -20,7 +20,7 @@ from consumers.acquisition.definitions import (
     monthly_row,
     sum_days,
 )
-from consumers.acquisition.processor import TOPIC
+from consumers.acquisition.processor import LEADS_TOPIC, TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
 
@@ -55,8 +55,11 @@ class Joined:
         buckets: Mapping[str, Mapping[str, Decimal]],
         retention_channels: frozenset[str],
         gross_margin: Decimal,
+        leads: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.spend, self.buckets = spend, buckets
+        #: "YYYY-MM-DD" -> stage -> leads (created, mql, sql, pql)
+        self.leads: Mapping[str, Mapping[str, int]] = leads if leads is not None else {}
         self.retention_channels = retention_channels
         self.gross_margin = gross_margin
 
@@ -81,6 +84,20 @@ class Joined:
         return channel_figures(
             self.inputs(days_of_month(month), month), ratios["customer_churn_ratio"], ratios["ltv"], self.gross_margin
         )
+
+    def lead_counts(self, days: Iterable[date]) -> dict[str, float]:
+        return {k: float(v) for k, v in sum_days(self.leads.get(d.isoformat(), {}) for d in days).items()}  # type: ignore[misc]
+
+    def funnel(self, days: list[date], month: str | None = None) -> dict[str, Any]:
+        """The window's funnel; trial outcomes from the month's bucket for a calendar month."""
+        from consumers.acquisition.definitions import funnel
+
+        revenue = (
+            self.buckets.get(f"m:{month}", {})
+            if month is not None
+            else sum_days(self.buckets.get(f"d:{d.isoformat()}", {}) for d in days)
+        )
+        return funnel(self.lead_counts(days), revenue)
 
     def month_rows(self, month: str) -> list[dict[str, Any]]:
         return [monthly_row(month, f) for f in self.month(month)]
@@ -110,6 +127,13 @@ class AcquisitionView(FamilyView):
         from consumers.revenue.buckets import merge
 
         spend_parts = await self.snapshots.partitions(TOPIC)
+        lead_parts = await self.snapshots.partitions(LEADS_TOPIC)
+        leads: dict[str, dict[str, int]] = {}
+        for part in lead_parts.values():
+            for day, counters in part.get("days", {}).items():
+                into = leads.setdefault(day, {})
+                for stage, n in counters.items():
+                    into[stage] = into.get(stage, 0) + n
         revenue_parts = await self.snapshots.partitions(REVENUE_TOPIC)
         spend = merge_spend(
             {d: {c: Decimal(v) for c, v in s.items()} for d, s in p.get("days", {}).items()}
@@ -119,9 +143,10 @@ class AcquisitionView(FamilyView):
             {b: {k: Decimal(v) for k, v in f.items()} for b, f in p.get("buckets", {}).items()}
             for p in revenue_parts.values()
         )
-        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin)
+        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin, leads)
         # spend's watermark is epoch seconds, the revenue family's an ISO 8601 time
-        marks = [float(p["watermark"]) for p in spend_parts.values() if p.get("watermark") is not None]
+        marks = [float(p["watermark"]) for p in (*spend_parts.values(), *lead_parts.values())
+                 if p.get("watermark") is not None]  # fmt: skip
         marks += [_epoch(p["watermark"]) for p in revenue_parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
 

@@ -149,3 +149,74 @@ def test_every_acquisition_gauge() -> None:
     assert v("pulse_cac_payback_months", channel="ads") == 3  # 300 / 100
     assert v("pulse_ltv_to_cac_ratio", channel="ads") is None  # no churn known: LTV undefined
     assert v("pulse_customer_retention_cost", window="30d") == 150  # 300 / 2 active customers
+
+
+def lead(kind: str, lead_id: str, at: str, stage: str | None = None) -> Any:
+    import orjson
+
+    from stream.decoding import Accepted, decode_record
+    from stream.topics import spec_for
+
+    global _n
+    _n += 1
+    raw = {"event_id": f"l{_n}", "type": kind, "lead_id": lead_id, "channel": "ads", "occurred_at": at}
+    if stage is not None:
+        raw["stage"] = stage
+    (result,) = decode_record(spec_for("leads"), orjson.dumps(raw))
+    assert isinstance(result, Accepted), result
+    return result.event
+
+
+def test_a_lead_counts_once_per_stage_whatever_the_order() -> None:
+    from consumers.acquisition.leads import LeadsConfig, LeadsLedger
+    from stream.outcomes import APPLIED, RejectReason
+
+    lg = LeadsLedger(LeadsConfig(), {}, {}, {})
+    for e in (
+        lead("lead_qualified", "x", "2026-03-03T10:00:00Z", "mql"),  # before its creation arrives
+        lead("lead_created", "x", "2026-03-02T10:00:00Z"),
+        lead("lead_qualified", "x", "2026-03-04T10:00:00Z", "mql"),  # again: counted once
+        lead("lead_qualified", "x", "2026-03-05T10:00:00Z", "sql"),
+        lead("lead_created", "y", "2026-03-05T11:00:00Z"),
+    ):
+        assert lg.apply(e) is APPLIED
+    assert lg.days == {"2026-03-03": {"mql": 1}, "2026-03-02": {"created": 1}, "2026-03-05": {"sql": 1, "created": 1}}
+    again = lg.apply(lead("lead_created", "y", "2026-03-05T12:00:00Z"))
+    assert getattr(again, "reason", None) is RejectReason.SCHEMA
+    old = lg.apply(lead("lead_qualified", "y", "2026-03-01T00:00:00Z", "mql"))
+    assert getattr(old, "reason", None) is RejectReason.LATE
+
+
+def test_lead_velocity_and_the_funnel() -> None:
+    from consumers.acquisition.definitions import funnel, lead_velocity
+
+    assert lead_velocity(1100, 1000) == pytest.approx(0.1)
+    assert lead_velocity(900, 1000) == pytest.approx(-0.1) and lead_velocity(5, 0) is None
+    f = funnel({"created": 200, "mql": 50, "sql": 10, "pql": 4},
+               {"trials_converted": Decimal(3), "trials_expired": Decimal(5), "trials_free": Decimal(2)})  # fmt: skip
+    assert f["counts"] == {"created": 200, "mql": 50, "sql": 10, "pql": 4, "trials_converted": 3, "trials_ended": 10}
+    assert f["ratios"] == {"lead_to_mql": 0.25, "mql_to_sql": 0.2, "trial_to_paid": 0.3}
+    assert funnel({}, {})["ratios"] == {"lead_to_mql": None, "mql_to_sql": None, "trial_to_paid": None}
+
+
+def test_lead_gauges() -> None:
+    """Watermark 2026-03-31: 110 MQLs in March, 100 in February; 400 leads created in March."""
+    leads = {"2026-03-10": {"created": 400, "mql": 110, "sql": 11}, "2026-02-10": {"mql": 100}}
+    view = AcquisitionView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"), frozenset(), Decimal(1))
+    view.joined = Joined({}, {"d:2026-03-10": {"trials_converted": Decimal(1), "trials_expired": Decimal(3)}},
+                         frozenset(), Decimal(1), leads)  # fmt: skip
+    view.watermark = 1774958400.0  # 2026-03-31T12:00:00Z
+    reg = CollectorRegistry()
+    reg.register(AcquisitionCollector(view))
+
+    def v(name: str, **labels: str) -> float | None:
+        return reg.get_sample_value(name, labels)
+
+    assert v("pulse_leads", stage="created", window="month") == 400
+    assert v("pulse_leads", stage="mql", window="90d") == 210
+    assert v("pulse_funnel_conversion_ratio", step="lead_to_mql", window="30d") == pytest.approx(110 / 400)
+    assert v("pulse_funnel_conversion_ratio", step="mql_to_sql", window="month") == pytest.approx(0.1)
+    assert v("pulse_funnel_conversion_ratio", step="trial_to_paid", window="30d") == 0.25
+    assert v("pulse_funnel_conversion_ratio", step="trial_to_paid", window="month") is None  # no month bucket
+    assert v("pulse_lead_velocity_ratio", window="month") == pytest.approx(0.1)  # 110 vs 100
+    assert v("pulse_lead_velocity_ratio", window="30d") == pytest.approx(0.1)  # 03-02..03-31 vs 01-31..03-01

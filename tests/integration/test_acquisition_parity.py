@@ -16,7 +16,7 @@ from tests.integration.harness import Deployment, run_cli, wait_for
 from tests.reference.monthly_acquisition import exact_monthly_acquisition
 
 FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
-TOPICS = ("subscriptions", "marketing-spend")
+TOPICS = ("subscriptions", "marketing-spend", "leads")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,20 @@ def test_two_workers_give_the_report_month_by_month(history: tuple[Path, list[di
         assert served(b) == expected  # either worker answers for the whole deployment
         last = [r for r in expected[months[-1]] if r["channel"] == "all"][0]
         assert a.metric("pulse_new_customers", channel="all", window="month") == last["new_customers"]
+        # the month's lead counts: each lead once when created and once per stage first reached
+        stages: dict[tuple[str, str], set[str]] = {}
+        for t, _, value in iter_records(path):
+            if t == "leads":
+                e = orjson.loads(value)
+                stage = "created" if e["type"] == "lead_created" else e["stage"]
+                stages.setdefault((e["lead_id"], stage), set()).add(e["occurred_at"])
+        for m in months:
+            want = {s: 0 for s in ("created", "mql", "sql", "pql")}
+            for (_, stage), times in stages.items():
+                want[stage] += min(times)[:7] == m
+            got = b.get_json(f"/api/v1/acquisition?month={m}")["funnel"]["counts"]
+            assert {k: got[k] for k in want} == want, m
+        assert sum(b.metric("pulse_leads", stage="created", window=w) for w in ("30d",)) > 0
         undefined = next(r for r in a.get_json(f"/api/v1/acquisition?month={months[-1]}")["channels"]
                          if r["cac"] is None or r["ltv_to_cac"] is None)  # fmt: skip
         assert undefined["null_because"]

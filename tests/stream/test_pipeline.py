@@ -7,7 +7,6 @@ import orjson
 from consumers.engagement.family import EngagementFamily
 from stream.app import build_pipelines
 from stream.outcomes import RejectReason
-from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 
@@ -83,15 +82,17 @@ def test_handle_many_equals_handle_record_by_record() -> None:
 
 
 def test_a_topic_without_a_family_refuses_what_its_dedupe_may_have_forgotten() -> None:
-    """leads only counts (no family yet): a resend older than the dedupe memory would count twice."""
+    """A topic no family reduces only counts: a resend older than the dedupe memory would count twice."""
+    from stream.family import CountOnly
+
     settings = PulseSettings(dedupe_retention_days=7, topic_partitions=1)
-    pipeline = build_pipelines(settings, FamilyRegistry.installed(settings).processors())["leads"]
+    pipeline = build_pipelines(settings, {"leads": CountOnly()})["leads"]
     state = PartitionState(0, codecs=pipeline.codecs)
 
     def lead(event_id: str, day: int) -> bytes:
         return orjson.dumps(
             {"event_id": event_id, "type": "lead_created", "occurred_at": f"2026-03-{day:02d}T10:00:00Z",
-             "lead_id": "l1", "channel": "ads"}
+             "lead_id": f"l-{event_id}", "channel": "ads"}
         )  # fmt: skip
 
     first = pipeline.handle_many(state, [lead("old", 1), lead("mid", 14), lead("now", 20)])
