@@ -183,7 +183,13 @@ SubscriptionEvent = Annotated[_SubscriptionUnion, Field(discriminator="type")]
 
 class ProductEvent(EventBase):
     type: Literal["track"]
-    name: Id
+    name: Id = Field(
+        description="What happened. Names Pulse gives a meaning (docs/metrics.md, Engagement): signed_up, "
+        "page_view (a visit), feature_used (with feature), invite_sent (a user invited someone), invite_accepted "
+        "(an invitee accepted), login, report_exported; any other name is an activity",
+        min_length=1,
+        max_length=256,
+    )
     user_id: str | None = Field(None, min_length=1, max_length=256)
     account_id: str | None = Field(None, min_length=1, max_length=256)
     anonymous_id: str | None = Field(None, min_length=1, max_length=256)

@@ -28,6 +28,8 @@ __all__ = ["AcquisitionView", "Joined", "merge_spend"]
 
 #: the revenue family's topic, whose partitions' buckets carry the new customers
 REVENUE_TOPIC = "subscriptions"
+#: the engagement family's topic, whose partitions' day counters carry the signups
+ENGAGEMENT_TOPIC = "product-events"
 
 Spend = dict[str, dict[str, Decimal]]  # "YYYY-MM-DD" -> channel -> spend
 
@@ -56,10 +58,16 @@ class Joined:
         retention_channels: frozenset[str],
         gross_margin: Decimal,
         leads: Mapping[str, Mapping[str, int]] | None = None,
+        signups: Mapping[str, int] | None = None,
+        signups_from: date | None = None,
     ) -> None:
         self.spend, self.buckets = spend, buckets
         #: "YYYY-MM-DD" -> stage -> leads (created, mql, sql, pql)
         self.leads: Mapping[str, Mapping[str, int]] = leads if leads is not None else {}
+        #: "YYYY-MM-DD" -> signups (the engagement family's cohort counters), held from
+        #: ``signups_from`` on (None: every day, as in a replay)
+        self.signups: Mapping[str, int] = signups if signups is not None else {}
+        self.signups_from = signups_from
         self.retention_channels = retention_channels
         self.gross_margin = gross_margin
 
@@ -97,7 +105,9 @@ class Joined:
             if month is not None
             else sum_days(self.buckets.get(f"d:{d.isoformat()}", {}) for d in days)
         )
-        return funnel(self.lead_counts(days), revenue)
+        held = self.signups_from is None or (bool(days) and min(days) >= self.signups_from)
+        signups = float(sum(self.signups.get(d.isoformat(), 0) for d in days)) if held else None
+        return funnel(self.lead_counts(days), revenue, signups)
 
     def month_rows(self, month: str) -> list[dict[str, Any]]:
         return [monthly_row(month, f) for f in self.month(month)]
@@ -126,6 +136,7 @@ class AcquisitionView(FamilyView):
     async def refresh(self) -> None:
         from consumers.revenue.buckets import merge
 
+        signups, signups_from = await self._signups()
         spend_parts = await self.snapshots.partitions(TOPIC)
         lead_parts = await self.snapshots.partitions(LEADS_TOPIC)
         leads: dict[str, dict[str, int]] = {}
@@ -143,12 +154,27 @@ class AcquisitionView(FamilyView):
             {b: {k: Decimal(v) for k, v in f.items()} for b, f in p.get("buckets", {}).items()}
             for p in revenue_parts.values()
         )
-        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin, leads)
+        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin, leads, signups, signups_from)
         # spend's watermark is epoch seconds, the revenue family's an ISO 8601 time
         marks = [float(p["watermark"]) for p in (*spend_parts.values(), *lead_parts.values())
                  if p.get("watermark") is not None]  # fmt: skip
         marks += [_epoch(p["watermark"]) for p in revenue_parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
+
+    async def _signups(self) -> tuple[dict[str, int], date | None]:
+        """Signups per day from the engagement family's partitions (day ordinal -> counters),
+        and the first day all of them still hold (date.max: none holds any)."""
+        parts = await self.snapshots.partitions(ENGAGEMENT_TOPIC)
+        signups: dict[str, int] = {}
+        oldest: list[int] = []
+        for part in parts.values():
+            days = part.get("days", {})
+            if part.get("kept_from") is not None:
+                oldest.append(max(1, int(part["kept_from"])))
+            for day, counters in days.items():
+                iso = date.fromordinal(int(day)).isoformat()
+                signups[iso] = signups.get(iso, 0) + int(counters.get("cohort_signups", 0))
+        return signups, date.fromordinal(max(oldest)) if oldest else date.max
 
     def watermark_day(self) -> date | None:
         return None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).date()

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from consumers.engagement.definitions import average_session_seconds, stickiness
+from consumers.engagement.definitions import average_session_seconds, stickiness, viral_coefficient
 from consumers.engagement.view import EngagementView
 from stream.exporter import bounded_label
 
@@ -25,6 +25,7 @@ ENGAGEMENT_HELP = {
     "pulse_session_duration_seconds_avg": "Average duration (first to last event) of the sessions ending in the UTC day of the watermark; single-event sessions count as 0 seconds.",
     "pulse_single_event_sessions": "Sessions of a single event ending in the UTC day of the event-time watermark.",
     "pulse_accounts_at_risk": "Accounts whose health score (docs/metrics.md) over the 30 UTC days ending with the watermark day is below the health threshold.",
+    "pulse_viral_coefficient": "Viral coefficient over the 30 UTC days ending with the watermark day: invite_sent events per active user (MAU) x invite acceptance rate (invite_accepted / invite_sent events); absent without active users or invites sent.",
     "pulse_activation_ratio": "Users who signed up in the cohort day and performed an activation event within the activation window / users who signed up that day; latest_final is the latest cohort whose window has closed.",
 }
 
@@ -56,6 +57,7 @@ class EngagementCollector:
                 ("pulse_single_event_sessions", []),
                 ("pulse_activation_ratio", ["cohort"]),
                 ("pulse_accounts_at_risk", []),
+                ("pulse_viral_coefficient", []),
             )
         }
         if day is not None:
@@ -67,6 +69,12 @@ class EngagementCollector:
             row = f.daily_row(day)
             mau = f.distinct("dau", windows["30d"])
             g["pulse_stickiness_ratio"].add_metric([], stickiness(f.distinct("dau", [day]), mau))
+            sent, accepted = (
+                sum(f.counter(d, name) for d in windows["30d"]) for name in ("invites_sent", "invites_accepted")
+            )
+            viral = viral_coefficient(sent, accepted, mau)
+            if viral is not None:
+                g["pulse_viral_coefficient"].add_metric([], viral)
             today = f.feature_events([day])
             for feature in self.view.features(day):
                 label = bounded_label(feature)

@@ -30,6 +30,7 @@ __all__ = [
     "split_account_day",
     "day_of_sketch",
     "account_scores",
+    "viral_coefficient",
     "HEALTH_WEIGHTS",
     "OPEN_TICKETS_CAP",
     "response_part",
@@ -252,3 +253,11 @@ def account_scores(
         "frt_avg_seconds_30d": None if signals.frt_mean is None else round(signals.frt_mean, 1),
         "csat_30d": None if signals.csat_ratio is None else round(100 * signals.csat_ratio, 2),
     }
+
+
+def viral_coefficient(invites_sent: int, invites_accepted: int, active_users: float) -> float | None:
+    """Invites sent per active user × invite acceptance rate (accepted / sent) over the same
+    days; None without active users or without invites sent."""
+    if not active_users or not invites_sent:
+        return None
+    return (invites_sent / active_users) * (invites_accepted / invites_sent)

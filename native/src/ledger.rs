@@ -87,6 +87,8 @@ pub struct Day {
     sessions: Option<i64>,
     single_event_sessions: Option<i64>,
     session_seconds: Option<i64>,
+    invites_sent: Option<i64>,
+    invites_accepted: Option<i64>,
 }
 
 struct Span {
@@ -272,6 +274,11 @@ impl Ledger {
                     self.sketch(FEATURE, day, Some(&counted), u);
                 }
             }
+        }
+        if name == "invite_sent" || name == "invite_accepted" {
+            let d = self.day_mut(day);
+            let counter = if name == "invite_sent" { &mut d.invites_sent } else { &mut d.invites_accepted };
+            *counter.get_or_insert(0) += 1;
         }
         if let Some(u) = user {
             let activates = self.cfg.activators.contains(name)
@@ -1115,6 +1122,8 @@ fn encode_day(d: &Day) -> Vec<u8> {
         ("sessions", d.sessions),
         ("single_event_sessions", d.single_event_sessions),
         ("session_seconds", d.session_seconds),
+        ("invites_sent", d.invites_sent),
+        ("invites_accepted", d.invites_accepted),
     ] {
         if let Some(v) = v {
             field(&mut out, name);
@@ -1151,6 +1160,8 @@ fn decode_day(value: &[u8]) -> Result<Day, String> {
         sessions: int("sessions")?,
         single_event_sessions: int("single_event_sessions")?,
         session_seconds: int("session_seconds")?,
+        invites_sent: int("invites_sent")?,
+        invites_accepted: int("invites_accepted")?,
     })
 }
 

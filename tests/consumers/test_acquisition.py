@@ -193,10 +193,14 @@ def test_lead_velocity_and_the_funnel() -> None:
     assert lead_velocity(1100, 1000) == pytest.approx(0.1)
     assert lead_velocity(900, 1000) == pytest.approx(-0.1) and lead_velocity(5, 0) is None
     f = funnel({"created": 200, "mql": 50, "sql": 10, "pql": 4},
-               {"trials_converted": Decimal(3), "trials_expired": Decimal(5), "trials_free": Decimal(2)})  # fmt: skip
-    assert f["counts"] == {"created": 200, "mql": 50, "sql": 10, "pql": 4, "trials_converted": 3, "trials_ended": 10}
-    assert f["ratios"] == {"lead_to_mql": 0.25, "mql_to_sql": 0.2, "trial_to_paid": 0.3}
-    assert funnel({}, {})["ratios"] == {"lead_to_mql": None, "mql_to_sql": None, "trial_to_paid": None}
+               {"trials_started": Decimal(12), "trials_converted": Decimal(3), "trials_expired": Decimal(5),
+                "trials_free": Decimal(2)}, signups=48)  # fmt: skip
+    assert f["counts"] == {"created": 200, "mql": 50, "sql": 10, "pql": 4, "signups": 48, "trials_started": 12,
+                           "trials_converted": 3, "trials_ended": 10}  # fmt: skip
+    assert f["ratios"] == {"signup_to_trial": 0.25, "lead_to_mql": 0.25, "mql_to_sql": 0.2, "trial_to_paid": 0.3}
+    assert set(funnel({}, {})["ratios"].values()) == {None}
+    # the engagement family no longer holds the whole window: signups unknown, not 0
+    assert funnel({}, {"trials_started": Decimal(3)}, None)["counts"]["signups"] is None
 
 
 def test_lead_gauges() -> None:
@@ -218,5 +222,18 @@ def test_lead_gauges() -> None:
     assert v("pulse_funnel_conversion_ratio", step="mql_to_sql", window="month") == pytest.approx(0.1)
     assert v("pulse_funnel_conversion_ratio", step="trial_to_paid", window="30d") == 0.25
     assert v("pulse_funnel_conversion_ratio", step="trial_to_paid", window="month") is None  # no month bucket
+    assert v("pulse_funnel_conversion_ratio", step="signup_to_trial", window="30d") is None  # no engagement data
     assert v("pulse_lead_velocity_ratio", window="month") == pytest.approx(0.1)  # 110 vs 100
     assert v("pulse_lead_velocity_ratio", window="30d") == pytest.approx(0.1)  # 03-02..03-31 vs 01-31..03-01
+
+
+def test_signup_to_trial_only_over_days_the_engagement_family_holds() -> None:
+    from datetime import date, timedelta
+
+    days = [date(2026, 3, 1) + timedelta(days=i) for i in range(31)]
+    buckets = {"m:2026-03": {"trials_started": Decimal(6)}}
+    held = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-05": 20, "2026-03-20": 4}, date(2026, 2, 20))
+    f = held.funnel(days, "2026-03")
+    assert f["counts"]["signups"] == 24 and f["ratios"]["signup_to_trial"] == 0.25
+    dropped = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-20": 4}, date(2026, 3, 10))
+    assert dropped.funnel(days, "2026-03")["ratios"]["signup_to_trial"] is None  # March 1-9 no longer held

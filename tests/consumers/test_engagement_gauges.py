@@ -274,7 +274,7 @@ def test_no_partition_no_watermark_no_samples(engagement_view: ViewFactory, regi
     """Before any event there is no watermark day to report on: every family, no sample."""
     reg = registry_of(EngagementCollector(engagement_view(key_features=KEY_FEATURES)))
     families = list(reg.collect())
-    assert len(families) == 12
+    assert len(families) == 13
     assert all(f.samples == [] for f in families)
 
 
@@ -307,3 +307,25 @@ async def test_days_the_workers_no_longer_keep_are_404_and_short_windows_say_inc
     assert status == 200 and body["complete"] is True and body["mau"] == 1  # "kept"
     status, body = await get(0)
     assert status == 200 and body["complete"] is True and body["mau"] == 2
+
+
+def test_viral_coefficient_is_invites_per_active_user_times_acceptance(
+    product_event: EventFactory,
+    engagement_ledger: LedgerFactory,
+    engagement_view: ViewFactory,
+    registry_of: RegistryFactory,
+) -> None:
+    """4 active users in the 30 days; 6 invites sent, 3 accepted (one by an anonymous invitee,
+    one 31 days ago: outside): (6 / 4) x (3 / 6) = 0.75."""
+    events = [product_event(at(-31), "invite_accepted", "old")]
+    for n, user in enumerate(("a", "b", "c", "d")):
+        events.append(product_event(at(-n), "login", user))
+    for n in range(6):
+        events.append(product_event(at(-n, 11), "invite_sent", ("a", "b")[n % 2]))
+    events += [product_event(at(-1, 12), "invite_accepted", "c"), product_event(at(0, 12), "invite_accepted", "d"),
+               product_event(at(0, 13), "invite_accepted", anon="v9")]  # fmt: skip
+    reg = registry_of(EngagementCollector(engagement_view(engagement_ledger(events), key_features=KEY_FEATURES)))
+    assert value(reg, "pulse_active_users", {"window": "30d"}) == approx(4)
+    assert value(reg, "pulse_viral_coefficient") == approx(0.75)
+    quiet = engagement_ledger([product_event(at(0), "login", "a")])
+    assert value(registry_of(EngagementCollector(engagement_view(quiet))), "pulse_viral_coefficient") is None

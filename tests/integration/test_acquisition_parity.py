@@ -15,8 +15,24 @@ from stream.jsonl import iter_records
 from tests.integration.harness import Deployment, run_cli, wait_for
 from tests.reference.monthly_acquisition import exact_monthly_acquisition
 
+
+def wait_for_value(get: Any, ok: Any, what: str, timeout: float = 120) -> Any:
+    """``get()`` once ``ok`` holds for it (polling); fails with the last value."""
+    last: list[Any] = [None]
+
+    def check() -> bool:
+        last[0] = get()
+        return bool(ok(last[0]))
+
+    try:
+        wait_for(check, timeout=timeout, what=what)
+    except TimeoutError:
+        raise AssertionError(f"{what}: last {last[0]}") from None
+    return last[0]
+
+
 FX = '{"USD": 1, "EUR": "1.08", "GBP": "1.27"}'
-TOPICS = ("subscriptions", "marketing-spend", "leads")
+TOPICS = ("subscriptions", "marketing-spend", "leads", "product-events")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +98,24 @@ def test_two_workers_give_the_report_month_by_month(history: tuple[Path, list[di
             got = b.get_json(f"/api/v1/acquisition?month={m}")["funnel"]["counts"]
             assert {k: got[k] for k in want} == want, m
         assert sum(b.metric("pulse_leads", stage="created", window=w) for w in ("30d",)) > 0
+        # signups of the last month (the engagement family holds it whole): who first signed up then
+        first: dict[str, str] = {}
+        for t, _, value in iter_records(path):
+            if t == "product-events":
+                for e in v if isinstance(v := orjson.loads(value), list) else [v]:
+                    if e["name"] == "signed_up":
+                        who = e.get("user_id") or e["anonymous_id"]
+                        first[who] = min(first.get(who, e["occurred_at"]), e["occurred_at"])
+        want_signups = sum(1 for when in first.values() if when[:7] == months[-1])
+        funnel = wait_for_value(
+            lambda: a.get_json(f"/api/v1/acquisition?month={months[-1]}")["funnel"],
+            lambda f: f["counts"]["signups"] == want_signups,
+            what="the last month's signups",
+        )
+        assert (
+            want_signups > 0
+            and funnel["ratios"]["signup_to_trial"] == funnel["counts"]["trials_started"] / want_signups
+        )
         undefined = next(r for r in a.get_json(f"/api/v1/acquisition?month={months[-1]}")["channels"]
                          if r["cac"] is None or r["ltv_to_cac"] is None)  # fmt: skip
         assert undefined["null_because"]

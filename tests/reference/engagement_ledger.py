@@ -84,6 +84,8 @@ class ReferenceLedger:
             counts[feature] = counts.get(feature, 0) + 1
             if user is not None:
                 self._sketch(f"feat:{feature}:{day}", c.feature_lg_k).update(user)
+        if name in ("invite_sent", "invite_accepted"):
+            self._bump(day, "invites_sent" if name == "invite_sent" else "invites_accepted", 1)
         if user is not None and (
             name in c.activation_names or (name == "feature_used" and e.feature in c.key_features)
         ):
