@@ -35,6 +35,8 @@ __all__ = [
     "days_of_month",
     "days_ending",
     "monthly_row",
+    "DAILY_COLUMNS",
+    "daily_point",
     "FUNNEL_STEPS",
     "funnel",
     "lead_velocity",
@@ -47,6 +49,8 @@ UNKNOWN = "unknown"
 #: rolling windows, days ending with the watermark's UTC day
 WINDOWS = {"30d": 30, "90d": 90}
 MONTHLY_COLUMNS = ("month", "channel", "spend", "new_customers", "cac", "ltv_to_cac", "payback_months")
+#: a daily point of the rolling 30-day figures (the history drift baselines read)
+DAILY_COLUMNS = ("date", "channel", "spend_30d", "new_customers_30d", "cac_30d", "roi_30d")
 #: revenue day-bucket fields of new customers by acquisition channel (consumers/revenue/buckets.py)
 ACQ_CUSTOMERS = "acq_customers:"
 ACQ_MRR = "acq_mrr:"
@@ -218,3 +222,16 @@ def lead_velocity(this: float, before: float) -> float | None:
     """(Qualified leads of a period − of the period before) / of the period before (1,100 vs
     1,000: 0.1); None when the period before had none."""
     return None if not before else (this - before) / before
+
+
+def daily_point(day: date, f: ChannelFigures) -> dict[str, Any]:
+    """A row of ``pulse report daily-acquisition`` (and of the history API): the 30 days
+    ending with ``day``."""
+    return {
+        "date": day.isoformat(),
+        "channel": f.channel,
+        "spend_30d": money(f.spend),
+        "new_customers_30d": f.new_customers,
+        "cac_30d": None if f.cac is None else money(f.cac),
+        "roi_30d": _number(f.roi),
+    }

@@ -10,7 +10,7 @@ from typing import ClassVar
 from consumers.acquisition.leads import LeadsConfig
 from consumers.acquisition.ledger import SpendConfig
 from consumers.acquisition.processor import LEADS_TOPIC, TOPIC, LeadsProcessor, SpendProcessor
-from consumers.acquisition.reports import MONTHLY_ACQUISITION
+from consumers.acquisition.reports import DAILY_ACQUISITION, MONTHLY_ACQUISITION
 from consumers.acquisition.settings import AcquisitionSettings
 from consumers.acquisition.view import AcquisitionView
 from consumers.revenue.settings import RevenueSettings
@@ -24,7 +24,7 @@ __all__ = ["AcquisitionFamily"]
 class AcquisitionFamily(MetricFamily):
     name: ClassVar[str] = "acquisition"
     topics: ClassVar[tuple[str, ...]] = (TOPIC, LEADS_TOPIC)
-    reports: ClassVar[Sequence[Report]] = (MONTHLY_ACQUISITION,)
+    reports: ClassVar[Sequence[Report]] = (MONTHLY_ACQUISITION, DAILY_ACQUISITION)
     settings_model: ClassVar[type[FamilySettings]] = AcquisitionSettings
 
     def __init__(self, settings: PulseSettings) -> None:

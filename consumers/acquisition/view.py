@@ -4,7 +4,7 @@ family's buckets, both from Redis, joined at read time (exact with any number of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,6 +111,18 @@ class Joined:
 
     def month_rows(self, month: str) -> list[dict[str, Any]]:
         return [monthly_row(month, f) for f in self.month(month)]
+
+    def daily_points(self, first: date, last: date) -> list[dict[str, Any]]:
+        """Each day's rolling 30-day figures, blended and by channel, from ``first`` to
+        ``last``: the history an alert's drift baseline reads."""
+        from consumers.acquisition.definitions import daily_point
+
+        out: list[dict[str, Any]] = []
+        day = first
+        while day <= last:
+            out.extend(daily_point(day, f) for f in self.rolling(day, 30)[1])
+            day += timedelta(days=1)
+        return out
 
     def rolling(self, end: date, length: int) -> tuple[Inputs, list[ChannelFigures]]:
         """The ``length`` days ending with ``end``, LTV as the revenue gauge's: ARPA now and

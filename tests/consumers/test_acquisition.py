@@ -237,3 +237,15 @@ def test_signup_to_trial_only_over_days_the_engagement_family_holds() -> None:
     assert f["counts"]["signups"] == 24 and f["ratios"]["signup_to_trial"] == 0.25
     dropped = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-20": 4}, date(2026, 3, 10))
     assert dropped.funnel(days, "2026-03")["ratios"]["signup_to_trial"] is None  # March 1-9 no longer held
+
+
+def test_daily_points_are_the_rolling_30_days_of_each_day() -> None:
+    from datetime import date
+
+    buckets = {"d:2026-03-10": {"acq_customers:ads": Decimal(2), "acq_mrr:ads": Decimal(100)}}
+    joined = Joined({"2026-03-01": {"ads": Decimal(300)}, "2026-03-31": {"ads": Decimal(100)}}, buckets,
+                    frozenset(), Decimal(1))  # fmt: skip
+    points = {(p["date"], p["channel"]): p for p in joined.daily_points(date(2026, 3, 30), date(2026, 3, 31))}
+    assert points[("2026-03-30", "ads")]["cac_30d"] == "150.00"  # 300 / 2: March 1 is in the 30 days
+    assert points[("2026-03-31", "ads")]["cac_30d"] == "50.00"  # March 1 has left, March 31 came: 100 / 2
+    assert points[("2026-03-31", "all")]["roi_30d"] == pytest.approx((100 * 12 - 100) / 100)

@@ -116,6 +116,13 @@ def test_two_workers_give_the_report_month_by_month(history: tuple[Path, list[di
             want_signups > 0
             and funnel["ratios"]["signup_to_trial"] == funnel["counts"]["trials_started"] / want_signups
         )
+        # the daily history (rolling 30 days) is the daily report's, day by day
+        env = {**d.env, "PULSE_FX_RATES": FX}
+        daily = orjson.loads(run_cli("report", "daily-acquisition", "--events", str(path), "--format", "json", env=env))
+        served_days = a.get_json("/api/v1/acquisition/history?days=40")["days"]
+        common = {r["date"] for r in daily} & {r["date"] for r in served_days}
+        assert len(common) >= 30
+        assert [r for r in served_days if r["date"] in common] == [r for r in daily if r["date"] in common]
         undefined = next(r for r in a.get_json(f"/api/v1/acquisition?month={months[-1]}")["channels"]
                          if r["cac"] is None or r["ltv_to_cac"] is None)  # fmt: skip
         assert undefined["null_because"]
