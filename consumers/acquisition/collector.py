@@ -29,7 +29,7 @@ ACQUISITION_HELP = {
     "pulse_ltv_to_cac_ratio": "LTV / CAC of the last 30 days, by channel (all: the revenue family's LTV; a channel: the same definition with its new customers' ARPA); absent when either is undefined or CAC is 0.",
     "pulse_cac_payback_months": "Months to pay back CAC of the last 30 days: CAC / (ARPA of the new customers x gross margin), by channel; absent when undefined.",
     "pulse_leads": "Leads created (stage created) and leads first qualified at each stage (mql, sql, pql) in the window.",
-    "pulse_funnel_conversion_ratio": "Funnel step ratio of the window's counts: signup_to_trial = trials started / signups, lead_to_mql = MQLs / leads created, mql_to_sql = SQLs / MQLs, trial_to_paid = trials converted / trials ended; absent without a denominator or where the engagement family no longer holds the window's signups.",
+    "pulse_funnel_conversion_ratio": "Funnel step ratio of the window's counts: visitor_to_signup = signups / distinct visitors (HyperLogLog estimate), signup_to_trial = trials started / signups, lead_to_mql = MQLs / leads created, mql_to_sql = SQLs / MQLs, trial_to_paid = trials converted / trials ended; absent without a denominator or where the engagement family no longer holds the window's visitors and signups.",
     "pulse_lead_velocity_ratio": "Lead velocity: (MQLs of the window - MQLs of the window before it) / MQLs of the window before it; month: the watermark's calendar month so far against the whole month before; absent when the window before had none.",
     "pulse_customer_retention_cost": "Spend of the retention spend channels in the window / active customers now, in the reporting currency; absent without retention channels or active customers.",
 }

@@ -193,6 +193,7 @@ def sum_days(days: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
 #: funnel steps: (numerator, denominator) counters of a window (leads' stages; the revenue
 #: family's trial outcomes). Ratios of counts in the same window, not of a cohort.
 FUNNEL_STEPS = {
+    "visitor_to_signup": ("signups", "visitors"),
     "signup_to_trial": ("trials_started", "signups"),
     "lead_to_mql": ("mql", "created"),
     "mql_to_sql": ("sql", "mql"),
@@ -200,11 +201,18 @@ FUNNEL_STEPS = {
 }
 
 
-def funnel(leads: Mapping[str, float], revenue: Mapping[str, Decimal], signups: float | None = None) -> dict[str, Any]:
-    """A window's funnel: counts (signups, from the engagement family, None where it does not
-    hold the whole window; trials started, ended and converted; leads created, MQL, SQL, PQL)
-    and each step's ratio (None without its numerator's or denominator's data)."""
+def funnel(
+    leads: Mapping[str, float],
+    revenue: Mapping[str, Decimal],
+    signups: float | None = None,
+    visitors: float | None = None,
+) -> dict[str, Any]:
+    """A window's funnel: counts (visitors, a HyperLogLog estimate, and signups, from the
+    engagement family, None where it does not hold the whole window; trials started, ended
+    and converted; leads created, MQL, SQL, PQL) and each step's ratio (None without its
+    numerator's or denominator's data)."""
     counts: dict[str, float | None] = {stage: leads.get(stage, 0) for stage in ("created", "mql", "sql", "pql")}
+    counts["visitors"] = visitors
     counts["signups"] = signups
     counts["trials_started"] = float(revenue.get("trials_started", ZERO))
     counts["trials_converted"] = float(revenue.get("trials_converted", ZERO))
@@ -215,7 +223,7 @@ def funnel(leads: Mapping[str, float], revenue: Mapping[str, Decimal], signups: 
     for step, (num, den) in FUNNEL_STEPS.items():
         top, bottom = counts[num], counts[den]
         ratios[step] = top / bottom if top is not None and bottom else None
-    return {"counts": {k: None if v is None else int(v) for k, v in counts.items()}, "ratios": ratios}
+    return {"counts": {k: None if v is None else round(v) for k, v in counts.items()}, "ratios": ratios}
 
 
 def lead_velocity(this: float, before: float) -> float | None:

@@ -3,7 +3,7 @@ family's buckets, both from Redis, joined at read time (exact with any number of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -60,6 +60,7 @@ class Joined:
         leads: Mapping[str, Mapping[str, int]] | None = None,
         signups: Mapping[str, int] | None = None,
         signups_from: date | None = None,
+        visitors: Callable[[list[date]], float] | None = None,
     ) -> None:
         self.spend, self.buckets = spend, buckets
         #: "YYYY-MM-DD" -> stage -> leads (created, mql, sql, pql)
@@ -68,6 +69,8 @@ class Joined:
         #: ``signups_from`` on (None: every day, as in a replay)
         self.signups: Mapping[str, int] = signups if signups is not None else {}
         self.signups_from = signups_from
+        #: distinct visitors of some days (HyperLogLog), where the engagement family runs
+        self.visitors = visitors
         self.retention_channels = retention_channels
         self.gross_margin = gross_margin
 
@@ -107,7 +110,8 @@ class Joined:
         )
         held = self.signups_from is None or (bool(days) and min(days) >= self.signups_from)
         signups = float(sum(self.signups.get(d.isoformat(), 0) for d in days)) if held else None
-        return funnel(self.lead_counts(days), revenue, signups)
+        visitors = self.visitors(days) if held and self.visitors is not None else None
+        return funnel(self.lead_counts(days), revenue, signups, visitors)
 
     def month_rows(self, month: str) -> list[dict[str, Any]]:
         return [monthly_row(month, f) for f in self.month(month)]
@@ -144,11 +148,13 @@ class AcquisitionView(FamilyView):
         self.retention_channels, self.gross_margin, self.top_n = retention_channels, gross_margin, top_n
         self.joined = Joined({}, {}, retention_channels, gross_margin)
         self.watermark: float | None = None
+        self._engagement: Any = None  # an EngagementView, for the visitors' sketches
 
     async def refresh(self) -> None:
         from consumers.revenue.buckets import merge
 
         signups, signups_from = await self._signups()
+        visitors = await self._visitors()
         spend_parts = await self.snapshots.partitions(TOPIC)
         lead_parts = await self.snapshots.partitions(LEADS_TOPIC)
         leads: dict[str, dict[str, int]] = {}
@@ -166,12 +172,25 @@ class AcquisitionView(FamilyView):
             {b: {k: Decimal(v) for k, v in f.items()} for b, f in p.get("buckets", {}).items()}
             for p in revenue_parts.values()
         )
-        self.joined = Joined(spend, buckets, self.retention_channels, self.gross_margin, leads, signups, signups_from)
+        self.joined = Joined(
+            spend, buckets, self.retention_channels, self.gross_margin, leads, signups, signups_from, visitors
+        )
         # spend's watermark is epoch seconds, the revenue family's an ISO 8601 time
         marks = [float(p["watermark"]) for p in (*spend_parts.values(), *lead_parts.values())
                  if p.get("watermark") is not None]  # fmt: skip
         marks += [_epoch(p["watermark"]) for p in revenue_parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
+
+    async def _visitors(self) -> Callable[[list[date]], float]:
+        """Distinct visitors of some days: the engagement family's sketches, merged (read
+        through its own view, which fetches only the sketches that changed)."""
+        from consumers.engagement.view import EngagementView
+
+        if self._engagement is None:
+            self._engagement = EngagementView(self.snapshots, key_features=(), top_n=0, activation_days=7)
+        await self._engagement.refresh_figures()
+        figures = self._engagement.figures
+        return lambda days: figures.distinct("vis", [d.toordinal() for d in days])
 
     async def _signups(self) -> tuple[dict[str, int], date | None]:
         """Signups per day from the engagement family's partitions (day ordinal -> counters),

@@ -58,6 +58,14 @@ class EngagementView(FamilyView):
         self._sketch_versions: dict[int, dict[str, str]] = {}
 
     async def refresh(self) -> None:
+        await self.refresh_figures()
+        self.accounts = await self.snapshots.entities("accounts")
+        by_kind = {kind: await self.snapshots.entities(kind) for kind in KINDS}
+        self.signals = merge_signals(by_kind)
+        self.support_reports = bool(by_kind[SUPPORT_KIND])
+
+    async def refresh_figures(self) -> None:
+        """Only the partitions' day counters and sketches (what another family's view reads)."""
         parts = await self.snapshots.partitions(TOPIC)
         partitions = []
         for p in sorted(parts):
@@ -86,10 +94,6 @@ class EngagementView(FamilyView):
                 )
             partitions.append(cached[1])
         self.figures = self._figures(partitions)
-        self.accounts = await self.snapshots.entities("accounts")
-        by_kind = {kind: await self.snapshots.entities(kind) for kind in KINDS}
-        self.signals = merge_signals(by_kind)
-        self.support_reports = bool(by_kind[SUPPORT_KIND])
 
     def _figures(self, partitions: list[Partition]) -> EngagementFigures:
         return EngagementFigures(partitions, self.lg_k, self.feature_lg_k, self.activation_days)

@@ -194,10 +194,11 @@ def test_lead_velocity_and_the_funnel() -> None:
     assert lead_velocity(900, 1000) == pytest.approx(-0.1) and lead_velocity(5, 0) is None
     f = funnel({"created": 200, "mql": 50, "sql": 10, "pql": 4},
                {"trials_started": Decimal(12), "trials_converted": Decimal(3), "trials_expired": Decimal(5),
-                "trials_free": Decimal(2)}, signups=48)  # fmt: skip
-    assert f["counts"] == {"created": 200, "mql": 50, "sql": 10, "pql": 4, "signups": 48, "trials_started": 12,
-                           "trials_converted": 3, "trials_ended": 10}  # fmt: skip
-    assert f["ratios"] == {"signup_to_trial": 0.25, "lead_to_mql": 0.25, "mql_to_sql": 0.2, "trial_to_paid": 0.3}
+                "trials_free": Decimal(2)}, signups=48, visitors=960.4)  # fmt: skip
+    assert f["counts"] == {"created": 200, "mql": 50, "sql": 10, "pql": 4, "visitors": 960, "signups": 48,
+                           "trials_started": 12, "trials_converted": 3, "trials_ended": 10}  # fmt: skip
+    assert f["ratios"] == {"visitor_to_signup": pytest.approx(48 / 960.4), "signup_to_trial": 0.25,
+                           "lead_to_mql": 0.25, "mql_to_sql": 0.2, "trial_to_paid": 0.3}  # fmt: skip
     assert set(funnel({}, {})["ratios"].values()) == {None}
     # the engagement family no longer holds the whole window: signups unknown, not 0
     assert funnel({}, {"trials_started": Decimal(3)}, None)["counts"]["signups"] is None
@@ -232,9 +233,11 @@ def test_signup_to_trial_only_over_days_the_engagement_family_holds() -> None:
 
     days = [date(2026, 3, 1) + timedelta(days=i) for i in range(31)]
     buckets = {"m:2026-03": {"trials_started": Decimal(6)}}
-    held = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-05": 20, "2026-03-20": 4}, date(2026, 2, 20))
+    held = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-05": 20, "2026-03-20": 4}, date(2026, 2, 20),
+                  lambda days: 10.0 * len(days))  # fmt: skip
     f = held.funnel(days, "2026-03")
     assert f["counts"]["signups"] == 24 and f["ratios"]["signup_to_trial"] == 0.25
+    assert f["counts"]["visitors"] == 310 and f["ratios"]["visitor_to_signup"] == pytest.approx(24 / 310)
     dropped = Joined({}, buckets, frozenset(), Decimal(1), {}, {"2026-03-20": 4}, date(2026, 3, 10))
     assert dropped.funnel(days, "2026-03")["ratios"]["signup_to_trial"] is None  # March 1-9 no longer held
 
