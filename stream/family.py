@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from prometheus_client.registry import Collector
 
@@ -26,6 +26,8 @@ from stream.state import Codec, PartitionState
 __all__ = [
     "Processor",
     "CountOnly",
+    "Ledger",
+    "LedgerProcessor",
     "BulkResult",
     "FamilyView",
     "Route",
@@ -111,6 +113,45 @@ class Processor:
         publish failed): mark all of it for the next publish. The default rebuilds through
         :meth:`loaded`, which a family marks everything in; override it with something cheaper."""
         self.loaded(state)
+
+
+class Ledger(Protocol):
+    """What a family's per-partition reducer offers :class:`LedgerProcessor`."""
+
+    def apply(self, event: Any) -> ApplyResult: ...
+
+    def flush(self) -> None: ...
+
+
+L = TypeVar("L", bound=Ledger)
+
+
+class LedgerProcessor(Processor, Generic[L]):
+    """A processor that keeps one ledger per owned partition, built from the partition's state
+    by :meth:`build_ledger`; apply and flush go to the partition's ledger."""
+
+    def __init__(self) -> None:
+        self.ledgers: dict[int, L] = {}
+
+    def build_ledger(self, state: PartitionState) -> L:
+        raise NotImplementedError
+
+    def ledger(self, state: PartitionState) -> L:
+        if state.partition not in self.ledgers:
+            self.loaded(state)
+        return self.ledgers[state.partition]
+
+    def loaded(self, state: PartitionState) -> None:
+        self.ledgers[state.partition] = self.build_ledger(state)
+
+    def dropped(self, partition: int) -> None:
+        self.ledgers.pop(partition, None)
+
+    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
+        return self.ledger(state).apply(event)
+
+    def flush(self, state: PartitionState) -> None:
+        self.ledger(state).flush()
 
 
 class CountOnly(Processor):

@@ -3,12 +3,9 @@ its days shared via Redis."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from consumers.acquisition.leads import LEAD_DAYS_STORE, LEAD_META_STORE, LEADS_STORE, LeadsConfig, LeadsLedger
 from consumers.acquisition.ledger import DAYS_STORE, META_STORE, SpendConfig, SpendLedger
-from stream.family import Processor
-from stream.outcomes import ApplyResult
+from stream.family import LedgerProcessor
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
 
@@ -17,27 +14,13 @@ __all__ = ["SpendProcessor", "LeadsProcessor", "TOPIC", "LEADS_TOPIC"]
 TOPIC = "marketing-spend"
 
 
-class SpendProcessor(Processor):
+class SpendProcessor(LedgerProcessor[SpendLedger]):
     def __init__(self, config: SpendConfig) -> None:
+        super().__init__()
         self.config = config
-        self.ledgers: dict[int, SpendLedger] = {}
 
-    def ledger(self, state: PartitionState) -> SpendLedger:
-        if state.partition not in self.ledgers:
-            self.loaded(state)
-        return self.ledgers[state.partition]
-
-    def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = SpendLedger(self.config, state.store(DAYS_STORE), state.store(META_STORE))
-
-    def dropped(self, partition: int) -> None:
-        self.ledgers.pop(partition, None)
-
-    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
-        return self.ledger(state).apply(event)
-
-    def flush(self, state: PartitionState) -> None:
-        self.ledger(state).flush()
+    def build_ledger(self, state: PartitionState) -> SpendLedger:
+        return SpendLedger(self.config, state.store(DAYS_STORE), state.store(META_STORE))
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         ledger = self.ledger(state)
@@ -51,31 +34,17 @@ class SpendProcessor(Processor):
 LEADS_TOPIC = "leads"
 
 
-class LeadsProcessor(Processor):
+class LeadsProcessor(LedgerProcessor[LeadsLedger]):
     """The acquisition family's processor of ``leads``."""
 
     def __init__(self, config: LeadsConfig) -> None:
+        super().__init__()
         self.config = config
-        self.ledgers: dict[int, LeadsLedger] = {}
 
-    def ledger(self, state: PartitionState) -> LeadsLedger:
-        if state.partition not in self.ledgers:
-            self.loaded(state)
-        return self.ledgers[state.partition]
-
-    def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = LeadsLedger(
+    def build_ledger(self, state: PartitionState) -> LeadsLedger:
+        return LeadsLedger(
             self.config, state.store(LEADS_STORE), state.store(LEAD_DAYS_STORE), state.store(LEAD_META_STORE)
         )
-
-    def dropped(self, partition: int) -> None:
-        self.ledgers.pop(partition, None)
-
-    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
-        return self.ledger(state).apply(event)
-
-    def flush(self, state: PartitionState) -> None:
-        self.ledger(state).flush()
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         ledger = self.ledger(state)

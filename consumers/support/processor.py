@@ -14,7 +14,7 @@ from consumers.support.ledger import (
     SupportLedger,
 )
 from stream.decoding import Rejected
-from stream.family import Processor
+from stream.family import LedgerProcessor
 from stream.outcomes import ApplyResult, RejectReason
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
@@ -24,29 +24,28 @@ __all__ = ["SupportProcessor", "TOPIC"]
 TOPIC = "support-tickets"
 
 
-class SupportProcessor(Processor):
+class SupportProcessor(LedgerProcessor[SupportLedger]):
     def __init__(self, config: SupportConfig) -> None:
+        super().__init__()
         self.config = config
-        self.ledgers: dict[int, SupportLedger] = {}
+        #: partition -> tickets whose page is not yet published
         self.changed: dict[int, set[str]] = {}
 
-    def ledger(self, state: PartitionState) -> SupportLedger:
-        if state.partition not in self.ledgers:
-            self.loaded(state)
-        return self.ledgers[state.partition]
-
-    def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = SupportLedger(
+    def build_ledger(self, state: PartitionState) -> SupportLedger:
+        return SupportLedger(
             self.config,
             state.store(TICKETS_STORE),
             state.store(DAYS_STORE),
             state.store(META_STORE),
             state.store(SIGNALS_STORE),
         )
+
+    def loaded(self, state: PartitionState) -> None:
+        super().loaded(state)
         self.changed[state.partition] = set(self.ledgers[state.partition].tickets)
 
     def dropped(self, partition: int) -> None:
-        self.ledgers.pop(partition, None)
+        super().dropped(partition)
         self.changed.pop(partition, None)
 
     def apply(self, state: PartitionState, event: Any) -> ApplyResult:
@@ -65,9 +64,6 @@ class SupportProcessor(Processor):
             )
             for ticket, raw in self.ledger(state).take_orphans()
         ]
-
-    def flush(self, state: PartitionState) -> None:
-        self.ledger(state).flush()
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         ledger = self.ledger(state)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from consumers.account_signals import SURVEYS_KIND, signal_field
 from consumers.surveys.ledger import DAYS_STORE, META_STORE, SIGNALS_STORE, SurveysConfig, SurveysLedger
-from stream.family import Processor
-from stream.outcomes import ApplyResult
+from stream.family import LedgerProcessor
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
 
@@ -16,29 +13,13 @@ __all__ = ["SurveysProcessor", "TOPIC"]
 TOPIC = "surveys"
 
 
-class SurveysProcessor(Processor):
+class SurveysProcessor(LedgerProcessor[SurveysLedger]):
     def __init__(self, config: SurveysConfig) -> None:
+        super().__init__()
         self.config = config
-        self.ledgers: dict[int, SurveysLedger] = {}
 
-    def ledger(self, state: PartitionState) -> SurveysLedger:
-        if state.partition not in self.ledgers:
-            self.loaded(state)
-        return self.ledgers[state.partition]
-
-    def loaded(self, state: PartitionState) -> None:
-        self.ledgers[state.partition] = SurveysLedger(
-            self.config, state.store(DAYS_STORE), state.store(META_STORE), state.store(SIGNALS_STORE)
-        )
-
-    def dropped(self, partition: int) -> None:
-        self.ledgers.pop(partition, None)
-
-    def apply(self, state: PartitionState, event: Any) -> ApplyResult:
-        return self.ledger(state).apply(event)
-
-    def flush(self, state: PartitionState) -> None:
-        self.ledger(state).flush()
+    def build_ledger(self, state: PartitionState) -> SurveysLedger:
+        return SurveysLedger(self.config, state.store(DAYS_STORE), state.store(META_STORE), state.store(SIGNALS_STORE))
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         ledger = self.ledger(state)
