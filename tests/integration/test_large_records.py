@@ -32,8 +32,8 @@ VALID: dict[str, dict[str, object]] = {
 
 
 #: a small event after the big ones, where a second copy of the valid one is not valid (a
-#: ticket opens once)
-FOLLOW_UP = {"support-tickets": {"type": "agent_replied"}}
+#: ticket opens once, a lead is created once)
+FOLLOW_UP = {"support-tickets": {"type": "agent_replied"}, "leads": {"type": "lead_qualified", "stage": "mql"}}
 
 
 def padded(event: dict[str, object], size: int) -> bytes:
