@@ -70,6 +70,7 @@ class AcquisitionCollector:
             month = month_of(end)
             windows["month"] = (v.joined.inputs(days_of_month(month), month), v.joined.month(month))
             kept = self._kept(windows["90d"][1])
+            active = now_figures(v.joined.buckets, end)["customers"]
             for window, (inputs, rows) in windows.items():
                 for f in rows:
                     if f.channel not in kept:
@@ -83,7 +84,6 @@ class AcquisitionCollector:
                         for family, value in ((ltv_cac, f.ltv_to_cac), (payback, f.payback_months)):
                             if value is not None:
                                 family.add_metric([f.channel], float(value))
-                active = now_figures(v.joined.buckets, end)["customers"]
                 if v.retention_channels and active and window != "month":
                     retention.add_metric([window], float(inputs.retention_spend / active))
             spans: dict[str, tuple[list[date], str | None]] = {

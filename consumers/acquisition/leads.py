@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC
 from typing import Any
 
+from consumers.acquisition.days import DayCounters
 from stream.outcomes import APPLIED, ApplyResult, Refused, RejectReason, late
 
 __all__ = ["LeadsConfig", "LeadsLedger", "LEADS_STORE", "LEAD_DAYS_STORE", "LEAD_META_STORE", "STAGES"]
@@ -24,7 +25,6 @@ LEAD_DAYS_STORE = "lead_days"
 LEAD_META_STORE = "lead_meta"
 #: what a lead's events count: its creation, then its first qualification at each stage
 STAGES = ("created", "mql", "sql", "pql")
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,22 @@ class LeadsLedger:
         meta: MutableMapping[str, Any],
     ) -> None:  # fmt: skip
         self.config = config
-        self.leads, self.store, self.meta = leads, days, meta
-        #: "YYYY-MM-DD" -> stage -> leads
-        self.days: dict[str, dict[str, int]] = {d: dict(c) for d, c in days.items()}
-        self.watermark: float | None = meta.get("watermark")
-        self.changed: set[str] = set()
+        self.leads = leads
+        #: leads per day and stage
+        self.counters = DayCounters(days, meta, config.grace_seconds, config.keep_days)
+
+    @property
+    def days(self) -> dict[str, dict[str, int]]:
+        return self.counters.days
+
+    @property
+    def watermark(self) -> float | None:
+        return self.counters.watermark
 
     def apply(self, event: Any) -> ApplyResult:
         at = event.occurred_at.astimezone(UTC)
         ts = at.timestamp()
-        if self.watermark is not None and ts < self.watermark - self.config.grace_seconds:
+        if self.counters.is_late(ts):
             return late(event.occurred_at)
         stage = "created" if event.type == "lead_created" else event.stage
         record = dict(self.leads.get(event.lead_id) or {"stages": [], "last": ts})
@@ -58,34 +64,15 @@ class LeadsLedger:
                 return Refused(RejectReason.SCHEMA, f"schema: lead {event.lead_id!r} was already created: a lead is "
                                "created once (a new lead needs a new lead_id)")  # fmt: skip
             return APPLIED  # a lead counts at a stage once: its first qualification there
-        if self.watermark is None or ts > self.watermark:
-            self._advance(ts)
+        if self.counters.advance(ts):  # a new day: forget the leads nothing can change any more
+            horizon = ts - self.config.grace_seconds - self.config.keep_lead_days * 86400
+            for lead in [k for k, r in self.leads.items() if r["last"] < horizon]:
+                del self.leads[lead]
         record["stages"] = [*record["stages"], stage]
         record["last"] = max(record["last"], ts)
         self.leads[event.lead_id] = record
-        day = at.date().isoformat()
-        counters = self.days.setdefault(day, {})
-        counters[stage] = counters.get(stage, 0) + 1
-        self.changed.add(day)
+        self.counters.add(at.date().isoformat(), stage, 1)
         return APPLIED
 
-    def _advance(self, ts: float) -> None:
-        previous, self.watermark = self.watermark, ts
-        self.meta["watermark"] = ts
-        if previous is not None and int(previous // 86400) == int(ts // 86400):
-            return
-        today = _EPOCH_DAY + int(ts // 86400)
-        oldest = date.fromordinal(max(1, today - self.config.keep_days)).isoformat()
-        for day in [d for d in self.days if d < oldest]:
-            del self.days[day]
-            self.store.pop(day, None)
-            self.changed.discard(day)
-        horizon = ts - self.config.grace_seconds - self.config.keep_lead_days * 86400
-        for lead in [k for k, r in self.leads.items() if r["last"] < horizon]:
-            del self.leads[lead]
-
     def flush(self) -> None:
-        for day in sorted(self.changed):
-            if day in self.days:
-                self.store[day] = dict(self.days[day])
-        self.changed.clear()
+        self.counters.flush()

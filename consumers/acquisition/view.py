@@ -28,8 +28,6 @@ __all__ = ["AcquisitionView", "Joined", "merge_spend"]
 
 #: the revenue family's topic, whose partitions' buckets carry the new customers
 REVENUE_TOPIC = "subscriptions"
-#: the engagement family's topic, whose partitions' day counters carry the signups
-ENGAGEMENT_TOPIC = "product-events"
 
 Spend = dict[str, dict[str, Decimal]]  # "YYYY-MM-DD" -> channel -> spend
 
@@ -153,8 +151,7 @@ class AcquisitionView(FamilyView):
     async def refresh(self) -> None:
         from consumers.revenue.buckets import merge
 
-        signups, signups_from = await self._signups()
-        visitors = await self._visitors()
+        signups, signups_from, visitors = await self._engagement_inputs()
         spend_parts = await self.snapshots.partitions(TOPIC)
         lead_parts = await self.snapshots.partitions(LEADS_TOPIC)
         leads: dict[str, dict[str, int]] = {}
@@ -181,31 +178,25 @@ class AcquisitionView(FamilyView):
         marks += [_epoch(p["watermark"]) for p in revenue_parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
 
-    async def _visitors(self) -> Callable[[list[date]], float]:
-        """Distinct visitors of some days: the engagement family's sketches, merged (read
-        through its own view, which fetches only the sketches that changed)."""
+    async def _engagement_inputs(self) -> tuple[dict[str, int], date, Callable[[list[date]], float]]:
+        """From the engagement family's partitions, read once through its own view (which
+        fetches only the sketches that changed): signups per day, the first day every partition
+        still holds (date.max: none holds any), and the distinct visitors of some days."""
+        from consumers.engagement.ledger import EngagementConfig
         from consumers.engagement.view import EngagementView
 
         if self._engagement is None:
-            self._engagement = EngagementView(self.snapshots, key_features=(), top_n=0, activation_days=7)
+            self._engagement = EngagementView(
+                self.snapshots, key_features=(), top_n=0, activation_days=7, keep_days=EngagementConfig.keep_days
+            )
         await self._engagement.refresh_figures()
         figures = self._engagement.figures
-        return lambda days: figures.distinct("vis", [d.toordinal() for d in days])
-
-    async def _signups(self) -> tuple[dict[str, int], date | None]:
-        """Signups per day from the engagement family's partitions (day ordinal -> counters),
-        and the first day all of them still hold (date.max: none holds any)."""
-        parts = await self.snapshots.partitions(ENGAGEMENT_TOPIC)
-        signups: dict[str, int] = {}
-        oldest: list[int] = []
-        for part in parts.values():
-            days = part.get("days", {})
-            if part.get("kept_from") is not None:
-                oldest.append(max(1, int(part["kept_from"])))
-            for day, counters in days.items():
-                iso = date.fromordinal(int(day)).isoformat()
-                signups[iso] = signups.get(iso, 0) + int(counters.get("cohort_signups", 0))
-        return signups, date.fromordinal(max(oldest)) if oldest else date.max
+        signups = {
+            date.fromordinal(d).isoformat(): figures.counter(d, "cohort_signups") for d in figures.days_with_data()
+        }
+        oldest = figures.oldest_kept_day(self._engagement.keep_days)
+        held_from = date.max if oldest is None else date.fromordinal(max(1, oldest))
+        return signups, held_from, lambda days: figures.distinct("vis", [d.toordinal() for d in days])
 
     def watermark_day(self) -> date | None:
         return None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).date()

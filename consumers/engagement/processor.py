@@ -14,7 +14,6 @@ from stream.state import PartitionState
 __all__ = ["EngagementProcessor", "TOPIC"]
 
 TOPIC = "product-events"
-EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
 
 
 class EngagementProcessor(Processor):
@@ -79,15 +78,7 @@ class EngagementProcessor(Processor):
         await snapshots.put_partition(
             TOPIC,
             state.partition,
-            {
-                "position": state.position,
-                "watermark": ledger.watermark,
-                "days": ledger.days,
-                # the first UTC day ordinal this partition still holds (older days are dropped)
-                "kept_from": None
-                if ledger.watermark is None
-                else ledger.watermark // 86400 + EPOCH_DAY - self.config.keep_days,
-            },
+            {"position": state.position, "watermark": ledger.watermark, "days": ledger.days},
         )
 
     def resync(self, state: PartitionState) -> None:

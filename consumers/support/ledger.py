@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from consumers.account_signals import KEEP_DAYS, SignalBook
@@ -47,9 +48,13 @@ class SupportConfig:
     #: how long a resolved ticket is kept for a reopen (its record; its figures stay)
     keep_resolved_days: int = 30
 
+    @cached_property
+    def _overrides(self) -> dict[str, Schedule]:
+        return dict(self.overrides)
+
     def schedule_for(self, attrs: dict[str, str]) -> Schedule | None:
         """The schedule a ticket's business seconds are counted in."""
-        found = dict(self.overrides)
+        found = self._overrides
         return (
             found.get(f"priority:{attrs.get('priority')}")
             or found.get(f"channel:{attrs.get('channel')}")
