@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit lint install stack stack-down schemas bench
+.PHONY: demo test unit lint install stack stack-down schemas bench prometheus-check
 
 demo: install stack
 	$(BIN)/pulse demo
 
-test: install lint stack
+test: install lint stack prometheus-check
 	$(BIN)/pytest
 
 # Lint, format, types (strict on stream/ and consumers/) and the architecture contract
@@ -33,8 +33,14 @@ $(VENV)/.installed: pyproject.toml native/Cargo.toml native/Cargo.lock $(wildcar
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# Kafka, Redis, Prometheus and Alertmanager (alert notifications are tested against it).
 stack:
-	scripts/stack up
+	scripts/stack up --with-observability
+
+# The shipped Prometheus config and the alert rules generated for it (`pulse alerts export-prometheus`).
+prometheus-check: stack
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/pulse-alerts.rules.yml
 
 stack-down:
 	scripts/stack down

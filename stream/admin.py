@@ -28,7 +28,8 @@ class TopicLayoutError(SettingsError):
 
 
 def pulse_topics(settings: PulseSettings) -> dict[str, dict[str, str]]:
-    """Every topic a worker needs, with its configs: sources, dead letters, state changelogs."""
+    """Every topic a worker needs, with its configs: sources, dead letters, state changelogs, and
+    what its services write (alert notifications)."""
     from stream.engine import changelog_topic, repartition_topic
 
     topics: dict[str, dict[str, str]] = {settings.topic(n): {} for n in SOURCE_TOPICS}
@@ -45,6 +46,10 @@ def pulse_topics(settings: PulseSettings) -> dict[str, dict[str, str]]:
             "min.compaction.lag.ms": str(3600 * 1000),
             "max.message.bytes": str(CHANGELOG_MAX_MESSAGE_BYTES),
         }
+    from stream.service import installed_services
+
+    for service in installed_services():
+        topics.update(service.topics(settings))
     return topics
 
 

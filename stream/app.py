@@ -3,15 +3,17 @@ family's view (gauges, routes) on its web server."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
 from stream.engine import IngestEngine
 from stream.exporter import FreshOnly, IngestMetrics, SnapshotClock
 from stream.family import FamilyView, Processor
+from stream.kafka_signals import KafkaSignals, SignalsPoller
 from stream.pipeline import Pipeline
 from stream.registry import FamilyRegistry
+from stream.service import WorkerService, installed_services
 from stream.settings import PulseSettings
 from stream.topics import SOURCE_TOPICS
 
@@ -31,6 +33,10 @@ class Runtime:
     views: dict[str, FamilyView]
     #: when every view last read its snapshots successfully (monotonic clock; None: never)
     clock: SnapshotClock
+    #: polls consumer lag and the dead-letter count from Kafka (stream/kafka_signals.py)
+    signals: SignalsPoller | None = None
+    #: services run beside the engine (stream/service.py), e.g. alerting
+    services: list[WorkerService] = field(default_factory=list)
 
 
 def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -> dict[str, Pipeline]:
@@ -49,7 +55,11 @@ def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -
     }
 
 
-def create_app(settings: PulseSettings, registry: FamilyRegistry | None = None) -> Runtime:
+def create_app(
+    settings: PulseSettings,
+    registry: FamilyRegistry | None = None,
+    services: list[type[WorkerService]] | None = None,
+) -> Runtime:
     from stream.web import register_views
 
     registry = registry if registry is not None else FamilyRegistry.installed(settings)
@@ -71,6 +81,15 @@ def create_app(settings: PulseSettings, registry: FamilyRegistry | None = None) 
     for view in views.values():
         for collector in view.collectors():
             metrics.registry.register(FreshOnly(collector, clock))
-    runtime = Runtime(settings, app, metrics, engine, registry, views, clock)
+    signals = KafkaSignals(
+        settings, rate_window=settings.deadletter_rate_window_seconds, topics=list(registry.processors())
+    )
+    metrics.registry.register(signals)
+    runtime = Runtime(settings, app, metrics, engine, registry, views, clock, SignalsPoller(signals, loop=app.loop))
+    for service_class in installed_services() if services is None else services:
+        service = service_class(runtime)
+        for collector in service.collectors():
+            metrics.registry.register(collector)
+        runtime.services.append(service)
     register_views(runtime)
     return runtime

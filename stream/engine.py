@@ -121,6 +121,9 @@ class IngestEngine(Service):
         self.resync_pending = True
         self.marker_checked_at = float("-inf")
         self.published_once = False
+        #: set whenever a partition's snapshot was published (a batch changed figures): a
+        #: service waiting on it (alerting) clears it
+        self.published = asyncio.Event()
         self.publish_interval = 1.0
         self.in_flight: InFlight | None = None
         #: owned repartition partition -> (offset past what we forwarded there, when)
@@ -447,6 +450,7 @@ class IngestEngine(Service):
                 self.unpublished.discard(tp)
                 self.published_at[tp] = now
                 self.published_once = True
+                self.published.set()
         except Exception as exc:  # Redis down must not stop the stream: retry, then resync
             self.health.down(Dependency.REDIS, exc)
             self.resync_pending = True

@@ -165,6 +165,8 @@ class Request:
     query: Mapping[str, str] = field(default_factory=dict)
     #: values of the ``{name}`` segments of the route's path
     params: Mapping[str, str] = field(default_factory=dict)
+    #: the request's body (a POST's)
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +185,8 @@ class Route:
     handler: Callable[[Request], Awaitable[Reply]]
     #: Refresh the family's view from Redis first (503 with the reason when that fails).
     fresh: bool = True
+    #: the HTTP method it answers
+    method: str = "GET"
 
 
 def report_days(days: Iterable[int]) -> list[int]:

@@ -11,8 +11,10 @@ give identical numbers, sketches merged in the same order included.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from stream.settings import PulseSettings
 from stream.state import PartitionState
 from stream.topics import TopicSpec
 
-__all__ = ["Replay", "replay_file", "partition_for"]
+__all__ = ["Replay", "replay_file", "partition_for", "event_day"]
 
 FLUSH_EVERY = 5000  # records per partition between flushes, like an engine batch
 
@@ -77,8 +79,14 @@ def replay_file(
     on_record: Callable[[], None] | None = None,
     registry: FamilyRegistry | None = None,
     bare_topic: str | None = None,
+    on_day_end: Callable[[int, Replay], None] | None = None,
 ) -> Replay:
-    """Run every record of `topics` in the file through its pipeline, partitioned as Kafka would."""
+    """Run every record of `topics` in the file through its pipeline, partitioned as Kafka would.
+
+    With ``on_day_end``, event time is a clock: the newest ``occurred_at`` seen so far. When
+    it passes into a later UTC day, everything read before is applied and flushed, then
+    ``on_day_end(day, replay)`` is called for each day it left (UTC day ordinals), and once
+    for the last day at the end (a backtest evaluates its rules there)."""
     registry = registry if registry is not None else FamilyRegistry.installed(settings)
     n = settings.topic_partitions
     processors = {k: v for k, v in registry.processors(replay=True).items() if k in topics}
@@ -100,6 +108,7 @@ def replay_file(
         for r in [*(r for _, r in outcome.rejected), *outcome.expired]:
             result.rejected[(topic, r.reason)] = result.rejected.get((topic, r.reason), 0) + 1
         state = result.states[topic][p]
+        state.next_offset = (state.next_offset or 0) + len(values)  # readers key caches by it
         pipelines[topic].flush(state)  # changes no figure; bounds memory
         state.discard_changes()  # no changelog here: what a worker would write is not kept
         # Events of another partition's entity, as a worker forwards them through the
@@ -120,11 +129,31 @@ def replay_file(
         if values:
             run(topic, p, values, stamps)
 
+    clock: list[int | None] = [None]  # the event-time day so far (with on_day_end)
+
+    def advance(value: bytes, stamp: int | None) -> None:
+        day = event_day(value)
+        if day is None or (clock[0] is not None and day <= clock[0]):
+            return
+        # an event beyond its record's time is refused as future: it moves no clock
+        limit = (stamp / 1000 if stamp is not None else time.time()) + settings.max_future_seconds
+        day = min(day, datetime.fromtimestamp(limit, UTC).date().toordinal())
+        if clock[0] is not None and day <= clock[0]:
+            return
+        if clock[0] is not None and on_day_end is not None:
+            for topic, p in list(pending):
+                flush(topic, p)
+            for left in range(clock[0], day):
+                on_day_end(left, result)
+        clock[0] = day
+
     for topic, key, value, stamp in iter_file_records(path, default_topic, bare_topic, hint=BARE_HINT):
         if on_record:
             on_record()
         if topic not in pipelines:
             continue
+        if on_day_end is not None:
+            advance(value, stamp)
         for p, part in by_entity(pipelines[topic].spec, key, value, n):
             values, stamps = pending.setdefault((topic, p), ([], []))
             values.append(part)
@@ -133,4 +162,28 @@ def replay_file(
                 flush(topic, p)
     for topic, p in list(pending):
         flush(topic, p)
+    if on_day_end is not None and clock[0] is not None:
+        on_day_end(clock[0], result)
     return result
+
+
+def event_day(value: bytes) -> int | None:
+    """The UTC day ordinal of a record's latest ``occurred_at`` (None when it has none)."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    latest: int | None = None
+    for event in obj if isinstance(obj, list) else [obj]:
+        at = event.get("occurred_at") if isinstance(event, dict) else None
+        if not isinstance(at, str):
+            continue
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            continue
+        day = when.astimezone(UTC).date().toordinal()
+        latest = day if latest is None else max(latest, day)
+    return latest

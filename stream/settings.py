@@ -64,6 +64,10 @@ class PulseSettings(BaseSettings):
         "gauges are withdrawn from /metrics and /health says degraded",
     )
 
+    deadletter_rate_window_seconds: float = Field(
+        300.0, gt=0, le=86400, description="Window of pulse_deadletter_rate (records a second to the dead-letter topic)"
+    )
+
     # --- ingestion ------------------------------------------------------------------------
     dedupe_retention_days: int = Field(7, ge=1, le=90, description="How long an event_id is remembered to drop resends")
     currencies: Annotated[frozenset[str], NoDecode] = Field(

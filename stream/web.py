@@ -138,6 +138,9 @@ def register_views(runtime: Runtime) -> None:
     for view in runtime.views.values():
         for route in view.routes():
             _register_route(app, route, refresh)
+    for service in runtime.services:
+        for route in service.routes():
+            _register_route(app, route, refresh)
 
 
 def _register_route(app: Any, route: Route, refresh: Any) -> None:
@@ -148,11 +151,18 @@ def _register_route(app: Any, route: Route, refresh: Any) -> None:
             problem = await refresh()
             if problem is not None:
                 return _reply(web, Reply({"error": f"snapshots unavailable: {problem}"}, 503))
-        reply = await route.handler(Request(dict(request.query), {n: params[n] for n in names}))
+        body = await request.read() if route.method != "GET" else b""
+        reply = await route.handler(Request(dict(request.query), {n: params[n] for n in names}, body))
         return _reply(web, reply)
 
-    page.__name__ = "route_" + "_".join(p.strip("{}") for p in route.path.split("/") if p)  # faust names views by it
-    app.page(route.path)(page)
+    name = "route_" + "_".join(p.strip("{}") for p in route.path.split("/") if p)  # faust names views by it
+    page.__name__ = name
+    if route.method == "GET":
+        app.page(route.path)(page)
+    else:
+        from faust.web import View
+
+        app.page(route.path)(type(name, (View,), {route.method.lower(): page}))
 
 
 def _reply(web: Any, reply: Reply) -> Any:

@@ -24,6 +24,8 @@ def run_worker(settings: PulseSettings, registry: FamilyRegistry | None = None) 
     worker = _Worker(
         runtime.app,
         runtime.engine,
+        *([runtime.signals] if runtime.signals is not None else []),
+        *runtime.services,
         log_format=settings.log_format,
         loglevel=settings.log_level,
         quiet=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from stream.cli.common import err
 from stream.cli.demo import demo
 from stream.cli.produce import produce
 from stream.cli.report import report_app
@@ -21,6 +22,25 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Pulse: strea
 for command in (worker, simulate, produce, schemas, demo):
     app.command()(command)
 app.add_typer(report_app, name="report")
+
+#: Command groups of other packages (alerting: `pulse alerts`), found through entry points so
+#: the runtime imports none of them.
+COMMANDS_GROUP = "pulse.commands"
+
+
+def _add_plugged_commands() -> None:
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=COMMANDS_GROUP):
+        try:
+            group = point.load()
+        except Exception as exc:  # a broken plug-in: every other command still works
+            err.print(f"[bold red]error:[/] `pulse {point.name}` unavailable: {exc}", highlight=False)
+            continue
+        app.add_typer(group, name=point.name)
+
+
+_add_plugged_commands()
 
 
 def main() -> None:

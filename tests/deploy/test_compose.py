@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from stream.registry import installed_families
+from stream.service import installed_services
 from stream.settings import PulseSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ def test_every_pulse_variable_is_a_real_setting_with_a_valid_value(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sections = [family.settings_model for family in installed_families()]
+    sections += [service.settings_model for service in installed_services()]
     fields = set(PulseSettings.model_fields).union(*(set(model.model_fields) for model in sections))
     for name in ("pulse-worker", "simulator"):
         env = compose["services"][name]["environment"]
@@ -66,6 +68,17 @@ def test_ports_agree_with_the_code(compose: dict[str, Any]) -> None:
     prometheus = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.docker.yml").read_text())
     targets = [t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
     assert f"pulse-worker:{web_port}" in targets
+    # Prometheus loads the generated alert rules, mounted next to its config
+    assert prometheus["rule_files"] == ["pulse-alerts.rules.yml"]
+    mounts = services["prometheus"]["volumes"]
+    assert "./deploy/prometheus/pulse-alerts.rules.yml:/etc/prometheus/pulse-alerts.rules.yml:ro" in mounts
+    for mount in mounts:
+        assert (REPO / mount.split(":")[0]).is_file(), mount
+    # the worker's alertmanager channel points at the compose service, and its image has the rules
+    assert worker["environment"]["PULSE_ALERTMANAGER_URL"] == "http://alertmanager:9093"
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "COPY deploy/alerts/rules.yml /etc/pulse/alerts/rules.yml" in dockerfile
+    assert "PULSE_ALERT_RULES_FILE=/etc/pulse/alerts/rules.yml" in dockerfile
 
 
 def test_worker_image_runs_the_cli(compose: dict[str, Any]) -> None:

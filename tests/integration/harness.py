@@ -43,11 +43,16 @@ def free_port() -> int:
 
 
 def ensure_stack() -> None:
-    """Start Kafka and Redis with the project's script unless they already answer."""
+    """Start Kafka, Redis, Prometheus and Alertmanager with the project's script unless they
+    already answer."""
     host, port = BROKER.split(":")
-    if port_open(host, int(port)) and port_open("127.0.0.1", 6379):
+    if all(
+        port_open(h, int(p)) for h, p in ((host, port), ("127.0.0.1", 6379), ("127.0.0.1", 9090), ("127.0.0.1", 9093))
+    ):
         return
-    result = subprocess.run([str(REPO / "scripts" / "stack"), "up"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(REPO / "scripts" / "stack"), "up", "--with-observability"], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise RuntimeError(f"scripts/stack up failed:\n{result.stdout}\n{result.stderr}")
 

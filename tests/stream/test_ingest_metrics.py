@@ -273,8 +273,10 @@ async def test_worker_ready_gauge_on_the_metrics_page(settings: PulseSettings) -
             return status, body
 
     clock = SnapshotClock(30)
-    runtime = SimpleNamespace(app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=clock)
-    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these six are read
+    runtime = SimpleNamespace(
+        app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=clock, services=[]
+    )
+    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these seven are read
     body = await pages["/metrics"](Web(), None)
     assert sample(metrics, "pulse_worker_ready") == 0
     assert b"pulse_worker_ready 0.0" in body
