@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Pulse needs Python >= 3.11")'
-	@command -v cargo >/dev/null || { echo "Pulse needs a Rust toolchain (cargo) to build native/: https://rustup.rs" >&2; exit 1; }
+	PYTHON=$(PYTHON) scripts/stack toolchain
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

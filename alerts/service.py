@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ FIRING_HELP = (
     "Alerts of a rule firing now (one per matching label set), by rule and severity, as of the last evaluation."
 )
 
+#: alerts from Alertmanager kept for GET /api/v1/alerts/received
+RECEIVED_KEPT = 200
+
 #: the shortest time between two evaluations woken by batches (the timer is the setting's)
 MIN_GAP_SECONDS = 1.0
 
@@ -72,6 +76,8 @@ class AlertService(WorkerService):
         #: (rule, severity) -> alerts firing, as of the last evaluation or read
         self.firing: dict[tuple[str, str], int] = {}
         self.evaluations = 0
+        #: the last alerts Alertmanager sent to this worker's receiver
+        self.received: deque[dict[str, Any]] = deque(maxlen=RECEIVED_KEPT)
 
     @classmethod
     def topics(cls, settings: PulseSettings) -> dict[str, dict[str, str]]:
@@ -184,7 +190,34 @@ class AlertService(WorkerService):
         return [
             Route("/api/v1/alerts", self._list, fresh=False),
             Route("/api/v1/alerts/silences", self._silence, fresh=False, method="POST"),
+            Route("/api/v1/alerts/webhook", self._received_webhook, fresh=False, method="POST"),
+            Route("/api/v1/alerts/received", self._list_received, fresh=False),
         ]
+
+    async def _received_webhook(self, request: Request) -> Reply:
+        """Alertmanager's receiver on the local stack (deploy/alerts/alertmanager.yml): what
+        Prometheus's rules on Pulse's gauges fired, logged and kept for the API."""
+        try:
+            body: Any = orjson.loads(request.body or b"")
+        except orjson.JSONDecodeError as exc:
+            return Reply({"error": f"body: not JSON: {exc}"}, 400)
+        alerts = body.get("alerts") if isinstance(body, dict) else None
+        if not isinstance(alerts, list):
+            return Reply({"error": "body: expected Alertmanager's webhook format (version 4), with alerts"}, 400)
+        for alert in alerts:
+            if not isinstance(alert, dict):
+                continue
+            raw = alert.get("labels")
+            labels: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            status = str(alert.get("status", "unknown"))
+            log.info("alerts: received from alertmanager alertname=%s status=%s labels=%s",
+                     labels.get("alertname"), status, labels)  # fmt: skip
+            self.received.append({"status": status, "labels": labels, "startsAt": alert.get("startsAt"),
+                                  "endsAt": alert.get("endsAt"), "received_at": time.time()})  # fmt: skip
+        return Reply({"received": len(alerts)})
+
+    async def _list_received(self, request: Request) -> Reply:
+        return Reply({"received": list(self.received)})
 
     async def _list(self, request: Request) -> Reply:
         rows = await rule_status(self.rules, self.store, time.time())

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import typer
 
@@ -15,7 +16,24 @@ from stream.admin import ensure_topics, records_in
 from stream.cli.common import REPO, fail, guard, out, settings_with
 from stream.settings import load_settings
 
-__all__ = ["demo"]
+__all__ = ["demo", "prometheus_graph", "GRAPHS"]
+
+PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
+#: ready-made Prometheus graph views of a few figures (every worker exports the same value)
+GRAPHS = (
+    ("MRR", "max without(instance) (pulse_mrr)"),
+    ("DAU/WAU/MAU", "max without(instance) (pulse_active_users)"),
+    ("FRT p90", 'max without(instance) (pulse_first_response_seconds{quantile="0.9",window="1d",channel="all",'
+                'priority="all",clock="calendar"})'),
+    ("CAC by channel", 'max without(instance) (pulse_cac{window="30d"})'),
+)  # fmt: skip
+
+
+def prometheus_graph(expr: str, range_input: str = "1h") -> str:
+    return f"{PROMETHEUS}/graph?" + urllib.parse.urlencode(
+        {"g0.expr": expr, "g0.tab": "0", "g0.range_input": range_input}
+    )
 
 
 def demo(
@@ -31,7 +49,7 @@ def demo(
     settings = settings_with()
     stack = REPO / "scripts" / "stack"
     if stack.exists():
-        if subprocess.call([str(stack), "up"]) != 0:
+        if subprocess.call([str(stack), "up", "--with-observability"]) != 0:
             raise fail("the local stack did not start; see the lines above")
     guard(lambda: asyncio.run(ensure_topics(settings)))
     pulse = [sys.executable, "-m", "stream.cli"]
@@ -61,12 +79,19 @@ def demo(
             subprocess.check_call(pulse + ["simulate", "--customers", str(customers), "--days", str(history_days)])
         spawn(["simulate", "--customers", str(customers), "--rate", str(rate)], "demo-simulator.log")
         url = f"http://{settings.web_host}:{settings.web_port}"
+        graphs = "\n".join(f"  {name + ':':<14}{prometheus_graph(expr)}" for name, expr in GRAPHS)
         out.print(
-            f"\n[bold green]Pulse is running.[/]\n"
-            f"  metrics:  {url}/metrics\n"
-            f"  health:   {url}/health\n"
+            f"\n[bold green]Pulse is running.[/] The numbers, in Prometheus (they fill in as the history "
+            f"is processed):\n{graphs}\n"
+            f"The JSON API:\n"
+            f"  revenue:      {url}/api/v1/revenue\n"
+            f"  acquisition:  {url}/api/v1/acquisition\n"
+            f"  alerts:       {url}/api/v1/alerts   (Alertmanager: {ALERTMANAGER})\n"
+            f"  health:       {url}/health   metrics: {url}/metrics\n"
+            f'Dashboards: `docker compose up` starts Grafana on http://127.0.0.1:3000 (open "Pulse / Revenue" first).\n'
             f"  logs:     {logs}/demo-worker.log, demo-simulator.log\n"
-            f"Ctrl-C stops the worker and the simulator (the stack stays up: scripts/stack down).\n"
+            f"Ctrl-C stops the worker and the simulator (the stack stays up: scripts/stack down).\n",
+            soft_wrap=True,
         )
         while all(p.poll() is None for p in children):
             time.sleep(1)

@@ -11,6 +11,7 @@ import hmac
 import math
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -151,6 +152,9 @@ def test_one_firing_and_one_resolved_notification_everywhere(
     [in_am] = wait_for(lambda: alertmanager_alerts(run), timeout=30, what="the alert in Alertmanager")
     assert in_am["labels"]["alertname"] == "cac_drift" and in_am["labels"]["channel"] == "ads"
     assert in_am["status"]["state"] == "active"
+    for w in (a, b):  # the evaluator's gauge, and the other worker's, read from the saved states
+        wait_for(lambda w=w: w.metric("pulse_alerts_firing", rule="cac_drift", severity="warning") == 1, timeout=20,
+                 what=f"pulse_alerts_firing on {w.name}")  # fmt: skip
     assert all(r["state"] == "inactive" for r in a.get_json("/api/v1/alerts")["alerts"]
                if r["labels"] == "channel=all;window=30d")  # fmt: skip
 
@@ -195,3 +199,30 @@ def test_one_firing_and_one_resolved_notification_everywhere(
         return all(x["status"]["state"] != "active" or x["endsAt"] <= now_iso() for x in alertmanager_alerts(run))
 
     wait_for(resolved_there, timeout=30, what="Alertmanager sees it resolved")
+
+
+def test_silences_from_the_api_and_the_cli(setup: tuple[Deployment, Receiver, str, list[Worker]]) -> None:
+    d, _, _, workers = setup
+    w = workers[1]
+
+    def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(f"{w.url}/api/v1/alerts/silences", data=orjson.dumps(body), method="POST",
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, orjson.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, orjson.loads(exc.read())
+
+    status, made = post({"rule": "cac_drift", "match": {"channel": "seo"}, "for": "1h", "comment": "campaign"})
+    assert status == 201 and made["rule"] == "cac_drift" and made["match"] == {"channel": "seo"}
+    assert made["until"] == pytest.approx(time.time() + 3600, abs=60)
+    assert post({"rule": "no_such_rule", "for": "1h"}) == (400, {"error": "rule: unknown rule 'no_such_rule'"})
+    status, error = post({"rule": "cac_drift", "for": "soon"})
+    assert status == 400 and error["error"].startswith("for: expected a duration")
+    assert "silence" in run_cli(
+        "alerts", "silence", "cac_drift", "--match", "channel=events", "--for", "30m", env=d.env
+    )
+    rows = orjson.loads(run_cli("alerts", "list", "--format", "json", env=d.env))
+    assert {r["labels"] for r in rows if r["silenced"]} == {"channel=seo;window=30d", "channel=events;window=30d"}
+    assert {r["labels"] for r in rows} >= {"channel=all;window=30d", "channel=ads;window=30d"}
