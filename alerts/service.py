@@ -137,6 +137,9 @@ class AlertService(WorkerService):
     # --- one evaluation --------------------------------------------------------------------
 
     async def tick(self) -> None:
+        if not self.runtime.engine.ready:  # recovering: not the worker to judge the figures
+            await self._read_firing()
+            return
         held = await self.lease.hold()
         if held != self.leader:
             log.info("alerts: leader=%s worker=%s", "yes" if held else "no", self.runtime.engine.worker_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from stream.settings import FamilySettings
 
@@ -32,3 +32,12 @@ class AlertSettings(FamilySettings):
     frt_sla_seconds: float = Field(
         14400, gt=0, description="First response SLA of the shipped frt_p90_sla rule (${PULSE_FRT_SLA_SECONDS})"
     )
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_tick(self) -> AlertSettings:
+        if self.alert_lease_seconds < 2 * self.alert_interval_seconds:
+            raise ValueError(
+                "alert_lease_seconds: must be at least twice PULSE_ALERT_INTERVAL_SECONDS (the lease is renewed once "
+                "per evaluation; a shorter one passes to another worker between two evaluations)"
+            )
+        return self

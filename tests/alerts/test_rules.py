@@ -125,3 +125,15 @@ def test_selectors_match_exact_values_and_regexes() -> None:
     assert not r.selects({"window": "90d", "channel": "google_ads"})
     assert not r.selects({"window": "30d", "channel": "meta"})
     assert not r.selects({"channel": "google_ads"})
+
+
+def test_a_lease_shorter_than_two_evaluations_fails_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.settings import AlertSettings
+    from stream.settings import SettingsError
+
+    monkeypatch.setenv("PULSE_ALERT_INTERVAL_SECONDS", "15")
+    monkeypatch.setenv("PULSE_ALERT_LEASE_SECONDS", "20")
+    with pytest.raises(SettingsError, match="PULSE_ALERT_LEASE_SECONDS: must be at least twice PULSE_ALERT_INTERVAL"):
+        AlertSettings.load()
+    monkeypatch.setenv("PULSE_ALERT_LEASE_SECONDS", "30")
+    assert AlertSettings.load().alert_lease_seconds == 30
