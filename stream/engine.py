@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
 from stream.deadletter import deadletter_record
-from stream.exporter import IngestMetrics
+from stream.exporter import IngestMetrics, PendingStamps
 from stream.health import Dependency, Health
 from stream.logsummary import RejectionSummary, RepeatFilter
 from stream.pipeline import Pipeline
@@ -59,6 +60,9 @@ WRITER_STOP_SECONDS = 10.0
 
 #: Longest wait between attempts to reload a partition whose batch could not be written.
 RELOAD_BACKOFF_MAX_SECONDS = 30.0
+
+#: ConsumerRecord.timestamp_type of a timestamp the producer set (1: the broker's LogAppendTime).
+CREATE_TIME = 0
 
 
 def changelog_topic(settings: PulseSettings, source: str) -> str:
@@ -134,6 +138,11 @@ class IngestEngine(Service):
         self.reload_pending: set[TopicPartition] = set()
         self.reload_at = float("-inf")
         self.reload_backoff = 1.0
+        #: source partition -> Kafka timestamps of its committed records not yet published
+        self.pending_visible: dict[TopicPartition, PendingStamps] = {}
+        #: source partitions of the consumer's current assignment
+        self.assigned_sources: set[TopicPartition] = set()
+        self.recoveries = 0  # recovery rounds under way (pulse_recovery_in_progress)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -199,12 +208,17 @@ class IngestEngine(Service):
         await self.drain_in_flight()
         await asyncio.gather(*(self._release(tp) for tp in revoked if tp.topic not in self.forwarded_from))
         self.reload_pending.difference_update(revoked)
+        self.assigned_sources.difference_update(revoked)
+        self.metrics.assigned_partitions.set(len(self.assigned_sources))
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
         assert self.consumer is not None
         sources = [tp for tp in assigned if tp.topic not in self.forwarded_from]
+        self.metrics.rebalances.inc()
+        self.assigned_sources = set(sources)  # the whole assignment (aiokafka's protocol is eager)
+        self.metrics.assigned_partitions.set(len(sources))
         log.info("recovering state of %d assigned partitions", len(sources))
         self.reload_pending.difference_update(sources)
         await self._recover(sources)
@@ -224,7 +238,22 @@ class IngestEngine(Service):
         self.assigned_once.set()
 
     async def _recover(self, sources: list[TopicPartition]) -> None:
-        """Rebuild owned source partitions' state from their changelogs; seek to the checkpoint."""
+        """Rebuild owned source partitions' state from their changelogs; seek to the checkpoint.
+        A round of at least one partition is timed (pulse_recovery_seconds) when it succeeds."""
+        if not sources:
+            return
+        started = time.perf_counter()
+        self.recoveries += 1
+        self.metrics.recovering.set(1)
+        try:
+            await self._load(sources)
+        finally:
+            self.recoveries -= 1
+            if not self.recoveries:
+                self.metrics.recovering.set(0)
+        self.metrics.recovery_seconds.observe(time.perf_counter() - started)
+
+    async def _load(self, sources: list[TopicPartition]) -> None:
         assert self.consumer is not None
         changelogs = {
             tp: TopicPartition(changelog_topic(self.settings, self.by_topic[tp.topic]), tp.partition) for tp in sources
@@ -359,6 +388,7 @@ class IngestEngine(Service):
             elif isinstance(result, BaseException):  # cancelled: the worker is stopping
                 raise result
             else:
+                written.sealed.add(tp)
                 for forwarded_to, end in writer.take_forwarded().items():
                     if self.source_of(forwarded_to) in self.states:  # read by this worker
                         known = self.forward_ends.get(forwarded_to)
@@ -368,11 +398,14 @@ class IngestEngine(Service):
         assert self.consumer is not None
         writers = list(written.writers.items())
         results = await asyncio.gather(*(writer.settle() for _, writer in writers), return_exceptions=True)
+        now_ms = time.time_ns() // 1_000_000
         for (tp, writer), result in zip(writers, results, strict=True):
             if isinstance(result, Exception) and self.writers.get(tp) is writer:
                 await self._write_failed(tp, result)  # its checkpoint failed: recovery ignores the batch
             elif isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
+            elif result is None and tp in written.sealed and self.writers.get(tp) is writer:
+                self._committed(tp, written, now_ms)
         # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
         offsets = {tp: o for tp, o in written.offsets.items() if self.source_of(tp) in self.states}
         if offsets:
@@ -384,6 +417,23 @@ class IngestEngine(Service):
                 log.warning("group offset commit failed (%s); state will be reloaded", exc)
             except KafkaError as exc:  # the broker away: the next commit covers these offsets
                 log.debug("group offset commit failed: %s", exc)
+
+    def _committed(self, tp: TopicPartition, written: InFlight, now_ms: int) -> None:
+        """A partition's batch is durable with its checkpoint: count its changelog records; its
+        records are visible now if the partition's snapshot was published since the batch was
+        applied, else at its next publish."""
+        name = self.by_topic[tp.topic]
+        self.metrics.changelog_records.labels(topic=name).inc(written.changelog_records.get(tp, 0))
+        stamps = written.stamps.get(tp)
+        if not stamps:
+            return
+        if tp in written.published:
+            self.metrics.visible_latency.observe(name, stamps, now_ms)
+        else:
+            pending = self.pending_visible.get(tp)
+            if pending is None:
+                pending = self.pending_visible[tp] = PendingStamps()
+            pending.add(stamps)
 
     async def _forward_backlog(self) -> list[TopicPartition]:
         """Owned repartition partitions not yet read up to what this worker forwarded there."""
@@ -416,6 +466,8 @@ class IngestEngine(Service):
         if self.states.pop(tp, None) is not None:
             self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         self.unpublished.discard(tp)
+        # committed, not yet published by us: visible once its next owner (or reload) publishes
+        self.pending_visible.pop(tp, None)
         writer = self.writers.pop(tp, None)
         if writer is not None:
             await _stop_quietly(writer)
@@ -445,18 +497,31 @@ class IngestEngine(Service):
                     continue
                 if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
                     continue
-                await self.pipelines[self.by_topic[tp.topic]].processor.publish(state, self.snapshots)
+                name = self.by_topic[tp.topic]
+                started = time.perf_counter()
+                await self.pipelines[name].processor.publish(state, self.snapshots)
+                self.metrics.redis_roundtrip.observe(time.perf_counter() - started)
                 talked = True
                 self.unpublished.discard(tp)
                 self.published_at[tp] = now
                 self.published_once = True
                 self.published.set()
+                self._visible(tp, name)
         except Exception as exc:  # Redis down must not stop the stream: retry, then resync
             self.health.down(Dependency.REDIS, exc)
             self.resync_pending = True
             return
         if talked:
             self.health.up(Dependency.REDIS)
+
+    def _visible(self, tp: TopicPartition, name: str) -> None:
+        """The partition's snapshot was just published: its committed records are visible now,
+        and its batch in flight (if any) will be as soon as it is committed."""
+        pending = self.pending_visible.pop(tp, None)
+        if pending is not None:
+            self.metrics.visible_latency.observe(name, pending.stamps, time.time_ns() // 1_000_000, pending.records)
+        if self.in_flight is not None and tp in self.in_flight.writers:
+            self.in_flight.published.add(tp)
 
     def _resync_all(self) -> None:
         self.snapshots.new_epoch()
@@ -498,9 +563,8 @@ class IngestEngine(Service):
             if writes is None:
                 writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), tp.partition)
                 staged.states[source] = state
-            outcome = pipeline.handle_many(
-                state, [record.value for record in records], [record.timestamp for record in records]
-            )
+            stamps = [record.timestamp for record in records]
+            outcome = pipeline.handle_many(state, [record.value for record in records], stamps)
             for index, rejected in outcome.rejected:
                 record = records[index]
                 self.metrics.count_rejected(name, rejected.reason)
@@ -531,6 +595,13 @@ class IngestEngine(Service):
             # topic in the same batch is checkpointed once, with both offsets
             writes.checkpoint = state.checkpoint_record()
             staged.offsets[tp] = records[-1].offset + 1
+            visible = _visible_stamps(records, stamps, outcome.forwards)
+            if visible:
+                known = staged.stamps.get(source)
+                if known is None:
+                    staged.stamps[source] = visible
+                else:
+                    known.extend(visible)
             self.unpublished.add(source)
             self.metrics.processed.labels(topic=name).inc(processed)
             self.metrics.duplicate.labels(topic=name).inc(duplicates)
@@ -551,6 +622,9 @@ class IngestEngine(Service):
                 await self._write_failed(source, exc)
                 continue
             written.writers[source] = writer
+            written.changelog_records[source] = len(writes.changes) + (0 if writes.checkpoint is None else 1)
+            if source in staged.stamps:
+                written.stamps[source] = staged.stamps[source]
         written.offsets = {tp: o for tp, o in staged.offsets.items() if self.source_of(tp) in written.writers}
         return written
 
@@ -564,6 +638,8 @@ class Staged:
     states: dict[TopicPartition, PartitionState] = field(default_factory=dict)
     #: consumed partition (source or repartition) -> next offset, for the group commit
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    #: Kafka timestamps of the records each partition state applied (pulse_event_visible_latency_seconds)
+    stamps: dict[TopicPartition, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -572,6 +648,13 @@ class InFlight:
 
     offsets: dict[TopicPartition, int]
     writers: dict[TopicPartition, BatchWriter] = field(default_factory=dict)
+    #: per partition state: its records' Kafka timestamps, its changelog records (checkpoint included)
+    stamps: dict[TopicPartition, list[int]] = field(default_factory=dict)
+    changelog_records: dict[TopicPartition, int] = field(default_factory=dict)
+    #: partitions whose snapshot was published while the batch was in flight (it holds the batch)
+    published: set[TopicPartition] = field(default_factory=set)
+    #: partitions whose writes were sealed (committed, or acknowledged before their checkpoint)
+    sealed: set[TopicPartition] = field(default_factory=set)
 
 
 async def _stop_quietly(writer: BatchWriter) -> None:
@@ -580,6 +663,28 @@ async def _stop_quietly(writer: BatchWriter) -> None:
         await asyncio.wait_for(writer.stop(), WRITER_STOP_SECONDS)
     except Exception as exc:  # a fenced or broken producer: nothing of it is needed any more
         log.debug("writer stop failed: %s", exc)
+
+
+def _visible_stamps(records: list[Any], stamps: list[int], forwards: list[tuple[int, Any]]) -> list[int]:
+    """The producers' timestamps (CreateTime) of a partition's records in a batch, except those
+    forwarded to another partition (observed once applied there: their copy keeps the time).
+
+    Kafka sets the timestamp type per record batch from the topic's configuration, so records
+    whose first and last share CreateTime are taken whole (one C-level ``min`` to rule out
+    records without a time); anything else is sorted out record by record."""
+    first = getattr(records[0], "timestamp_type", CREATE_TIME)  # test doubles carry none
+    last = getattr(records[-1], "timestamp_type", CREATE_TIME)
+    if forwards or first != CREATE_TIME or last != CREATE_TIME or min(stamps, default=1) <= 0:
+        skip = {index for index, _ in forwards}
+        return [
+            stamp
+            for index, (record, stamp) in enumerate(zip(records, stamps, strict=True))
+            if index not in skip
+            and getattr(record, "timestamp_type", CREATE_TIME) == CREATE_TIME
+            and stamp is not None
+            and stamp > 0
+        ]
+    return stamps
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

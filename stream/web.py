@@ -89,15 +89,22 @@ def register_views(runtime: Runtime) -> None:
             state = WorkerState.DEGRADED
         return state, reasons
 
+    last_scrape = [0.0]  # seconds the previous /metrics answer took
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        started = time.perf_counter()
         await refresh()
         state, _ = status()
         runtime.metrics.ready.set(1 if state is WorkerState.READY else 0)
         age = clock.age()
         runtime.metrics.snapshot_age.set(age if age is not None else float("inf"))
+        # this answer's own duration is known only once it is rendered: the next one carries it
+        runtime.metrics.scrape_duration.set(last_scrape[0])
+        body = render(runtime.metrics.registry)
+        last_scrape[0] = time.perf_counter() - started
         return web.bytes(
-            render(runtime.metrics.registry),
+            body,
             # aiohttp refuses parameters in content_type; Prometheus reads plain text/plain.
             content_type=CONTENT_TYPE_LATEST.split(";")[0],
         )
