@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit lint install stack stack-down schemas bench prometheus-check
+.PHONY: demo test unit lint install stack stack-down schemas bench prometheus-check dashboards
 
 demo: install stack
 	$(BIN)/pulse demo
@@ -19,6 +19,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m dashboards --check
 
 unit: install
 	$(BIN)/pytest -m "not integration"
@@ -47,3 +48,7 @@ stack-down:
 
 schemas: install
 	$(BIN)/pulse schemas
+
+# Grafana dashboards as code (dashboards/) -> deploy/grafana/dashboards/*.json
+dashboards: install
+	$(BIN)/python -m dashboards

@@ -4,6 +4,7 @@ the settings in the code."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ def compose() -> dict[str, Any]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"kafka", "redis", "pulse-worker", "simulator", "prometheus", "alertmanager"}
+    assert set(compose["services"]) == {
+        "kafka",
+        "redis",
+        "pulse-worker",
+        "simulator",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
     assert compose["services"]["kafka"]["image"] == "apache/kafka:3.9.1"
     pom = (REPO / "deploy" / "kafka" / "pom.xml").read_text()
     assert "<kafka.version>3.9.1</kafka.version>" in pom, "compose and the local stack must run the same Kafka"
@@ -95,3 +104,31 @@ def test_worker_image_builds_the_compiled_kernel() -> None:
     assert "setuptools-rust" in pyproject and 'path = "native/Cargo.toml"' in pyproject
     assert "COPY native/src ./native/src" in dockerfile and "native/Cargo.lock" in dockerfile
     assert "rustup" in dockerfile and "pip wheel" in dockerfile
+
+
+def test_grafana_provisions_the_generated_dashboards_from_the_compose_prometheus(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana-oss")
+    assert "3000:3000" in grafana["ports"]
+    assert "prometheus" in grafana["depends_on"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    mounts = {m.split(":")[1]: m for m in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro"
+    assert mounts["/var/lib/grafana/dashboards"] == "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro"
+    for mount in grafana["volumes"]:
+        assert (REPO / mount.split(":")[0]).exists(), mount
+
+    provisioning = REPO / "deploy" / "grafana" / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert [(d["type"], d["url"]) for d in datasources] == [("prometheus", "http://prometheus:9090")]
+    prometheus_port = compose["services"]["prometheus"]["ports"][0].split(":")[1]
+    assert datasources[0]["url"].endswith(f":{prometheus_port}")
+    providers = yaml.safe_load((provisioning / "dashboards" / "pulse.yml").read_text())["providers"]
+    assert [(p["type"], p["options"]["path"]) for p in providers] == [("file", "/var/lib/grafana/dashboards")]
+    # every generated dashboard's datasource variable defaults to the provisioned uid
+    boards = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    assert boards, "no dashboards generated (python -m dashboards)"
+    for path in boards:
+        variables = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}
+        assert variables["datasource"]["current"]["value"] == datasources[0]["uid"], path.name
