@@ -349,3 +349,38 @@ def test_the_probe_alert_and_its_delivery_are_on_the_alerts_dashboard(scraped: S
     assert [r["metric"] for r in firing] == [{"rule": "dashboard_probe", "severity": "info"}]
     delivered = query('sum by (outcome) (pulse_alert_notifications_total{channel="kafka", outcome="delivered"})')
     assert delivered and float(delivered[0]["value"][1]) >= 1
+
+
+def test_the_demos_graph_views_show_data(scraped: Scraped) -> None:
+    """The Prometheus graph views `make demo` prints query what this worker exports."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from stream.cli.demo import GRAPHS, prometheus_graph
+
+    for name, expr in GRAPHS:
+        url = prometheus_graph(expr)
+        assert parse_qs(urlsplit(url).query)["g0.expr"] == [expr]
+        if name == "FRT p90":  # the fixed history ended days ago: no ticket answered "today"
+            expr = expr.replace('window="1d"', 'window="30d"')
+        assert query(expr), (name, expr)
+
+
+def test_alertmanager_routes_to_pulses_receiver(scraped: Scraped) -> None:
+    """The stack's Alertmanager (deploy/alertmanager/alertmanager.yml) sends what it gets to the
+    worker on the web port: an alert posted to it arrives at /api/v1/alerts/received."""
+    import urllib.request
+    import uuid
+
+    probe = f"receiver_probe_{uuid.uuid4().hex[:8]}"
+    alert = [{"labels": {"alertname": probe, "severity": "info"}, "annotations": {"summary": "a probe"}}]
+    request = urllib.request.Request("http://127.0.0.1:9093/api/v2/alerts", data=json.dumps(alert).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200
+
+    def arrived() -> list[dict[str, Any]]:
+        got = scraped.worker.get_json("/api/v1/alerts/received")["received"]
+        return [a for a in got if a["labels"].get("alertname") == probe]
+
+    [received] = wait_for(arrived, timeout=90, interval=2, what="Alertmanager's notification at Pulse's receiver")
+    assert received["status"] == "firing" and received["labels"]["severity"] == "info"
