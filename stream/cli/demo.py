@@ -79,7 +79,7 @@ def demo(
             subprocess.check_call(pulse + ["simulate", "--customers", str(customers), "--days", str(history_days)])
         spawn(["simulate", "--customers", str(customers), "--rate", str(rate)], "demo-simulator.log")
         url = f"http://{settings.web_host}:{settings.web_port}"
-        graphs = "\n".join(f"  {name + ':':<14}{prometheus_graph(expr)}" for name, expr in GRAPHS)
+        graphs = "\n".join(f"  {name + ':':<16}{prometheus_graph(expr)}" for name, expr in GRAPHS)
         out.print(
             f"\n[bold green]Pulse is running.[/] The numbers, in Prometheus (they fill in as the history "
             f"is processed):\n{graphs}\n"
