@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -27,9 +26,9 @@ from stream.family import Processor
 from stream.pipeline import partition_for
 from stream.settings import PulseSettings
 from stream.state import PartitionState
-from stream.web import register_views
 from stream.writers import AcknowledgedWriter
 from tests.factories import make_subscription
+from tests.stream.web_standin import Web, registered_pages
 
 SUBS = "subscriptions"
 LATENCY = "pulse_event_visible_latency_seconds"
@@ -522,26 +521,9 @@ async def test_scrape_duration_is_the_previous_answer_s(monkeypatch: pytest.Monk
     settings = PulseSettings.model_validate({"topic_partitions": 1})
     metrics = IngestMetrics(CollectorRegistry())
     engine = IngestEngine(settings, {}, metrics)
-    pages: dict[str, Callable[..., Any]] = {}
-
-    class App:
-        def page(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-            def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-                pages[path] = handler
-                return handler
-
-            return register
-
-    class Web:
-        def bytes(self, body: bytes, content_type: str) -> bytes:
-            return body
-
     clock = Clock(step=0.125)  # an answer reads perf_counter twice: 0.125 s apart
     monkeypatch.setattr("stream.web.time", clock)
-    runtime = SimpleNamespace(
-        app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=SnapshotClock(30), services=[]
-    )
-    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these seven are read
+    pages = registered_pages(metrics, engine, settings, SnapshotClock(30))
     first = await pages["/metrics"](Web(), None)
     assert b"pulse_scrape_duration_seconds 0.0" in first  # no answer before it
     second = await pages["/metrics"](Web(), None)

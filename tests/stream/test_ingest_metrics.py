@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -32,9 +31,9 @@ from stream.exporter import FreshOnly, IngestMetrics, SnapshotClock, render
 from stream.health import Dependency
 from stream.settings import PulseSettings
 from stream.state import PartitionState
-from stream.web import register_views
 from stream.writers import AcknowledgedWriter
 from tests.factories import make_subscription
+from tests.stream.web_standin import Web, registered_pages
 
 SUBS, PRODUCT = "subscriptions", "product-events"
 REASONS = ("invalid_json", "not_object", "batch_too_large", "unknown_type", "timestamp", "currency", "schema", "late")
@@ -255,28 +254,8 @@ async def test_worker_ready_gauge_on_the_metrics_page(settings: PulseSettings) -
     """/metrics sets pulse_worker_ready: 0 until the engine has recovered an assignment, then 1."""
     metrics = IngestMetrics(CollectorRegistry())
     engine = IngestEngine(settings, {}, metrics)
-    pages: dict[str, Callable[..., Any]] = {}
-
-    class App:
-        def page(self, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-            def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-                pages[path] = handler
-                return handler
-
-            return register
-
-    class Web:
-        def bytes(self, body: bytes, content_type: str) -> bytes:
-            return body
-
-        def json(self, body: Any, status: int = 200) -> tuple[int, Any]:
-            return status, body
-
     clock = SnapshotClock(30)
-    runtime = SimpleNamespace(
-        app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=clock, services=[]
-    )
-    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these seven are read
+    pages = registered_pages(metrics, engine, settings, clock)
     body = await pages["/metrics"](Web(), None)
     assert sample(metrics, "pulse_worker_ready") == 0
     assert b"pulse_worker_ready 0.0" in body
