@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import barchart, bargauge, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builder
@@ -198,6 +199,32 @@ def _describe(targets: Sequence[Target]) -> str:
     return help_of(first_metric(targets[0].expr))
 
 
+P = TypeVar("P", timeseries.Panel, stat.Panel, bargauge.Panel, barchart.Panel, table.Panel)
+
+
+def _framed(
+    panel: P,
+    title: str,
+    unit: str,
+    targets: Sequence[Target],
+    width: int,
+    height: int,
+    instant: bool,
+    table_format: bool = False,
+) -> P:
+    """What every panel has: title, the first metric's HELP as description, the datasource
+    variable, a unit, its size and its queries."""
+    return (
+        panel.title(title)
+        .description(_describe(targets))
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+        .targets(_queries(targets, instant=instant, table_format=table_format))
+    )
+
+
 def timeseries_panel(
     title: str,
     unit: str,
@@ -210,14 +237,7 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A value over time; ``threshold`` (value, colour) draws a constant line, e.g. an SLA."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(_describe(targets))
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_queries(targets, instant=False))
+        _framed(timeseries.Panel(), title, unit, targets, width, height, instant=False)
         .legend(
             common_builder.VizLegendOptions()
             .display_mode(common_model.LegendDisplayMode.TABLE)
@@ -252,14 +272,7 @@ def stat_panel(
 ) -> stat.Panel:
     """The latest value, big; ``mappings`` turn values into words (1: ready)."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(_describe(targets))
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_queries(targets, instant=True))
+        _framed(stat.Panel(), title, unit, targets, width, height, instant=True)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .graph_mode(common_model.BigValueGraphMode.NONE)
         .color_mode(common_model.BigValueColorMode.VALUE)
@@ -279,14 +292,7 @@ def stat_panel(
 def bars(title: str, unit: str, *targets: Target, width: int = 12, height: int = 8) -> bargauge.Panel:
     """One horizontal bar per series, latest value: a breakdown by a label."""
     return (
-        bargauge.Panel()
-        .title(title)
-        .description(_describe(targets))
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_queries(targets, instant=True))
+        _framed(bargauge.Panel(), title, unit, targets, width, height, instant=True)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .orientation(common_model.VizOrientation.HORIZONTAL)
         .display_mode(common_model.BarGaugeDisplayMode.GRADIENT)
@@ -300,14 +306,7 @@ def barchart_panel(
 ) -> barchart.Panel:
     """Bars of the latest value by ``x_field``, negative ones red: a waterfall of signed amounts."""
     return (
-        barchart.Panel()
-        .title(title)
-        .description(_describe(targets))
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_queries(targets, instant=True, table_format=True))
+        _framed(barchart.Panel(), title, unit, targets, width, height, instant=True, table_format=True)
         .with_transformation(
             dashboard_model.DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}})
         )
@@ -321,14 +320,7 @@ def barchart_panel(
 def table_panel(title: str, unit: str, *targets: Target, width: int = 12, height: int = 8) -> table.Panel:
     """The latest value of each series as a row, its labels as columns."""
     return (
-        table.Panel()
-        .title(title)
-        .description(_describe(targets))
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .targets(_queries(targets, instant=True, table_format=True))
+        _framed(table.Panel(), title, unit, targets, width, height, instant=True, table_format=True)
         .with_transformation(
             dashboard_model.DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}})
         )
