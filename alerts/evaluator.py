@@ -15,7 +15,7 @@ from alerts.machine import AlertRecord, Step, step
 from alerts.model import AlertState, LabelSet, Notification, Sample
 from alerts.render import notification_of
 from alerts.rules import DriftCondition, Every, Rule, RulesFile
-from alerts.store import AlertStore
+from alerts.store import AlertStore, silenced
 
 __all__ = ["Change", "Evaluator", "samples_of"]
 
@@ -77,19 +77,12 @@ class Evaluator:
                         recorded.add((rule.metric, sample.labels))
                         await self.history.put(rule.metric, sample.labels, day, sample.value)
                 verdict = judge(rule.condition, sample.value, points, record.state is AlertState.FIRING)
-                alert_labels = {**labels, **rule.labels, "alertname": rule.name, "severity": rule.severity}
-                silenced = any(s.covers(rule.name, alert_labels, now) for s in silences)
-                changes.append(self._change(rule, step(record, verdict, sample.value, now, rule, silenced)))
+                muted = silenced(silences, rule.name, rule.alert_labels(labels), now)
+                changes.append(self._change(rule, step(record, verdict, sample.value, now, rule, muted)))
             for labels_set, record in records.items():  # series gone: the condition no longer holds
                 if labels_set not in seen and record.state in (AlertState.PENDING, AlertState.FIRING):
-                    alert_labels = {
-                        **dict(labels_set),
-                        **rule.labels,
-                        "alertname": rule.name,
-                        "severity": rule.severity,
-                    }
-                    silenced = any(s.covers(rule.name, alert_labels, now) for s in silences)
-                    gone = step(record, Verdict(False), None, now, rule, silenced)
+                    muted = silenced(silences, rule.name, rule.alert_labels(dict(labels_set)), now)
+                    gone = step(record, Verdict(False), None, now, rule, muted)
                     changes.append(self._change(rule, gone))
         return changes
 

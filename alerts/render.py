@@ -47,7 +47,7 @@ def notification_of(rule: Rule, record: AlertRecord, status: NotificationStatus,
     labels, start), the status and the repeat count, so a re-made notification is known."""
     assert record.fired_at is not None
     fp = fingerprint(rule.name, record.labels)
-    labels = {**dict(record.labels), **rule.labels, "alertname": rule.name, "severity": rule.severity}
+    labels = rule.alert_labels(dict(record.labels))
     annotations = {
         name: render_text(text, rule, record) if name != "runbook_url" else text
         for name, text in (

@@ -270,6 +270,11 @@ class Rule(_Strict):
                     raise ValueError(f"{label}: bad regex {pattern[1:]!r}: {exc}") from None
         return value
 
+    def alert_labels(self, series: dict[str, str]) -> dict[str, str]:
+        """An alert's labels: its series', the rule's, alertname and severity (what silences
+        match and notifications carry)."""
+        return {**series, **self.labels, "alertname": self.name, "severity": self.severity}
+
     def selects(self, labels: dict[str, str]) -> bool:
         for label, wanted in self.match.items():
             have = labels.get(label)

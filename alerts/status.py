@@ -7,7 +7,7 @@ from typing import Any
 
 from alerts.model import AlertState, labels_key
 from alerts.rules import RulesFile
-from alerts.store import AlertStore
+from alerts.store import AlertStore, silenced
 
 __all__ = ["rule_status"]
 
@@ -28,14 +28,13 @@ async def rule_status(rules: RulesFile, store: AlertStore, now: float) -> list[d
                          "baseline": None, "since": None, "note": note, "silenced": False})  # fmt: skip
             continue
         for labels, r in sorted(records.items()):
-            alert_labels = {**dict(labels), **rule.labels, "alertname": rule.name, "severity": rule.severity}
-            silenced = any(s.covers(rule.name, alert_labels, now) for s in silences)
+            muted = silenced(silences, rule.name, rule.alert_labels(dict(labels)), now)
             since = {AlertState.FIRING: r.fired_at, AlertState.PENDING: r.active_since,
                      AlertState.RESOLVED: r.resolved_at}.get(r.state)  # fmt: skip
-            notes = [n for n in (r.silent, "silenced" if silenced else None) if n]
+            notes = [n for n in (r.silent, "silenced" if muted else None) if n]
             rows.append({
                 "rule": rule.name, "labels": labels_key(labels), "state": r.state.value, "value": r.value,
-                "baseline": r.baseline, "since": _iso(since), "note": "; ".join(notes), "silenced": silenced,
+                "baseline": r.baseline, "since": _iso(since), "note": "; ".join(notes), "silenced": muted,
                 "evaluated_at": _iso(r.evaluated_at),
             })  # fmt: skip
     return rows

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from alerts.machine import AlertRecord
 from alerts.model import LabelSet, labels_key
 
-__all__ = ["Silence", "AlertStore", "MemoryAlertStore", "RedisAlertStore"]
+__all__ = ["Silence", "silenced", "AlertStore", "MemoryAlertStore", "RedisAlertStore"]
 
 #: how long a made notification's id is remembered (so a re-made one is not sent twice)
 SENT_TTL_SECONDS = 7 * 86400
@@ -36,6 +36,11 @@ class Silence:
             if have is None or not (re.fullmatch(want[1:], have) if want.startswith("~") else have == want):
                 return False
         return True
+
+
+def silenced(silences: list[Silence], rule: str, labels: dict[str, str], now: float) -> bool:
+    """Whether any of ``silences`` covers an alert of ``rule`` with these (alert) labels."""
+    return any(s.covers(rule, labels, now) for s in silences)
 
 
 class AlertStore:
