@@ -88,6 +88,7 @@ class _DayEvaluation:
             self.needed = []
             for view in self.views.values():
                 await view.refresh()
+                await view.refresh_background()
                 if samples_of(view.collectors(), self.evaluator.metrics):
                     self.needed.append(view)
             samples = samples_of([c for v in self.needed for c in v.collectors()], self.evaluator.metrics)
@@ -96,6 +97,7 @@ class _DayEvaluation:
         else:
             for view in self.needed:
                 await view.refresh()
+                await view.refresh_background()
             samples = samples_of([c for v in self.needed for c in v.collectors()], self.evaluator.metrics)
         await self._judge(samples, day)
 

@@ -497,6 +497,54 @@ async def touch(snapshots: SnapshotStore) -> None:
         await snapshots.put_partition(PRODUCT, p, {**rest, "position": position})
 
 
+#: share of the accounts a batch touches between two health passes (their versions move)
+TOUCHED_ACCOUNTS = 0.01
+
+
+async def touch_accounts(snapshots: SnapshotStore) -> int:
+    """A new version for every 100th account, as if a batch changed its records: what the
+    next health pass reads and scores again."""
+    from consumers.engagement.health import ACCOUNT_VERSIONS
+
+    versions = await snapshots.entities(ACCOUNT_VERSIONS)
+    some = sorted(versions)[:: round(1 / TOUCHED_ACCOUNTS)]
+    await snapshots.put_entities(ACCOUNT_VERSIONS, {a: f"{versions[a]}+" for a in some})
+    return len(some)
+
+
+async def stalls(work: Any) -> tuple[float, float]:
+    """(seconds ``work`` took, the longest the event loop went without serving another task
+    meanwhile): what a /metrics request or a Kafka heartbeat would have waited at worst."""
+    done, longest = False, 0.0
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+
+    tick = asyncio.ensure_future(ticker())
+    t = time.perf_counter()
+    await work
+    took = time.perf_counter() - t
+    done = True
+    await tick
+    return took, longest
+
+
+@dataclass
+class Background:
+    """A view's background pass (``refresh_background``): the first (everything), then after
+    each later batch (1% of the accounts changed), and the longest event-loop stall of any."""
+
+    first: float
+    later: list[float]
+    stall: float
+    touched: int
+
+
 @dataclass
 class Figures:
     cold: dict[str, float]  # family -> seconds of a worker's first refresh (every sketch)
@@ -507,6 +555,7 @@ class Figures:
     bytes: int
     by_family: dict[str, int]
     collect: dict[str, float]  # family -> seconds of its collectors' collect(), once
+    background: dict[str, Background]  # family -> its background pass, for views with one
     profile: str = ""
 
     def scrape(self) -> float:
@@ -521,16 +570,27 @@ def measure(w: Worker, snapshots: SnapshotStore, runs: int, profile: bool, close
             t = time.perf_counter()
             loop.run_until_complete(view.refresh())
             cold[name] = time.perf_counter() - t
+        passes = {name: view for name, view in w.views.items() if view.background_interval > 0}
+        background: dict[str, Background] = {}
+        for name, view in passes.items():
+            first, stall = loop.run_until_complete(stalls(view.refresh_background()))
+            background[name] = Background(first, [], stall, 0)
         refresh: dict[str, list[float]] = {name: [] for name in w.views}
         rendered: list[float] = []
         body = b""
         for _ in range(runs):
             loop.run_until_complete(touch(snapshots))
+            touched = loop.run_until_complete(touch_accounts(snapshots))
             gc.collect()
             for name, view in w.views.items():
                 t = time.perf_counter()
                 loop.run_until_complete(view.refresh())
                 refresh[name].append(time.perf_counter() - t)
+            for name, view in passes.items():
+                took, stall = loop.run_until_complete(stalls(view.refresh_background()))
+                b = background[name]
+                b.later.append(took)
+                b.stall, b.touched = max(b.stall, stall), touched
             w.clock.mark()  # as stream/web.py does after a successful refresh
             t = time.perf_counter()
             body = render(w.registry)
@@ -569,7 +629,7 @@ def measure(w: Worker, snapshots: SnapshotStore, runs: int, profile: bool, close
             stats.sort_stats("cumulative").print_stats(r"consumers|stream|exposition", 16)
             text = "\n".join(line for line in out.getvalue().splitlines() if line.strip())
         series = sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#"))
-        return Figures(cold, refresh, rendered, floor, series, len(body), by_family, collect, text)
+        return Figures(cold, refresh, rendered, floor, series, len(body), by_family, collect, background, text)
     finally:
         if close:  # a Redis client belongs to the loop it connected on
             loop.run_until_complete(snapshots.close())
@@ -695,6 +755,18 @@ def report(rows: list[tuple[Deployment, Figures]], worst: dict[str, tuple[int, s
     for d, f in rows:
         cells = " | ".join(f"{f.collect[n] * 1e3:,.1f}" for n in names)
         yield f"| {d.label} | {cells} | {sum(f.cold.values()) * 1e3:,.0f} |"
+    yield ""
+    yield ("Background passes, off the scrape (`refresh_background`, a worker runs them every "
+           "`PULSE_HEALTH_REFRESH_SECONDS`): the first reads every account, each later one the 1% a "
+           "batch changed; the stall is the longest the event loop went without serving anything else:")  # fmt: skip
+    yield ""
+    yield "| state | view | first pass ms | later pass ms, min / median | accounts changed | longest stall ms |"
+    yield "| --- | --- | ---: | ---: | ---: | ---: |"
+    for d, f in rows:
+        for name, b in f.background.items():
+            later = ms(b.later) if b.later else "–"
+            yield (f"| {d.label} | {name} | {b.first * 1e3:,.1f} | {later} | {b.touched:,} "
+                   f"| {b.stall * 1e3:,.1f} |")  # fmt: skip
     yield ""
     d, last = rows[-1]
     yield f"Series by family, {d.label} and the worst case from the code (default settings):"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import faust
 
+from stream.background import BackgroundRefresh
 from stream.engine import IngestEngine
 from stream.exporter import FreshOnly, IngestMetrics, SnapshotClock
 from stream.family import FamilyView, Processor
@@ -37,6 +38,8 @@ class Runtime:
     signals: SignalsPoller | None = None
     #: services run beside the engine (stream/service.py), e.g. alerting
     services: list[WorkerService] = field(default_factory=list)
+    #: runs the views' background refreshes (stream/background.py)
+    background: BackgroundRefresh | None = None
 
 
 def build_pipelines(settings: PulseSettings, processors: dict[str, Processor]) -> dict[str, Pipeline]:
@@ -85,7 +88,17 @@ def create_app(
         settings, rate_window=settings.deadletter_rate_window_seconds, topics=list(registry.processors())
     )
     metrics.registry.register(signals)
-    runtime = Runtime(settings, app, metrics, engine, registry, views, clock, SignalsPoller(signals, loop=app.loop))
+    runtime = Runtime(
+        settings,
+        app,
+        metrics,
+        engine,
+        registry,
+        views,
+        clock,
+        SignalsPoller(signals, loop=app.loop),
+        background=BackgroundRefresh(views, loop=app.loop),
+    )
     for service_class in installed_services() if services is None else services:
         service = service_class(runtime)
         for collector in service.collectors():

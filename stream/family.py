@@ -217,8 +217,17 @@ class FamilyView:
     """What a worker serves of a family for the whole deployment, from the merged snapshots
     every partition's owner published to Redis (whichever worker answers, it answers for all)."""
 
+    #: seconds between two runs of :meth:`refresh_background` in a worker (0: it has none)
+    background_interval: float = 0.0
+
     async def refresh(self) -> None:
         """Read the latest snapshots from Redis (the web layer calls it at most twice a second)."""
+
+    async def refresh_background(self) -> None:
+        """Read and compute what costs too much for every scrape because it grows with the
+        entities held (e.g. every account's health): a worker runs it in a task of its own
+        every :attr:`background_interval` seconds, and a replay after each :meth:`refresh`.
+        It shares the worker's event loop, so it must yield to it often."""
 
     def collectors(self) -> Iterable[Collector]:
         """Prometheus collectors computing the family's gauges from the last refresh."""

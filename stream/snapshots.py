@@ -124,6 +124,13 @@ class SnapshotStore:
         raw = await self.client.hget(f"{self.prefix}:{kind}", key)
         return None if raw is None else orjson.loads(raw)
 
+    async def entities_at(self, kind: str, keys: list[str]) -> dict[str, Any]:
+        """These entities (one HMGET), the missing ones left out."""
+        if not keys:
+            return {}
+        values = await self.client.hmget(f"{self.prefix}:{kind}", keys)
+        return {k: orjson.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
     async def entities(self, kind: str) -> dict[str, Any]:
         raw = await self.client.hgetall(f"{self.prefix}:{kind}")
         return {_text(k): orjson.loads(v) for k, v in raw.items()}

@@ -81,6 +81,8 @@ def register_views(runtime: Runtime) -> None:
 
     def status() -> tuple[WorkerState, dict[str, str]]:
         reasons = {**health.down_reasons(), **{f"view:{name}": why for name, why in failing.items()}}
+        if runtime.background is not None:
+            reasons.update({f"background:{name}": why for name, why in runtime.background.failing.items()})
         age = clock.age()
         if is_ready(runtime) and not clock.fresh:
             reasons["snapshots"] = "never read from Redis" if age is None else f"last read from Redis {age:.0f}s ago"

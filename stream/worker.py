@@ -25,6 +25,7 @@ def run_worker(settings: PulseSettings, registry: FamilyRegistry | None = None) 
         runtime.app,
         runtime.engine,
         *([runtime.signals] if runtime.signals is not None else []),
+        *([runtime.background] if runtime.background is not None else []),
         *runtime.services,
         log_format=settings.log_format,
         loglevel=settings.log_level,

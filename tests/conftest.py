@@ -209,7 +209,7 @@ def engagement_view() -> EngagementViewFactory:
         activation_days: int = 7,
         health_threshold: float = 40.0,
     ) -> EngagementView:
-        from consumers.engagement.definitions import EngagementFigures, Partition
+        from consumers.engagement.definitions import EngagementFigures, Partition, split_account_day
         from consumers.engagement.ledger import EngagementConfig
         from consumers.engagement.view import EngagementView
 
@@ -221,11 +221,14 @@ def engagement_view() -> EngagementViewFactory:
             view.feature_lg_k,
             activation_days,
         )
-        accounts: dict[str, Any] = {}
+        by_account: dict[str, dict[int, Any]] = {}
         for lg in ledgers:
-            encoded = lg.account_records_encoded(lg.account_keys())
-            accounts.update({key: orjson.loads(value) for key, value in encoded.items()})
-        view.accounts = accounts
+            for key, value in lg.account_records_encoded(lg.account_keys()).items():
+                account, day = split_account_day(key)
+                by_account.setdefault(account, {})[day] = orjson.loads(value)
+        today = view.figures.watermark_day
+        if today is not None:
+            view.health.score_all(by_account, today, {}, support_reports=False)
         return view
 
     return factory

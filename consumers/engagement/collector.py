@@ -90,7 +90,9 @@ class EngagementCollector:
             seconds = average_session_seconds(f.counter(day, "session_seconds"), row["sessions"])
             g["pulse_session_duration_seconds_avg"].add_metric([], seconds)
             g["pulse_single_event_sessions"].add_metric([], float(f.counter(day, "single_event_sessions")))
-            g["pulse_accounts_at_risk"].add_metric([], float(len(self.view.at_risk())))
+            risky = self.view.health.at_risk_count()
+            if risky is not None:
+                g["pulse_accounts_at_risk"].add_metric([], float(risky))
             cohort = self.view.latest_final_cohort()
             if cohort is not None and cohort["ratio"] is not None:
                 g["pulse_activation_ratio"].add_metric(["latest_final"], cohort["ratio"])

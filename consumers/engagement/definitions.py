@@ -8,7 +8,7 @@ same sketches in the same order and report the same estimates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,6 +17,7 @@ from datasketches import hll_sketch, hll_union, tgt_hll_type
 from consumers.account_signals import AccountSignals
 
 __all__ = [
+    "deployment_watermark_day",
     "Partition",
     "EngagementFigures",
     "DAILY_COLUMNS",
@@ -81,6 +82,12 @@ def split_account_day(key: str) -> tuple[str, int]:
     return account, int(day)
 
 
+def deployment_watermark_day(watermarks: Iterable[int | None]) -> int | None:
+    """The deployment's watermark day: the UTC day ordinal of the furthest partition watermark."""
+    marks = [w for w in watermarks if w is not None]
+    return None if not marks else max(marks) // 86400 + _EPOCH
+
+
 def stickiness(dau: float, mau: float) -> float:
     """DAU / MAU; 0 when nobody was active in the 30 days."""
     return dau / mau if mau else 0.0
@@ -138,8 +145,7 @@ class EngagementFigures:
 
     @property
     def watermark_day(self) -> int | None:
-        marks = [p.watermark for p in self.partitions if p.watermark is not None]
-        return None if not marks else max(marks) // 86400 + _EPOCH
+        return deployment_watermark_day(p.watermark for p in self.partitions)
 
     def oldest_kept_day(self, keep_days: int) -> int | None:
         """The oldest day every partition still holds: a partition forgets the days more than

@@ -46,4 +46,5 @@ class EngagementFamily(MetricFamily):
             self.config.feature_lg_k,
             self.config.keep_days,
             s.health_frt_target_seconds,
+            s.health_refresh_seconds,
         )

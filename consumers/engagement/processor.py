@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from consumers.engagement.definitions import split_account_day
 from consumers.engagement.facts import facts_of
+from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
 from stream.family import BulkResult, Processor
 from stream.outcomes import ApplyResult
@@ -28,6 +30,9 @@ class EngagementProcessor(Processor):
         self.ledgers: dict[int, EngagementLedger] = {}
         self.unpublished: dict[int, set[str]] = {}
         self.unpublished_accounts: dict[int, set[str]] = {}
+        #: partition -> account -> the latest UTC day it has a record of (days expire oldest
+        #: first, so the account has none left once that one is gone)
+        self.last_days: dict[int, dict[str, int]] = {}
 
     def ledger(self, state: PartitionState) -> EngagementLedger:
         if state.partition not in self.ledgers:
@@ -52,12 +57,18 @@ class EngagementProcessor(Processor):
     def loaded(self, state: PartitionState) -> None:
         self.ledgers[state.partition] = ledger = EngagementLedger(self.config, state)
         self.unpublished[state.partition] = set(ledger.sketches)
-        self.unpublished_accounts[state.partition] = set(ledger.account_keys())
+        self.unpublished_accounts[state.partition] = keys = set(ledger.account_keys())
+        last: dict[str, int] = {}
+        for key in keys:
+            account, day = split_account_day(key)
+            last[account] = max(day, last.get(account, day))
+        self.last_days[state.partition] = last
 
     def dropped(self, partition: int) -> None:
         self.ledgers.pop(partition, None)
         self.unpublished.pop(partition, None)
         self.unpublished_accounts.pop(partition, None)
+        self.last_days.pop(partition, None)
 
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         """Share changed sketches and the day counters of this partition via Redis."""
@@ -73,13 +84,37 @@ class EngagementProcessor(Processor):
         )
         self.unpublished.get(state.partition, set()).difference_update(keys)
         accounts = set(self.unpublished_accounts.get(state.partition, ()))
-        await snapshots.put_entities_encoded("accounts", ledger.account_records_encoded(accounts))
+        await self._publish_accounts(state, ledger, accounts, snapshots)
         self.unpublished_accounts.get(state.partition, set()).difference_update(accounts)
         await snapshots.put_partition(
             TOPIC,
             state.partition,
             {"position": state.position, "watermark": ledger.watermark, "days": ledger.days},
         )
+
+    async def _publish_accounts(
+        self, state: PartitionState, ledger: EngagementLedger, keys: set[str], snapshots: SnapshotStore
+    ) -> None:
+        """The changed account-day records (expired ones deleted) and, per account they belong
+        to, a new version: what the health pass reads to find the accounts to score again."""
+        encoded = ledger.account_records_encoded(keys)
+        last = self.last_days.setdefault(state.partition, {})
+        changed: set[str] = set()
+        emptied: set[str] = set()
+        for key in keys:
+            account, day = split_account_day(key)
+            changed.add(account)
+            if key in encoded:
+                last[account] = max(day, last.get(account, day))
+            elif last.get(account, day) <= day:
+                emptied.add(account)  # its latest day expired: every earlier one did too
+        for account in emptied:
+            last.pop(account, None)
+        await snapshots.put_entities_encoded(ACCOUNTS, encoded)
+        await snapshots.drop_entities(ACCOUNTS, [k for k in keys if k not in encoded])
+        version = f"{snapshots.epoch}:{state.position}"
+        await snapshots.put_entities(ACCOUNT_VERSIONS, {a: version for a in changed - emptied})
+        await snapshots.drop_entities(ACCOUNT_VERSIONS, sorted(emptied))
 
     def resync(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

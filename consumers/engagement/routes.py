@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from consumers.engagement.view import EngagementView
 from stream.family import Reply, Request, Route
 from stream.params import DAY_REQUIRED, parse_day
@@ -21,11 +23,18 @@ def engagement_routes(view: EngagementView) -> list[Route]:
         return Reply(row)
 
     async def at_risk(request: Request) -> Reply:
-        return Reply({"threshold": view.health_threshold, "accounts": view.at_risk()})
+        as_of = view.health.today
+        return Reply(
+            {
+                "threshold": view.health_threshold,
+                "as_of": None if as_of is None else date.fromordinal(as_of).isoformat(),
+                "accounts": view.at_risk(),
+            }
+        )
 
     async def account(request: Request) -> Reply:
         account_id = request.params["account_id"]
-        found = view.account(account_id)
+        found = await view.account(account_id)
         if found is None:
             return Reply({"error": f"no account {account_id}"}, 404)
         return Reply(found)

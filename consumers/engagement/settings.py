@@ -30,3 +30,9 @@ class EngagementSettings(FamilySettings):
     health_frt_target_seconds: float = Field(
         14400.0, gt=0, description="30-day mean first response time an account's health counts as fully good"
     )
+    health_refresh_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="Seconds between a worker's passes scoring the accounts' health (pulse_accounts_at_risk)",
+    )

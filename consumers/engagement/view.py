@@ -9,15 +9,14 @@ from typing import Any
 from datasketches import hll_sketch
 from prometheus_client.registry import Collector
 
-from consumers.account_signals import KINDS, SUPPORT_KIND, merge_signals, window_signals
 from consumers.engagement.definitions import (
     FEATURE_LG_K,
     LG_K,
     EngagementFigures,
     Partition,
-    account_scores,
-    split_account_day,
+    deployment_watermark_day,
 )
+from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS, AccountHealth, account_record, window_keys
 from consumers.engagement.processor import TOPIC
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
@@ -37,16 +36,15 @@ class EngagementView(FamilyView):
         feature_lg_k: int = FEATURE_LG_K,
         keep_days: int = 35,
         frt_target_seconds: float = 14400.0,
+        health_refresh_seconds: float = 60.0,
     ) -> None:
         self.snapshots = snapshots
         self.frt_target_seconds = frt_target_seconds
-        #: account -> its support and survey signals, summed over kinds and partitions
-        self.signals: dict[str, Any] = {}
-        #: whether the support family reports on any account (else open tickets are unknown)
-        self.support_reports = False
         self.keep_days = keep_days
         self.health_threshold = health_threshold
-        self.accounts: dict[str, Any] = {}
+        #: every account's health, scored off the scrape (refresh_background)
+        self.health = AccountHealth(snapshots, len(key_features), health_threshold, frt_target_seconds)
+        self.background_interval = health_refresh_seconds
         self.key_features = key_features
         self.top_n = top_n
         self.activation_days = activation_days
@@ -59,10 +57,11 @@ class EngagementView(FamilyView):
 
     async def refresh(self) -> None:
         await self.refresh_figures()
-        self.accounts = await self.snapshots.entities("accounts")
-        by_kind = {kind: await self.snapshots.entities(kind) for kind in KINDS}
-        self.signals = merge_signals(by_kind)
-        self.support_reports = bool(by_kind[SUPPORT_KIND])
+
+    async def refresh_background(self) -> None:
+        """Re-score the accounts that changed, as of the deployment's watermark day now."""
+        parts = await self.snapshots.partitions(TOPIC)
+        await self.health.update(deployment_watermark_day(p.get("watermark") for p in parts.values()))
 
     async def refresh_figures(self) -> None:
         """Only the partitions' day counters and sketches (what another family's view reads)."""
@@ -108,41 +107,30 @@ class EngagementView(FamilyView):
 
         return engagement_routes(self)
 
-    def _by_account(self) -> dict[str, dict[int, Any]]:
-        out: dict[str, dict[int, Any]] = {}
-        for key, record in self.accounts.items():
-            account, day = split_account_day(key)
-            out.setdefault(account, {})[day] = record
-        return out
-
-    def account(self, account_id: str, days: dict[int, Any] | None = None) -> dict[str, Any] | None:
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        """The account's active users and health as of the watermark day, read now (its
+        signals as of the last health pass); None for an account the workers hold no day of."""
         today = self.figures.watermark_day
-        days = days if days is not None else self._by_account().get(account_id)
-        if not days or today is None:
+        if today is None:
             return None
-
-        def active(span: int) -> int:
-            return len({u for d, r in days.items() if today - span < d <= today for u, on in r["u"].items() if on})
-
-        return {
-            "account_id": account_id,
-            "as_of": date.fromordinal(today).isoformat(),
-            "dau": active(1),
-            "wau": active(7),
-            "mau": active(30),
-            **account_scores(
-                days,
-                today,
-                len(self.key_features),
-                window_signals(self.signals.get(account_id), today, self.support_reports),
-                self.frt_target_seconds,
-            ),
-        }
+        keys = window_keys(account_id, today)
+        found = await self.snapshots.entities_at(ACCOUNTS, keys)
+        if not found and await self.snapshots.entity(ACCOUNT_VERSIONS, account_id) is None:
+            return None
+        days = {today - len(keys) + 1 + i: found[k] for i, k in enumerate(keys) if k in found}
+        h = self.health
+        return account_record(
+            account_id,
+            days,
+            today,
+            len(self.key_features),
+            h.signals.get(account_id),
+            h.support_reports,
+            self.frt_target_seconds,
+        )
 
     def at_risk(self) -> list[dict[str, Any]]:
-        scored = [self.account(a, days) for a, days in sorted(self._by_account().items())]
-        risky = [s for s in scored if s is not None and s["health_score"] < self.health_threshold]
-        return sorted(risky, key=lambda s: (s["health_score"], s["account_id"]))
+        return self.health.at_risk()
 
     def daily(self, day: date) -> dict[str, Any] | None:
         """The day's figures, or None when the workers no longer hold that day. ``complete``

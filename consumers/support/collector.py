@@ -17,6 +17,7 @@ from consumers.support.definitions import (
     window_figures,
     window_sum,
 )
+from consumers.support.quantiles import BucketIndex
 from consumers.support.view import SupportView
 
 __all__ = ["SupportCollector", "SUPPORT_HELP"]
@@ -73,14 +74,15 @@ class SupportCollector:
                 trailing.add_metric([category], before.get(f"opened:category:{category}", 0) / 7)
             for window, length in WINDOWS.items():
                 counters = window_sum(v.days, end, length)
-                f = window_figures(counters)
+                index = BucketIndex(counters)  # one pass over the window's buckets for all 396 quantiles
+                f = window_figures(counters, index)
                 # every ticket, then by channel (all priorities) and by priority (all channels)
                 groups = [("all", "all", ""), *((c, "all", f"@channel:{c}") for c in CHANNELS),
                           *(("all", p, f"@priority:{p}") for p in PRIORITIES)]  # fmt: skip
                 for (quantiles_of, mean_of), timing in (((frt, frt_avg), "frt"), ((res, res_avg), "res")):
                     for clock, base in (("calendar", timing), ("business", f"{timing}b")):
                         for channel, priority, dim in groups:
-                            mean, quantiles = timing_figures(counters, base + dim)
+                            mean, quantiles = timing_figures(counters, base + dim, index)
                             for q, value in quantiles.items():
                                 if value is not None:
                                     quantiles_of.add_metric([str(q), window, channel, priority, clock], value)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from consumers.support.quantiles import quantile
+from consumers.support.quantiles import BucketIndex
 
 __all__ = [
     "WINDOWS",
@@ -88,24 +88,28 @@ def _ratio(num: float, den: float) -> float | None:
 TIMINGS = ("frt", "res", "full")
 
 
-def timing_figures(c: Mapping[str, float], prefix: str) -> tuple[float | None, dict[float, float | None]]:
+def timing_figures(
+    c: Mapping[str, float], prefix: str, index: BucketIndex | None = None
+) -> tuple[float | None, dict[float, float | None]]:
     """Mean and quantiles of the timings counted under ``prefix``: one of ``TIMINGS``, with
     ``b`` for business seconds (``frtb``, ``resb``), optionally ``@channel:<c>`` or
-    ``@priority:<p>``."""
-    return _mean(c.get(f"{prefix}_sum", 0), c.get(f"{prefix}_n", 0)), {q: quantile(c, prefix, q) for q in QUANTILES}
+    ``@priority:<p>``. ``index``: the buckets of ``c``, when many timings are read of it."""
+    index = index if index is not None else BucketIndex(c)
+    return _mean(c.get(f"{prefix}_sum", 0), c.get(f"{prefix}_n", 0)), {q: index.quantile(prefix, q) for q in QUANTILES}
 
 
-def window_figures(c: Mapping[str, float]) -> dict[str, Any]:
+def window_figures(c: Mapping[str, float], index: BucketIndex | None = None) -> dict[str, Any]:
     """FRT and resolution time (mean, quantiles), FCR and reopen ratios of summed counters."""
+    index = index if index is not None else BucketIndex(c)
     return {
         "frt_avg": _mean(c.get("frt_sum", 0), c.get("frt_n", 0)),
-        "frt_quantiles": {q: quantile(c, "frt", q) for q in QUANTILES},
+        "frt_quantiles": {q: index.quantile("frt", q) for q in QUANTILES},
         "frt_business_avg": _mean(c.get("frtb_sum", 0), c.get("frtb_n", 0)),
-        "frt_business_quantiles": {q: quantile(c, "frtb", q) for q in QUANTILES},
+        "frt_business_quantiles": {q: index.quantile("frtb", q) for q in QUANTILES},
         "resolution_avg": _mean(c.get("res_sum", 0), c.get("res_n", 0)),
-        "resolution_quantiles": {q: quantile(c, "res", q) for q in QUANTILES},
+        "resolution_quantiles": {q: index.quantile("res", q) for q in QUANTILES},
         "full_resolution_avg": _mean(c.get("full_sum", 0), c.get("full_n", 0)),
-        "full_resolution_quantiles": {q: quantile(c, "full", q) for q in QUANTILES},
+        "full_resolution_quantiles": {q: index.quantile("full", q) for q in QUANTILES},
         "fcr": _ratio(c.get("fcr", 0), c.get("res_n", 0)),
         "reopen": _ratio(c.get("reopened", 0), c.get("resolved", 0)),
     }

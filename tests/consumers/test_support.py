@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from consumers.support.collector import SupportCollector
 from consumers.support.definitions import daily_row, merge_days, window_figures, window_sum
 from consumers.support.ledger import SupportConfig, SupportLedger
-from consumers.support.quantiles import ALPHA, bucket_key, quantile
+from consumers.support.quantiles import ALPHA, BucketIndex, bucket_key, quantile
 from consumers.support.view import SupportView
 from stream.decoding import Accepted, decode_record
 from stream.outcomes import APPLIED, RejectReason
@@ -134,6 +134,26 @@ def test_quantiles_are_within_one_percent_of_the_exact_ones(values: list[float],
     got = quantile(fields, "frt", q)
     assert got is not None
     assert got == pytest.approx(exact, rel=ALPHA, abs=1.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["frt", "frtb", "frt@channel:email", "res@priority:urgent"]), st.floats(0, 3e6)),
+        max_size=200,
+    ),
+    st.dictionaries(st.sampled_from(["frt_n", "frt_sum", "opened:category:bug", "backlog"]), st.floats(0, 100)),
+)
+def test_one_bucket_index_reads_every_prefix_as_a_scan_per_quantile_does(
+    timings: list[tuple[str, float]], other: dict[str, float]
+) -> None:
+    fields: dict[str, float] = dict(other)
+    for prefix, v in timings:
+        fields[bucket_key(prefix, v)] = fields.get(bucket_key(prefix, v), 0) + 1
+    index = BucketIndex(fields)
+    for prefix in ("frt", "frtb", "frt@channel:email", "res@priority:urgent", "res", "full"):
+        for q in (0.5, 0.9, 0.99):
+            assert index.quantile(prefix, q) == quantile(fields, prefix, q)
 
 
 def test_every_support_gauge() -> None:

@@ -244,6 +244,8 @@ class Deployment:
             PULSE_DATA_DIR=str(self.tmp),
             PULSE_SESSION_TIMEOUT_SECONDS="8",
             PULSE_LOG_LEVEL="info",
+            # the accounts' health pass every second, not every minute: tests wait for figures
+            PULSE_HEALTH_REFRESH_SECONDS="1",
         )
         env.update(self.extra_env)
         return env

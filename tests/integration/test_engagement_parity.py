@@ -4,6 +4,7 @@ and with the worker SIGKILLed mid-stream — and both agree with an exact comput
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,18 @@ def test_streaming_equals_replay(history: tuple[Path, list[dict[str, Any]]], tmp
         last = date.fromisoformat(expected[-1]["date"])
         assert w.metric("pulse_active_users", window="30d") > 0
         assert round(w.metric("pulse_active_users", window="1d")) == expected[-1]["dau"], last
-        risky = w.get_json("/api/v1/accounts/at-risk")["accounts"]
-        assert w.metric("pulse_accounts_at_risk") == len(risky)
+
+        def settled_at_risk() -> tuple[list[dict[str, Any]]] | None:
+            """The at-risk list once a health pass covers the last day and two passes agree
+            (a pass runs every second here), with the gauge read between the two."""
+            first = w.get_json("/api/v1/accounts/at-risk")
+            count = w.metric("pulse_accounts_at_risk")
+            time.sleep(1.5)
+            second = w.get_json("/api/v1/accounts/at-risk")
+            settled = first == second and first["as_of"] == expected[-1]["date"]
+            return (first["accounts"],) if settled and count == len(first["accounts"]) else None
+
+        (risky,) = wait_for(settled_at_risk, timeout=60, interval=0.5, what="a settled at-risk list")
         assert all(a["health_score"] < 40 for a in risky)
         account = next(orjson.loads(v)["account_id"] for _, _, v in reversed(records(path)) if b'"account_id"' in v)
         some = w.get_json(f"/api/v1/accounts/{account}")

@@ -39,7 +39,14 @@ def registered_pages(
             return register
 
     runtime = SimpleNamespace(
-        app=App(), views={}, metrics=metrics, engine=engine, settings=settings, clock=clock, services=[]
+        app=App(),
+        views={},
+        metrics=metrics,
+        engine=engine,
+        settings=settings,
+        clock=clock,
+        services=[],
+        background=None,
     )
-    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these seven are read
+    register_views(runtime)  # type: ignore[arg-type]  # a stand-in Runtime: only these eight are read
     return pages
