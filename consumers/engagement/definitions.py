@@ -8,6 +8,8 @@ same sketches in the same order and report the same estimates.
 
 from __future__ import annotations
 
+import operator
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -17,6 +19,7 @@ from datasketches import hll_sketch, hll_union, tgt_hll_type
 from consumers.account_signals import AccountSignals
 
 __all__ = [
+    "UnionCache",
     "deployment_watermark_day",
     "Partition",
     "EngagementFigures",
@@ -106,6 +109,42 @@ class Partition:
         self.watermark = watermark
 
 
+#: the newest days of a window left out of a cached union: a batch rewrites their sketches
+RECENT_DAYS = 3
+
+
+class UnionCache:
+    """Unions of a window's older days, kept across refreshes: a window of 30 days over six
+    partitions merges 180 sketches, of which a batch changes the last few days' only. An
+    entry is reused only while every sketch it merged is the very object it merged (a view
+    replaces a sketch object when its owner publishes a new version), so it is never stale;
+    it holds those objects, so no id is reused meanwhile. Entries unused for ``idle_seconds``
+    (windows that moved on) are dropped."""
+
+    def __init__(self, idle_seconds: float = 600.0) -> None:
+        self.idle_seconds = idle_seconds
+        #: (prefix, first day, last day, lg_k) -> (the sketches merged, their union, last used)
+        self.entries: dict[tuple[str, int, int, int], tuple[tuple[hll_sketch, ...], hll_sketch, float]] = {}
+
+    def union(self, key: tuple[str, int, int, int], sketches: tuple[hll_sketch, ...], lg_k: int) -> hll_sketch:
+        now = time.monotonic()
+        cached = self.entries.get(key)
+        if cached is not None and len(cached[0]) == len(sketches) and all(map(operator.is_, cached[0], sketches)):
+            self.entries[key] = (cached[0], cached[1], now)
+            return cached[1]
+        union = hll_union(lg_k)
+        for sketch in sketches:
+            union.update(sketch)
+        result = union.get_result(SKETCH_TYPE)
+        self.entries[key] = (sketches, result, now)
+        return result
+
+    def evict(self) -> None:
+        horizon = time.monotonic() - self.idle_seconds
+        for key in [k for k, (_, _, used) in self.entries.items() if used < horizon]:
+            del self.entries[key]
+
+
 class EngagementFigures:
     def __init__(
         self,
@@ -113,19 +152,33 @@ class EngagementFigures:
         lg_k: int = LG_K,
         feature_lg_k: int = FEATURE_LG_K,
         activation_days: int = 7,
+        unions: UnionCache | None = None,
     ) -> None:
         self.partitions = list(partitions)
         self.lg_k = lg_k
         self.feature_lg_k = feature_lg_k
         self.activation_days = activation_days
+        self.unions = unions
 
     # --- primitives ---------------------------------------------------------------------------
 
     def distinct(self, prefix: str, days: Sequence[int], lg_k: int | None = None) -> float:
-        union = hll_union(lg_k or self.lg_k)
+        lg_k = lg_k or self.lg_k
+        union = hll_union(lg_k)
         found = False
+        days = list(days)
+        older, recent = days[:-RECENT_DAYS], days[-RECENT_DAYS:]
+        if self.unions is not None and older and older == list(range(older[0], older[-1] + 1)):
+            sketches = tuple(
+                s for p in self.partitions for d in older if (s := p.sketches.get(sketch_key(prefix, d))) is not None
+            )
+            if sketches:
+                union.update(self.unions.union((prefix, older[0], older[-1], lg_k), sketches, lg_k))
+                found = True
+        else:
+            recent = days
         for p in self.partitions:
-            for day in days:
+            for day in recent:
                 sketch = p.sketches.get(sketch_key(prefix, day))
                 if sketch is not None:
                     union.update(sketch)

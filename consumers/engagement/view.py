@@ -14,6 +14,7 @@ from consumers.engagement.definitions import (
     LG_K,
     EngagementFigures,
     Partition,
+    UnionCache,
     deployment_watermark_day,
 )
 from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS, AccountHealth, account_record, window_keys
@@ -50,6 +51,7 @@ class EngagementView(FamilyView):
         self.activation_days = activation_days
         self.lg_k = lg_k
         self.feature_lg_k = feature_lg_k
+        self._unions = UnionCache()
         self.figures = self._figures([])
         self._cache: dict[int, tuple[Any, Partition]] = {}
         self._sketches: dict[int, dict[str, hll_sketch]] = {}  # partition -> key -> sketch
@@ -95,7 +97,8 @@ class EngagementView(FamilyView):
         self.figures = self._figures(partitions)
 
     def _figures(self, partitions: list[Partition]) -> EngagementFigures:
-        return EngagementFigures(partitions, self.lg_k, self.feature_lg_k, self.activation_days)
+        self._unions.evict()
+        return EngagementFigures(partitions, self.lg_k, self.feature_lg_k, self.activation_days, self._unions)
 
     def collectors(self) -> Iterable[Collector]:
         from consumers.engagement.collector import EngagementCollector

@@ -24,14 +24,32 @@ class SupportView(FamilyView):
         self.now: dict[str, float] = {}
         self.oldest_awaiting: float | None = None
         self.watermark: float | None = None
+        #: each partition's days as last absorbed, in the order given (what the merge reused)
+        self._part_days: list[dict[int, dict[str, float]]] = []
 
     async def refresh(self) -> None:
-        parts = list((await self.snapshots.partitions(TOPIC)).values())
-        self.absorb(parts)
+        parts = await self.snapshots.partitions(TOPIC)
+        self.absorb([parts[p] for p in sorted(parts)])
 
     def absorb(self, parts: list[dict[str, Any]]) -> None:
-        """The sum of partitions' payloads (as SupportProcessor.publish writes them)."""
-        self.days = merge_days({int(d): c for d, c in p.get("days", {}).items()} for p in parts)
+        """The sum of partitions' payloads (as SupportProcessor.publish writes them). A batch
+        changes a few days of a partition's 120, so only the days some partition changed since
+        the last call are summed again (comparing two days' counters is one C-level dict ==)."""
+        new = [{int(d): c for d, c in p.get("days", {}).items()} for p in parts]
+        if len(new) != len(self._part_days):
+            self.days = merge_days(new)
+        else:
+            changed = {
+                d for old, cur in zip(self._part_days, new, strict=True) for d in old.keys() | cur.keys()
+                if old.get(d) != cur.get(d)
+            }  # fmt: skip
+            for d in changed:
+                merged = merge_days([{d: part[d]} for part in new if d in part]).get(d)
+                if merged is None:
+                    self.days.pop(d, None)
+                else:
+                    self.days[d] = merged
+        self._part_days = new
         self.backlog_before = sum_counters(p.get("backlog_before", {}) for p in parts)
         self.now = sum_counters(p.get("now", {}) for p in parts)
         oldest = [p["oldest_awaiting"] for p in parts if p.get("oldest_awaiting") is not None]

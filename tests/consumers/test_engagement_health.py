@@ -4,30 +4,14 @@ from the ledger at once."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import orjson
 
 from consumers.account_signals import SUPPORT_KIND, signal_field
 from consumers.engagement.definitions import split_account_day
-from consumers.engagement.facts import ProductFacts
 from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS, AccountHealth
-from consumers.engagement.ledger import EngagementConfig
-from consumers.engagement.processor import EngagementProcessor
 from stream.memory_snapshots import MemorySnapshotStore
-from stream.state import PartitionState
-
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
-D0 = T0.date().toordinal()
-FEATURES = ("dashboards", "reports", "alerts", "integrations")
-_ids = iter(range(10**9))
-
-
-def run(coro: Any) -> Any:
-    return asyncio.new_event_loop().run_until_complete(coro)
+from tests.consumers.engagement_partition import D0, FEATURES, Partition, event, run
 
 
 class CountingStore(MemorySnapshotStore):
@@ -42,55 +26,6 @@ class CountingStore(MemorySnapshotStore):
         if kind == ACCOUNTS:
             self.fetched += len({split_account_day(k)[0] for k in keys})
         return found
-
-
-class Partition:
-    """One partition's processor and state, publishing to ``store`` the way a worker does."""
-
-    def __init__(self, store: MemorySnapshotStore, partition: int = 0) -> None:
-        self.store = store
-        self.processor = EngagementProcessor(EngagementConfig(key_features=FEATURES))
-        self.state = PartitionState(partition, codecs=EngagementProcessor.codecs)
-        self.offset = 0
-        self.changelog: dict[bytes, bytes | None] = {}
-
-    def events(self, *facts: ProductFacts) -> None:
-        ledger = self.processor.ledger(self.state)
-        for f in sorted(facts, key=lambda e: e.occurred_at):
-            ledger.apply(f)
-        self.offset += len(facts)
-        self.state.next_offset = self.offset
-        self.processor.flush(self.state)
-        self.changelog.update([*self.state.drain_changes(), self.state.checkpoint_record()])
-        run(self.processor.publish(self.state, self.store))
-
-    def reload(self) -> None:
-        """A new owner: the state recovered from the compacted changelog."""
-        self.processor.dropped(self.state.partition)
-        self.state = PartitionState(self.state.partition, codecs=EngagementProcessor.codecs)
-        for key, value in self.changelog.items():
-            if value is not None:
-                self.state.apply_record(key, value)
-        self.processor.loaded(self.state)
-
-    def by_account(self) -> dict[str, dict[int, Any]]:
-        ledger = self.processor.ledger(self.state)
-        out: dict[str, dict[int, Any]] = {}
-        for key, value in ledger.account_records_encoded(ledger.account_keys()).items():
-            account, day = split_account_day(key)
-            out.setdefault(account, {})[day] = orjson.loads(value)
-        return out
-
-    def today(self) -> int:
-        mark = self.processor.ledger(self.state).watermark
-        assert mark is not None
-        return datetime.fromtimestamp(mark, UTC).date().toordinal()
-
-
-def event(day: int, account: str, user: str, name: str = "feature_used", feature: str | None = "reports",
-          hour: int = 10) -> ProductFacts:  # fmt: skip
-    at = T0 + timedelta(days=day, hours=hour)
-    return ProductFacts(f"h-{next(_ids)}", at, name, user, account, None, feature, None)
 
 
 def reference(part: Partition, signals: dict[str, Any] | None = None, support: bool = False) -> AccountHealth:

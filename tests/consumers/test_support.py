@@ -156,6 +156,25 @@ def test_one_bucket_index_reads_every_prefix_as_a_scan_per_quantile_does(
             assert index.quantile(prefix, q) == quantile(fields, prefix, q)
 
 
+_day_counters = st.dictionaries(
+    st.integers(D0, D0 + 5).map(str),
+    st.dictionaries(st.sampled_from(["opened", "frt_n", "frt#3", "backlog"]), st.integers(0, 9), min_size=1),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_day_counters, min_size=2, max_size=3), min_size=1, max_size=6))
+def test_absorbing_payloads_in_turn_sums_the_days_a_fresh_view_sums(states: list[list[dict[str, Any]]]) -> None:
+    """The view re-sums only the days some partition changed: after each refresh its days
+    equal a fresh merge of every partition's, days no partition holds any more gone too."""
+    view = SupportView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"))
+    for parts in states:
+        view.absorb([{"days": days} for days in parts])
+        fresh = SupportView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"))
+        fresh.absorb([{"days": days} for days in parts])
+        assert view.days == fresh.days == merge_days({int(d): c for d, c in days.items()} for days in parts)
+
+
 def test_every_support_gauge() -> None:
     """Two partitions. Today (D0 + 1, watermark 12:00): a opened 08:00, answered 09:00,
     resolved 10:00; b opened 11:00, unanswered; c (urgent) opened the day before 09:00, answered
