@@ -15,7 +15,6 @@ from consumers.support.definitions import (
     WINDOWS,
     timing_figures,
     window_figures,
-    window_sum,
 )
 from consumers.support.quantiles import BucketIndex
 from consumers.support.view import SupportView
@@ -69,11 +68,12 @@ class SupportCollector:
         trailing = gauge("pulse_tickets_opened_trailing_mean", ["category"])
         end = v.watermark_day()
         if end is not None:
-            before = window_sum(v.days, end - 1, 7)
+            v.forget_old_sums(end)
+            before = v.window_sum(end - 1, 7)
             for category in CATEGORIES:
                 trailing.add_metric([category], before.get(f"opened:category:{category}", 0) / 7)
             for window, length in WINDOWS.items():
-                counters = window_sum(v.days, end, length)
+                counters = v.window_sum(end, length)
                 index = BucketIndex(counters)  # one pass over the window's buckets for all 396 quantiles
                 f = window_figures(counters, index)
                 # every ticket, then by channel (all priorities) and by priority (all channels)

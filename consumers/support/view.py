@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,9 @@ from stream.snapshots import SnapshotStore
 
 __all__ = ["SupportView"]
 
+#: the newest days of a window summed afresh on each read: a batch changes those
+RECENT_DAYS = 3
+
 
 class SupportView(FamilyView):
     def __init__(self, snapshots: SnapshotStore) -> None:
@@ -26,6 +30,8 @@ class SupportView(FamilyView):
         self.watermark: float | None = None
         #: each partition's days as last absorbed, in the order given (what the merge reused)
         self._part_days: list[dict[int, dict[str, float]]] = []
+        #: (first, last day) -> (the day objects summed, their sum): see window_sum
+        self._older_sums: dict[tuple[int, int], tuple[tuple[dict[str, float], ...], dict[str, float]]] = {}
 
     async def refresh(self) -> None:
         parts = await self.snapshots.partitions(TOPIC)
@@ -56,6 +62,30 @@ class SupportView(FamilyView):
         self.oldest_awaiting = min(oldest) if oldest else None
         marks = [p["watermark"] for p in parts if p.get("watermark") is not None]
         self.watermark = max(marks) if marks else None
+
+    def window_sum(self, end: int, length: int) -> dict[str, float]:
+        """``definitions.window_sum`` of the merged days, the same figures: the sum of the older
+        days (all but the last ``RECENT_DAYS``) is kept while each of them is the very object
+        summed (absorb replaces a day's object only when it changed), then the recent days are
+        added in order, so every float is added in the order a fresh sum adds it."""
+        first, split = end - length + 1, max(end - length + 1, end - RECENT_DAYS + 1)
+        older = tuple(self.days[d] for d in range(first, split) if d in self.days)
+        out: dict[str, float] = {}
+        if older:
+            cached = self._older_sums.get((first, split - 1))
+            if cached is None or len(cached[0]) != len(older) or not all(map(operator.is_, cached[0], older)):
+                cached = (older, sum_counters(older))
+                self._older_sums[(first, split - 1)] = cached
+            out = dict(cached[1])
+        for d in range(split, end + 1):
+            for field, n in self.days.get(d, {}).items():
+                out[field] = out.get(field, 0) + n
+        return out
+
+    def forget_old_sums(self, end: int) -> None:
+        """Drop the kept sums of older days that ended more than 40 days before ``end``."""
+        for key in [k for k in self._older_sums if k[1] < end - 40]:
+            del self._older_sums[key]
 
     def watermark_day(self) -> int | None:
         return None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).date().toordinal()

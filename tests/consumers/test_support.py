@@ -175,6 +175,25 @@ def test_absorbing_payloads_in_turn_sums_the_days_a_fresh_view_sums(states: list
         assert view.days == fresh.days == merge_days({int(d): c for d, c in days.items()} for days in parts)
 
 
+_float_days = st.dictionaries(
+    st.integers(D0, D0 + 12).map(str),
+    st.dictionaries(st.sampled_from(["frt_n", "frt_sum", "frt#3"]), st.floats(0, 1e6), min_size=1),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_float_days, min_size=2, max_size=2), min_size=1, max_size=6), st.integers(D0, D0 + 12))
+def test_a_views_window_sums_are_the_fresh_sums_to_the_last_bit(states: list[list[dict[str, Any]]], end: int) -> None:
+    """Sums of older days kept across refreshes add every float in the order a fresh sum does."""
+    view = SupportView(SnapshotStore("redis://127.0.0.1:1/0", "unit-tests"))
+    for parts in states:
+        view.absorb([{"days": days} for days in parts])
+        for length in (1, 7, 30):
+            assert view.window_sum(end, length) == window_sum(view.days, end, length)
+            assert view.window_sum(end - 1, length) == window_sum(view.days, end - 1, length)
+        view.forget_old_sums(end)
+
+
 def test_every_support_gauge() -> None:
     """Two partitions. Today (D0 + 1, watermark 12:00): a opened 08:00, answered 09:00,
     resolved 10:00; b opened 11:00, unanswered; c (urgent) opened the day before 09:00, answered
