@@ -21,6 +21,7 @@ from consumers.acquisition.definitions import (
     sum_days,
 )
 from consumers.acquisition.processor import LEADS_TOPIC, TOPIC
+from consumers.revenue.buckets import MergedBuckets
 from stream.family import FamilyView, Route
 from stream.snapshots import SnapshotStore
 
@@ -147,10 +148,9 @@ class AcquisitionView(FamilyView):
         self.joined = Joined({}, {}, retention_channels, gross_margin)
         self.watermark: float | None = None
         self._engagement: Any = None  # an EngagementView, for the visitors' sketches
+        self._revenue = MergedBuckets()  # the revenue family's buckets, merged
 
     async def refresh(self) -> None:
-        from consumers.revenue.buckets import merge
-
         signups, signups_from, visitors = await self._engagement_inputs()
         spend_parts = await self.snapshots.partitions(TOPIC)
         lead_parts = await self.snapshots.partitions(LEADS_TOPIC)
@@ -165,10 +165,7 @@ class AcquisitionView(FamilyView):
             {d: {c: Decimal(v) for c, v in s.items()} for d, s in p.get("days", {}).items()}
             for p in spend_parts.values()
         )
-        buckets = merge(
-            {b: {k: Decimal(v) for k, v in f.items()} for b, f in p.get("buckets", {}).items()}
-            for p in revenue_parts.values()
-        )
+        buckets = self._revenue.update([revenue_parts[p].get("buckets", {}) for p in sorted(revenue_parts)])
         self.joined = Joined(
             spend, buckets, self.retention_channels, self.gross_margin, leads, signups, signups_from, visitors
         )

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from consumers.revenue.model import MonthCarry, MovementKind
 from consumers.revenue.timeline import Movement, Timeline
 
 __all__ = [
+    "MergedBuckets",
     "KINDS",
     "Buckets",
     "BucketKind",
@@ -256,3 +258,33 @@ def merge(parts: Iterable[Mapping[str, Mapping[str, Decimal]]]) -> Buckets:
     for part in parts:
         add_into(total, part)
     return total
+
+
+class MergedBuckets:
+    """:func:`merge` of every partition's published buckets, kept across refreshes: a batch
+    changes a few of a partition's buckets (today's, this month's), so only the buckets whose
+    raw fields some partition changed since the last call are converted and added again, in
+    partition order as a fresh merge adds them. The result is shared: read it, never change it."""
+
+    def __init__(self) -> None:
+        self._raw: list[Mapping[str, Mapping[str, Any]]] = []
+        self.buckets: Buckets = {}
+
+    def update(self, raws: list[Mapping[str, Mapping[str, Any]]]) -> Buckets:
+        """``raws``: each partition's payload ``buckets`` (field values as published), always
+        in the same partition order."""
+        if len(raws) != len(self._raw):
+            self.buckets = merge({b: {k: Decimal(v) for k, v in f.items()} for b, f in raw.items()} for raw in raws)
+        else:
+            changed = {
+                b for old, cur in zip(self._raw, raws, strict=True) for b in old.keys() | cur.keys()
+                if old.get(b) != cur.get(b)
+            }  # fmt: skip
+            for b in changed:
+                merged = merge({b: {k: Decimal(v) for k, v in raw[b].items()}} for raw in raws if b in raw).get(b)
+                if merged is None:
+                    self.buckets.pop(b, None)
+                else:
+                    self.buckets[b] = merged
+        self._raw = raws
+        return self.buckets

@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from consumers.revenue.buckets import Buckets, merge
+from consumers.revenue.buckets import Buckets, MergedBuckets
 from consumers.revenue.definitions import money, month_ratios, month_row, now_figures
 from consumers.revenue.processor import TOPIC
 from stream.family import FamilyView, Route
@@ -31,14 +31,13 @@ class RevenueView(FamilyView):
         self.gross_margin = gross_margin
         self.top_n = top_n
         self.buckets: Buckets = {}
+        self._merged = MergedBuckets()
         self.watermark: str | None = None
         self.partitions: dict[int, int | None] = {}
 
     async def refresh(self) -> None:
         parts = await self.snapshots.partitions(TOPIC)
-        self.buckets = merge(
-            {b: {k: Decimal(v) for k, v in f.items()} for b, f in p["buckets"].items()} for p in parts.values()
-        )
+        self.buckets = self._merged.update([parts[p]["buckets"] for p in sorted(parts)])
         marks = [p["watermark"] for p in parts.values() if p.get("watermark")]
         self.watermark = max(marks) if marks else None
         self.partitions = {k: p.get("next_offset") for k, p in parts.items()}

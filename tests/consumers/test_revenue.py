@@ -8,7 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from consumers.revenue.buckets import MergedBuckets, merge
 from consumers.revenue.definitions import ltv, money, month_ratios, month_row, window_sums
 from consumers.revenue.ledger import RevenueConfig, RevenueLedger
 from consumers.revenue.normalize import normalized_mrr
@@ -390,3 +393,24 @@ def test_effective_at_runs_from_the_announcement_to_400_days_after(effective: st
         raw.pop(name, None)
     (result,) = decode_record(spec_for("subscriptions"), orjson.dumps(raw))
     assert isinstance(result, Accepted) is accepted, result
+
+
+_raw_buckets = st.dictionaries(
+    st.sampled_from(["d:2026-01-01", "d:2026-01-02", "m:2026-01", "now"]),
+    st.dictionaries(
+        st.sampled_from(["new_mrr", "churned_mrr", "customers"]),
+        st.decimals(-500, 500, places=2, allow_nan=False, allow_infinity=False).map(str),
+        min_size=1,
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_raw_buckets, min_size=3, max_size=3), min_size=1, max_size=6))
+def test_merged_buckets_kept_across_refreshes_equal_a_fresh_merge(states: list[list[dict[str, Any]]]) -> None:
+    """Re-adding only the buckets some partition changed gives the fresh merge (fields that sum
+    to zero dropped, buckets no partition holds gone)."""
+    merged = MergedBuckets()
+    for raws in states:
+        got = merged.update(raws)
+        assert got == merge({b: {k: Decimal(v) for k, v in f.items()} for b, f in raw.items()} for raw in raws)
