@@ -55,7 +55,7 @@ class EngagementView(FamilyView):
         self.figures = self._figures([])
         self._cache: dict[int, tuple[Any, Partition]] = {}
         self._sketches: dict[int, dict[str, hll_sketch]] = {}  # partition -> key -> sketch
-        self._sketch_versions: dict[int, dict[str, str]] = {}
+        self._sketch_versions: dict[int, dict[bytes, bytes]] = {}
 
     async def refresh(self) -> None:
         await self.refresh_figures()

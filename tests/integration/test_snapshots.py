@@ -16,12 +16,12 @@ def test_changed_sketches_returns_only_what_changed_since_the_last_look(stack: N
             await store.put_sketches("product-events", 0, {"dau:1": b"a", "dau:2": b"b"}, [], version="10/0")
             blobs, versions, gone = await store.changed_sketches("product-events", 0, {})
             assert blobs == {"dau:1": b"a", "dau:2": b"b"} and gone == []
-            assert versions == {"dau:1": "10/0", "dau:2": "10/0"}
+            assert versions == {b"dau:1": b"10/0", b"dau:2": b"10/0"}
 
             await store.put_sketches("product-events", 0, {"dau:2": b"b2", "dau:3": b"c"}, ["dau:1"], version="10/3")
             blobs, versions2, gone = await store.changed_sketches("product-events", 0, versions)
             assert blobs == {"dau:2": b"b2", "dau:3": b"c"}  # dau:1 is gone, nothing else is re-read
-            assert versions2 == {"dau:2": "10/3", "dau:3": "10/3"} and gone == ["dau:1"]
+            assert versions2 == {b"dau:2": b"10/3", b"dau:3": b"10/3"} and gone == ["dau:1"]
 
             assert await store.changed_sketches("product-events", 0, versions2) == ({}, versions2, [])
             assert await store.sketches("product-events", 0) == {"dau:2": b"b2", "dau:3": b"c"}
