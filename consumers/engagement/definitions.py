@@ -109,8 +109,10 @@ class Partition:
         self.watermark = watermark
 
 
-#: the newest days of a window left out of a cached union: a batch rewrites their sketches
-RECENT_DAYS = 3
+#: the newest days of a window left out of a cached union: nearly every batch rewrites the
+#: watermark day's sketches; earlier days change only with late events, which the identity
+#: check of the cached union catches
+RECENT_DAYS = 1
 
 
 class UnionCache:

@@ -16,8 +16,9 @@ from stream.snapshots import SnapshotStore
 
 __all__ = ["SupportView"]
 
-#: the newest days of a window summed afresh on each read: a batch changes those
-RECENT_DAYS = 3
+#: the newest days of a window summed afresh on each read: nearly every batch changes the
+#: watermark day; an earlier day that changes is a new object, which the kept sum checks
+RECENT_DAYS = 1
 
 
 class SupportView(FamilyView):
