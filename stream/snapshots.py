@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -19,12 +19,23 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-__all__ = ["SnapshotStore"]
+__all__ = ["SnapshotStore", "changed_keys"]
+
+K = TypeVar("K")
 
 
 def _text(value: bytes | str) -> str:
     """A key as str (the client returns bytes: no decode_responses; its stubs say either)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def changed_keys(old: Sequence[Mapping[K, Any]], new: Sequence[Mapping[K, Any]]) -> set[K]:
+    """Keys whose value differs in any partition between two reads of the same partitions (in
+    the same order): what a view merges again instead of everything."""
+    return {
+        key for before, now in zip(old, new, strict=True) for key in before.keys() | now.keys()
+        if before.get(key) != now.get(key)
+    }  # fmt: skip
 
 
 def _raw(value: bytes | str) -> bytes:

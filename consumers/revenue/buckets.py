@@ -17,6 +17,7 @@ from typing import Any
 
 from consumers.revenue.model import MonthCarry, MovementKind
 from consumers.revenue.timeline import Movement, Timeline
+from stream.snapshots import changed_keys
 
 __all__ = [
     "MergedBuckets",
@@ -276,11 +277,7 @@ class MergedBuckets:
         if len(raws) != len(self._raw):
             self.buckets = merge({b: {k: Decimal(v) for k, v in f.items()} for b, f in raw.items()} for raw in raws)
         else:
-            changed = {
-                b for old, cur in zip(self._raw, raws, strict=True) for b in old.keys() | cur.keys()
-                if old.get(b) != cur.get(b)
-            }  # fmt: skip
-            for b in changed:
+            for b in changed_keys(self._raw, raws):
                 merged = merge({b: {k: Decimal(v) for k, v in raw[b].items()}} for raw in raws if b in raw).get(b)
                 if merged is None:
                     self.buckets.pop(b, None)

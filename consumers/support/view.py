@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from consumers.support.definitions import daily_row, merge_days, sum_counters
 from consumers.support.processor import TOPIC
 from stream.family import FamilyView, Route
-from stream.snapshots import SnapshotStore
+from stream.snapshots import SnapshotStore, changed_keys
 
 __all__ = ["SupportView"]
 
@@ -46,11 +46,7 @@ class SupportView(FamilyView):
         if len(new) != len(self._part_days):
             self.days = merge_days(new)
         else:
-            changed = {
-                d for old, cur in zip(self._part_days, new, strict=True) for d in old.keys() | cur.keys()
-                if old.get(d) != cur.get(d)
-            }  # fmt: skip
-            for d in changed:
+            for d in changed_keys(self._part_days, new):
                 merged = merge_days([{d: part[d]} for part in new if d in part]).get(d)
                 if merged is None:
                     self.days.pop(d, None)
