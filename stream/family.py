@@ -51,6 +51,11 @@ class BulkResult(NamedTuple):
     #: (record index, index inside a batched record or None, the partition of its entity key):
     #: events not applied because they belong to another partition
     misplaced: list[tuple[int, int | None, int]]
+    #: with ``group``, the misplaced events instead: (record index, home partition, the first
+    #: event's entity key, the bytes to forward, events), one per record and home partition in
+    #: the order of their first events; the bytes are the record's own when it is one event,
+    #: else its elements' own bytes as a JSON array (one element: that element's bytes)
+    forwards: list[tuple[int, int, bytes, bytes, int]]
     #: the first record it did not take (it goes through validation and :meth:`apply`), or None
     deferred: int | None
 
@@ -80,12 +85,20 @@ class Processor:
         return APPLIED
 
     def apply_records(
-        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int, partitions: int
+        self,
+        state: PartitionState,
+        values: list[bytes | None],
+        limits: list[int],
+        start: int,
+        partitions: int,
+        group: bool = False,
     ) -> BulkResult:
         """Take raw records ``values[start:]`` in order, until one it cannot take for sure;
         refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, and
         (with ``partitions`` > 0) leave out, as misplaced, an event whose entity key belongs to
-        another partition, both before they change anything. Only called when :attr:`bulk`."""
+        another partition, both before they change anything; with ``group``, return those as
+        ready-made forwards (one record per home, see :class:`BulkResult`) instead of one by
+        one. Only called when :attr:`bulk`."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
 
     def expired(self, state: PartitionState) -> list[Rejected]:

@@ -146,15 +146,18 @@ class Pipeline:
             out.expired = processor.expired(state)
             return out
         values = values if isinstance(values, list) else list(values)
+        group = self.on_wrong_partition is WrongPartitionPolicy.FORWARD  # refusals are one by one
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, limits, start, self.partitions)
+            result = processor.apply_records(state, values, limits, start, self.partitions, group)
             out.processed += result.processed
             out.duplicates += result.duplicates
             refusals = [(i, e, late(_at(us))) for i, e, us in result.late]
             refusals += [(i, e, future(_at(us), _at(limits[i]))) for i, e, us in result.future]
             for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
                 out.rejected.append((i, _rejection(refused, values[i], element)))
+            for i, home, key, value, events in result.forwards:
+                out.forwards.append((i, Forward(home, key, value, events)))
             for i, routed in self._route_misplaced(values, result.misplaced):
                 if isinstance(routed, Forward):
                     out.forwards.append((i, routed))

@@ -14,6 +14,8 @@ __all__ = ["EngagementKernel", "MAX_BATCH"]
 _Facts: TypeAlias = tuple[str, int, str, str | None, str | None, str | None, str | None, str | None]
 #: (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
 _Late: TypeAlias = tuple[int, int | None, int]
+#: (record index, home partition, its first event's entity key, the bytes to forward, events)
+_Forward: TypeAlias = tuple[int, int, bytes, bytes, int]
 #: (sketch key, lg_k, ids in first-seen order)
 _SketchUpdate: TypeAlias = tuple[str, int, list[str]]
 #: (changelog key `<store>\x1f<key>`, JSON value or None for a tombstone)
@@ -51,10 +53,13 @@ class EngagementKernel:
         start: int,
         partition: int = 0,
         partitions: int = 0,
-    ) -> tuple[int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], int | None]:
+        group: bool = False,
+    ) -> tuple[int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], list[_Forward], int | None]:
         """Apply `values[start:]` until one needs Python; `limits[i]`: the latest occurred_at (µs)
-        record i may carry; with `partitions`, events whose entity belongs elsewhere are returned.
-        (processed, duplicates, late, future, misplaced (i, element, partition), its index or None)."""
+        record i may carry; with `partitions`, events whose entity belongs elsewhere are returned,
+        one by one, or with `group` as one forward per record and home partition holding their
+        own bytes. (processed, duplicates, late, future, misplaced (i, element, partition),
+        forwards (i, partition, first key, value, events), its index or None)."""
 
     def apply_event(
         self,

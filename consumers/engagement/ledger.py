@@ -137,15 +137,22 @@ class EngagementLedger:
         return DUPLICATE if verdict == "duplicate" else late(e.occurred_at)
 
     def apply_records(
-        self, values: list[bytes | None], limits: list[int], start: int, partition: int = 0, partitions: int = 0
+        self,
+        values: list[bytes | None],
+        limits: list[int],
+        start: int,
+        partition: int = 0,
+        partitions: int = 0,
+        group: bool = False,
     ) -> tuple[
         int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]],
-        list[tuple[int, int | None, int]], int | None,
+        list[tuple[int, int | None, int]], list[tuple[int, int, bytes, bytes, int]], int | None,
     ]:  # fmt: skip
         """Records ``values[start:]`` in order, until one needs pydantic (its index is returned);
         ``limits[i]``: the latest occurred_at (epoch µs) record i may carry; with ``partitions``,
-        events whose entity belongs to another partition than ``partition`` are returned."""
-        return self.kernel.apply_records(values, limits, start, partition, partitions)
+        events whose entity belongs to another partition than ``partition`` are returned (with
+        ``group``: as one forward per record and home, see stream.family.BulkResult)."""
+        return self.kernel.apply_records(values, limits, start, partition, partitions, group)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()

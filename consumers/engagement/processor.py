@@ -43,9 +43,16 @@ class EngagementProcessor(Processor):
         return self.ledger(state).apply(facts_of(event))
 
     def apply_records(
-        self, state: PartitionState, values: list[bytes | None], limits: list[int], start: int, partitions: int
+        self,
+        state: PartitionState,
+        values: list[bytes | None],
+        limits: list[int],
+        start: int,
+        partitions: int,
+        group: bool = False,
     ) -> BulkResult:
-        return BulkResult(*self.ledger(state).apply_records(values, limits, start, state.partition, partitions))
+        ledger = self.ledger(state)
+        return BulkResult(*ledger.apply_records(values, limits, start, state.partition, partitions, group))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

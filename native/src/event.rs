@@ -28,7 +28,10 @@ pub struct Facts<'a> {
 /// One record: (is it an SDK batch, its events). `None`: let pydantic decide.
 pub fn decode_record(raw: &[u8]) -> Option<(bool, Vec<Facts<'_>>)> {
     let first = raw.iter().find(|b| !b.is_ascii_whitespace())?;
-    let mut de = serde_json::Deserializer::from_slice(raw);
+    // One UTF-8 check of the whole record (orjson refuses invalid UTF-8 anywhere too) instead
+    // of one per string: the strings are then read without checking them again.
+    let text = std::str::from_utf8(raw).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let out = match first {
         b'{' => {
             let one = RawEventSeed.deserialize(&mut de).ok()?;

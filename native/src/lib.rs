@@ -23,7 +23,41 @@ type FactsTuple = (String, i64, String, Option<String>, Option<String>, Option<S
 type Late = (usize, Option<usize>, i64);
 /// (record index, index inside a batched record, the partition of the event's entity key)
 type Misplaced = (usize, Option<usize>, u32);
-type Applied = (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Option<usize>);
+/// (record index, home partition, its first event's entity key, the bytes to forward, events)
+type Forwarded<'py> = (usize, u32, Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize);
+type Applied<'py> = (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Vec<Forwarded<'py>>, Option<usize>);
+
+/// One record's misplaced events for one home partition: (home, first event's key, element indexes).
+type Group = (u32, Vec<u8>, Vec<usize>);
+
+/// A record's events for one home, as bytes of the record itself: the record when it is one
+/// event, else its elements' own bytes (as sent) joined into a JSON array. `None`: the array
+/// did not split (it decoded a moment ago, so this does not happen).
+fn forwarded_values(raw: &[u8], is_batch: bool, groups: &[Group]) -> Option<Vec<Vec<u8>>> {
+    if !is_batch {
+        return Some(vec![raw.to_vec()]);
+    }
+    let text = std::str::from_utf8(raw).ok()?;
+    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, _, indexes) in groups {
+        let mut value = Vec::new();
+        if let [one] = indexes[..] {
+            value.extend_from_slice(elements.get(one)?.get().as_bytes());
+        } else {
+            value.push(b'[');
+            for (n, &index) in indexes.iter().enumerate() {
+                if n > 0 {
+                    value.push(b',');
+                }
+                value.extend_from_slice(elements.get(index)?.get().as_bytes());
+            }
+            value.push(b']');
+        }
+        out.push(value);
+    }
+    Some(out)
+}
 
 #[pyclass(module = "consumers.engagement._kernel")]
 struct EngagementKernel {
@@ -58,25 +92,31 @@ impl EngagementKernel {
     /// the latest occurred_at (epoch µs) record i may carry: a later event is in the future of
     /// its record, refused before it touches dedupe, watermark or state. With `partitions` > 0,
     /// an event whose entity key (account_id, else anonymous_id, else user_id) belongs to another partition
-    /// than `partition` is not applied but returned, to be forwarded there.
-    /// Returns (processed, duplicates, late events, future events, misplaced events, index of
-    /// the record to hand to Python or None).
-    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0))]
-    fn apply_records(
-        &mut self, values: &Bound<'_, PyList>, limits: &Bound<'_, PyList>, start: usize, partition: u32, partitions: u32,
-    ) -> PyResult<Applied> {
-        let (mut processed, mut duplicates, mut late, mut future, mut misplaced) =
-            (0u64, 0u64, Vec::new(), Vec::new(), Vec::new());
+    /// than `partition` is not applied but returned, to be forwarded there: one by one as
+    /// misplaced events, or with `group` as forwards, one per record and home partition (in
+    /// the order of their first events) holding those events' own bytes.
+    /// Returns (processed, duplicates, late events, future events, misplaced events, forwards,
+    /// index of the record to hand to Python or None).
+    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0, group = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_records<'py>(
+        &mut self, py: Python<'py>, values: &Bound<'py, PyList>, limits: &Bound<'py, PyList>, start: usize,
+        partition: u32, partitions: u32, group: bool,
+    ) -> PyResult<Applied<'py>> {
+        let (mut processed, mut duplicates, mut late, mut future, mut misplaced, mut forwards) =
+            (0u64, 0u64, Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut groups: Vec<Group> = Vec::new();
         for i in start..values.len() {
             let item = values.get_item(i)?;
             let Ok(bytes) = item.downcast::<PyBytes>() else {
-                return Ok((processed, duplicates, late, future, misplaced, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i)));
             };
             let raw = bytes.as_bytes();
             let Some((is_batch, events)) = decode_record(raw) else {
-                return Ok((processed, duplicates, late, future, misplaced, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i)));
             };
             let limit: i64 = limits.get_item(i)?.extract()?;
+            groups.clear();
             for (index, e) in events.iter().enumerate() {
                 if e.micros > limit {
                     future.push((i, is_batch.then_some(index), e.micros));
@@ -86,7 +126,13 @@ impl EngagementKernel {
                     if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()) {
                         let home = partition::partition_of(key.as_bytes(), partitions);
                         if home != partition {
-                            misplaced.push((i, is_batch.then_some(index), home));
+                            if !group {
+                                misplaced.push((i, is_batch.then_some(index), home));
+                            } else if let Some(known) = groups.iter_mut().find(|g| g.0 == home) {
+                                known.2.push(index);
+                            } else {
+                                groups.push((home, key.as_bytes().to_vec(), vec![index]));
+                            }
                             continue;
                         }
                     }
@@ -97,8 +143,23 @@ impl EngagementKernel {
                     Outcome::Late => late.push((i, is_batch.then_some(index), e.micros)),
                 }
             }
+            if groups.is_empty() {
+                continue;
+            }
+            match forwarded_values(raw, is_batch, &groups) {
+                Some(split) => {
+                    for ((home, key, indexes), value) in groups.drain(..).zip(split) {
+                        forwards.push((i, home, PyBytes::new(py, &key), PyBytes::new(py, &value), indexes.len()));
+                    }
+                }
+                None => {
+                    for (home, _, indexes) in groups.drain(..) {
+                        misplaced.extend(indexes.into_iter().map(|index| (i, is_batch.then_some(index), home)));
+                    }
+                }
+            }
         }
-        Ok((processed, duplicates, late, future, misplaced, None))
+        Ok((processed, duplicates, late, future, misplaced, forwards, None))
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".

@@ -105,3 +105,56 @@ def test_replay_routes_keyless_and_mis_keyed_lines_by_their_entity(tmp_path: Pat
     for family in FamilyRegistry.installed(SIX):
         for report in family.reports:
             assert report.rows(b.pipelines[report.topic].processor) == report.rows(a.pipelines[report.topic].processor)
+
+
+def test_forwarded_events_keep_the_bytes_they_were_sent_with() -> None:
+    """The kernel forwards slices of the record (no re-encoding): spacing, key order and number
+    spelling arrive at the home partition as the producer wrote them."""
+    home, away = accounts_of(0, 1)[0], [accounts_of(3, 1)[0], accounts_of(5, 1)[0]]
+    elements = [
+        orjson.dumps(track("a", home)),
+        b'{ "name": "login", "event_id": "b", "type": "track", "occurred_at": "2026-07-01T10:00:00Z",\n'
+        b'  "user_id": "u-b", "account_id": "%s", "properties": {"n": 1.50} }' % away[0].encode(),
+        orjson.dumps(track("c", away[1])),
+        b'{"event_id":"d","type":"track","occurred_at":"2026-07-01T10:00:00Z","name":"login","user_id":"u-d",'
+        b'"account_id":"%s"}' % away[0].encode(),
+    ]
+    record = b"[ " + b" ,\n".join(elements) + b" ]"
+    outcome = run("product-events", [record], 0, WrongPartitionPolicy.FORWARD)
+    assert outcome.processed == 1 and outcome.rejected == []
+    by_home = {f.partition: (f.key, f.events, f.value) for _, f in outcome.forwards}
+    assert by_home[3] == (away[0].encode(), 2, b"[" + elements[1] + b"," + elements[3] + b"]")
+    assert by_home[5] == (away[1].encode(), 1, elements[2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(
+        st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=1, max_size=12), min_size=1, max_size=6
+    ),
+    single=st.booleans(),
+)
+def test_grouped_forwards_hold_what_one_by_one_routing_holds(
+    records: list[list[tuple[int, int]]], single: bool
+) -> None:
+    """The kernel's ready-made forwards against routing each misplaced event in Python: the
+    same records, homes, keys and events, in the same order."""
+    accounts = {p: accounts_of(p, 4) for p in range(6)}
+    values = []
+    for r, members in enumerate(records):
+        events = [track(f"e{r}-{n}", accounts[p][a]) for n, (p, a) in enumerate(members)]
+        values.append(orjson.dumps(events[0] if single and len(events) == 1 else events))
+    outcomes = []
+    for group in (True, False):  # a pipeline each: a processor keeps one ledger per partition
+        pipeline = build_pipelines(SIX, FamilyRegistry.installed(SIX).processors())["product-events"]
+        state = PartitionState(0, codecs=pipeline.codecs)
+        pipeline.loaded(state)
+        limits = pipeline.limits(None, len(values))
+        outcomes.append(pipeline.processor.apply_records(state, values, limits, 0, 6, group))
+    kernel_way, python_way = outcomes
+    assert kernel_way.misplaced == [] and python_way.forwards == []
+    assert kernel_way.processed == python_way.processed
+    expected = [(i, f.partition, f.key, orjson.loads(f.value), f.events)
+                for i, f in pipeline._route_misplaced(values, python_way.misplaced)]  # fmt: skip
+    got = [(i, home, key, orjson.loads(value), events) for i, home, key, value, events in kernel_way.forwards]
+    assert got == expected
