@@ -66,14 +66,29 @@ def make_events(n: int, users: int, random_accounts: bool = False, days: float =
     return out
 
 
-async def publish(topic: str, events: list[dict[str, object]], batch: int) -> int:
+def chunks(events: list[dict[str, object]], batch: int, arrays: str) -> list[list[dict[str, object]]]:
+    """The records' events. ``mixed``: consecutive events of the stream, as a server-side SDK
+    batches for all the users it serves (a dozen accounts per array of 100); ``account``: an
+    account's events in order, sent once it holds ``batch`` of them (then the rest), as a
+    client-side SDK sends one user's, so one account's, events."""
+    if arrays == "mixed" or batch == 1:
+        return [events[i : i + batch] for i in range(0, len(events), batch)]
+    out, pending = [], {}
+    for event in events:
+        held = pending.setdefault(event["account_id"], [])
+        held.append(event)
+        if len(held) == batch:
+            out.append(pending.pop(event["account_id"]))
+    return out + list(pending.values())
+
+
+async def publish(topic: str, events: list[dict[str, object]], batch: int, arrays: str = "mixed") -> int:
     producer = AIOKafkaProducer(bootstrap_servers=BROKER, linger_ms=20, max_batch_size=1 << 20, acks=1)
     await producer.start()
     records = 0
     try:
         futures = []
-        for i in range(0, len(events), batch):
-            chunk = events[i : i + batch]
+        for chunk in chunks(events, batch, arrays):
             value = orjson.dumps(chunk if batch > 1 else chunk[0])
             key = str(chunk[0]["account_id"]).encode()
             futures.append(await producer.send(topic, value=value, key=key))
@@ -199,6 +214,13 @@ def main() -> None:
     ap.add_argument("--skip-faust", action="store_true")
     ap.add_argument("--random-accounts", action="store_true", help="draw each event's account at random")
     ap.add_argument(
+        "--arrays",
+        choices=["mixed", "account"],
+        default="mixed",
+        help="with --batch > 1: consecutive events of many accounts (a server-side SDK) or one "
+        "account's events (a client-side SDK)",
+    )
+    ap.add_argument(
         "--days",
         type=float,
         default=7,
@@ -223,7 +245,7 @@ def main() -> None:
     topic = settings.topic("product-events")
     events = make_events(args.events, args.users, args.random_accounts, args.days)
     t = time.perf_counter()
-    records = asyncio.run(publish(topic, events, args.batch))
+    records = asyncio.run(publish(topic, events, args.batch, args.arrays))
     print(
         f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
         file=sys.stderr,
@@ -243,7 +265,7 @@ def main() -> None:
 
     ceiling_rate = args.events / rows[0][1]
     print(
-        f"\n{args.events} product events, {args.batch} per record, {args.users} users, "
+        f"\n{args.events} product events, {args.batch} per record ({args.arrays} arrays), {args.users} users, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
     )
     print("| consumer | events/s | × ceiling |")

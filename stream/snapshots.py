@@ -19,6 +19,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from stream.redis_packing import pack_with_hiredis
+
 __all__ = ["SnapshotStore", "changed_keys"]
 
 K = TypeVar("K")
@@ -46,12 +48,14 @@ class SnapshotStore:
     def __init__(self, url: str, app_id: str) -> None:
         # One retry on a broken connection: after a Redis restart each pooled connection fails
         # once, which is not an outage.
-        self.client = aioredis.from_url(
-            url,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            retry=Retry(NoBackoff(), 1),
-            retry_on_error=[RedisConnectionError],
+        self.client = pack_with_hiredis(
+            aioredis.from_url(
+                url,
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[RedisConnectionError],
+            )
         )
         self.prefix = f"pulse:{app_id}"
         #: changes whenever the writer republishes everything (after Redis lost or may have lost
