@@ -157,6 +157,22 @@ def naive_faust(topic: str, expect: int, timeout: float) -> float | None:
     return float(text.split()[2]) if text.startswith("DONE") else None
 
 
+class Stalled(Exception):
+    """The worker stopped counting before every event was processed (some were dead-lettered)."""
+
+
+def _rejected(port: int, topic: str) -> str:
+    """The worker's dead-letter counts by reason, from /metrics (read once: it is not free)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("pulse_events_rejected_total{") and f'topic="{topic}"' in line:
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = counts.get(reason, 0) + float(line.rsplit(" ", 1)[1])
+    return "dead-lettered: " + (", ".join(f"{n:,.0f} {reason}" for reason, n in sorted(counts.items())) or "none")
+
+
 def pulse_worker(
     prefix: str, expect: int, timeout: float, topic: str = "product-events", transactions: bool = True
 ) -> float:
@@ -184,6 +200,7 @@ def pulse_worker(
         try:
             started = None
             deadline = time.monotonic() + timeout
+            last, moved = -1.0, time.monotonic()
             while time.monotonic() < deadline:
                 # /health carries the processed counters and costs nothing; /metrics computes
                 # every gauge (sketch unions) and polling it 10 times a second would slow the worker.
@@ -199,6 +216,10 @@ def pulse_worker(
                     started = time.perf_counter()
                 if done >= expect:
                     return time.perf_counter() - started
+                if done != last:
+                    last, moved = done, time.monotonic()
+                elif time.monotonic() - moved > 20:
+                    raise Stalled(f"{done:,.0f} of {expect:,} processed, {_rejected(port, topic)}")
                 time.sleep(0.05)
             raise TimeoutError(f"pulse worker did not finish: {(Path(tmp) / 'worker.log').read_text()[-2000:]}")
         finally:
@@ -259,9 +280,13 @@ def main() -> None:
         rows.append(("naive Faust agent, same work per event", secs_f))
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
     for transactions in modes:
-        secs_p = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
         how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
-        rows.append((f"Pulse worker (validated, deduplicated, checkpointed; {how})", secs_p))
+        name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
+        try:
+            secs_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
+        except Stalled as exc:
+            secs_p, name = None, f"{name}: {exc}"
+        rows.append((name, secs_p))
 
     ceiling_rate = args.events / rows[0][1]
     print(

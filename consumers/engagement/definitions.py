@@ -109,8 +109,8 @@ class Partition:
         self.watermark = watermark
 
 
-#: the newest days of a window left out of a cached union: nearly every batch rewrites the
-#: watermark day's sketches; earlier days change only with late events, which the identity
+#: the newest days of a window, cached apart from its older days: nearly every batch rewrites
+#: the watermark day's sketches; earlier days change only with late events, which the identity
 #: check of the cached union catches
 RECENT_DAYS = 1
 
@@ -137,7 +137,9 @@ class UnionCache:
         union = hll_union(lg_k)
         for sketch in sketches:
             union.update(sketch)
-        result = union.get_result(SKETCH_TYPE)
+        # HLL_8, the union's own layout: kept in memory only, and merged again at a fraction of
+        # the cost of HLL_4 (same registers, same estimates)
+        result = union.get_result(tgt_hll_type.HLL_8)
         self.entries[key] = (sketches, result, now)
         return result
 
@@ -161,31 +163,40 @@ class EngagementFigures:
         self.feature_lg_k = feature_lg_k
         self.activation_days = activation_days
         self.unions = unions
+        #: distinct counts already answered: the figures never change (a refresh makes new ones)
+        self._distinct: dict[tuple[str, tuple[int, ...], int], float] = {}
 
     # --- primitives ---------------------------------------------------------------------------
 
     def distinct(self, prefix: str, days: Sequence[int], lg_k: int | None = None) -> float:
+        """Distinct ids over the days and every partition. With a union cache, a window of
+        consecutive days merges two cached unions: its older days' and its newest day's (the
+        same for every window ending that day, so a refresh merges a busy day's sketches once)."""
         lg_k = lg_k or self.lg_k
+        days = tuple(days)
+        asked = (prefix, days, lg_k)
+        known = self._distinct.get(asked)
+        if known is not None:
+            return known
         union = hll_union(lg_k)
         found = False
-        days = list(days)
-        older, recent = days[:-RECENT_DAYS], days[-RECENT_DAYS:]
-        if self.unions is not None and older and older == list(range(older[0], older[-1] + 1)):
-            sketches = tuple(
-                s for p in self.partitions for d in older if (s := p.sketches.get(sketch_key(prefix, d))) is not None
-            )
-            if sketches:
-                union.update(self.unions.union((prefix, older[0], older[-1], lg_k), sketches, lg_k))
-                found = True
-        else:
-            recent = days
-        for p in self.partitions:
-            for day in recent:
-                sketch = p.sketches.get(sketch_key(prefix, day))
-                if sketch is not None:
-                    union.update(sketch)
+        if self.unions is not None and days and days == tuple(range(days[0], days[-1] + 1)):
+            for span in (days[:-RECENT_DAYS], days[-RECENT_DAYS:]):
+                sketches = tuple(
+                    s for p in self.partitions for d in span if (s := p.sketches.get(sketch_key(prefix, d))) is not None
+                )
+                if sketches:
+                    union.update(self.unions.union((prefix, span[0], span[-1], lg_k), sketches, lg_k))
                     found = True
-        return union.get_result(SKETCH_TYPE).get_estimate() if found else 0.0
+        else:
+            for p in self.partitions:
+                for day in days:
+                    sketch = p.sketches.get(sketch_key(prefix, day))
+                    if sketch is not None:
+                        union.update(sketch)
+                        found = True
+        value = self._distinct[asked] = union.get_estimate() if found else 0.0
+        return value
 
     def counter(self, day: int, name: str) -> int:
         return sum(int(p.days.get(str(day), {}).get(name, 0)) for p in self.partitions)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["ALPHA", "BucketIndex", "bucket_of", "quantile", "bucket_key"]
 
@@ -47,10 +48,21 @@ class BucketIndex:
 
     def __init__(self, fields: Mapping[str, float]) -> None:
         groups: dict[str, list[tuple[int, float]]] = {}
+        names = _NAMES
         for name, n in fields.items():
-            prefix, sep, index = name.partition("#")
-            if sep and n > 0 and index.lstrip("-").isdigit():
-                groups.setdefault(prefix, []).append((int(index), n))
+            if n <= 0:
+                continue
+            parsed = names.get(name, _UNSEEN)
+            if parsed is _UNSEEN:
+                parsed = _bucket_field(name)
+                if len(names) < _MAX_NAMES:
+                    names[name] = parsed
+            if parsed is not None:
+                prefix, index = parsed
+                group = groups.get(prefix)
+                if group is None:
+                    group = groups[prefix] = []
+                group.append((index, n))
         for buckets in groups.values():
             buckets.sort()
         self.groups = groups
@@ -58,6 +70,19 @@ class BucketIndex:
     def quantile(self, prefix: str, q: float) -> float | None:
         """Same as :func:`quantile` of the mapping this index was built from."""
         return _quantile_of(self.groups.get(prefix, []), q)
+
+
+_UNSEEN: Any = object()
+#: field name -> (prefix, bucket), or None for a field that is no bucket: the same few thousand
+#: names come back in every window of every scrape, so each is parsed once
+_NAMES: dict[str, tuple[str, int] | None] = {}
+#: names remembered at most (a cap against odd field names; later ones are parsed each time)
+_MAX_NAMES = 100_000
+
+
+def _bucket_field(name: str) -> tuple[str, int] | None:
+    prefix, sep, index = name.partition("#")
+    return (prefix, int(index)) if sep and index.lstrip("-").isdigit() else None
 
 
 def _quantile_of(buckets: list[tuple[int, float]], q: float) -> float | None:
