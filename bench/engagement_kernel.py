@@ -1,7 +1,7 @@
 """In-process cost per product event, no Kafka: the worker's pipeline (compiled kernel,
 sketch updates, changelog encoding) against the plain-Python reference reducer.
 
-    .venv/bin/python bench/engagement_kernel.py --events 300000 [--batch 100]
+    .venv/bin/python bench/engagement_kernel.py --events 300000 [--batch 100] [--partitions 6]
 
 Same events as bench/product_events.py; batches of 20,000 events, each followed by the flush
 and changelog encoding the engine does (the reference has no changelog, so it is a floor for
@@ -24,7 +24,7 @@ from bench.product_events import make_events  # noqa: E402
 from consumers.engagement.ledger import EngagementConfig  # noqa: E402
 from consumers.engagement.processor import EngagementProcessor  # noqa: E402
 from stream.decoding import Accepted, decode_record  # noqa: E402
-from stream.pipeline import Pipeline  # noqa: E402
+from stream.pipeline import Pipeline, partition_for  # noqa: E402
 from stream.state import PartitionState  # noqa: E402
 from stream.topics import spec_for  # noqa: E402
 from tests.reference.engagement_ledger import ReferenceLedger  # noqa: E402
@@ -35,6 +35,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1, help="events per record (JSON array when > 1)")
+    ap.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="records keyed by their first event's account over N partitions: the other events of an "
+        "array are forwarded and applied on their homes, as a worker owning every partition does",
+    )
     ap.add_argument("--dedupe-ids", type=int, default=0, help="instead: memory per remembered event_id")
     ap.add_argument(
         "--sessions",
@@ -48,6 +55,9 @@ def main() -> None:
         return
     if args.sessions:
         state_memory(args.sessions, sessions=True)
+        return
+    if args.partitions > 1:
+        forwarding(args.events, args.users, args.batch, args.partitions)
         return
     events = make_events(args.events, args.users)
     if args.batch > 1:
@@ -90,6 +100,50 @@ def main() -> None:
     print(f"| {pulse_row} | {kernel / n * 1e6:.2f} | {n / kernel:,.0f} |")
     python_row = "plain-Python reference reducer (validated facts in, no changelog)"
     print(f"| {python_row} | {python / n * 1e6:.2f} | {n / python:,.0f} |")
+
+
+def forwarding(n: int, users: int, batch: int, partitions: int) -> None:
+    """Cost per event of the forwarding path in process: each partition applies its next
+    records (a worker's batch of ~200 records, shared), the events of other partitions'
+    accounts are collected as the engine would write them to the repartition topic, and each
+    home applies those before its next records. One day of event time (no event turns late)."""
+    events = make_events(n, users, days=1)
+    sources: dict[int, list[bytes | None]] = {p: [] for p in range(partitions)}
+    for i in range(0, n, batch):
+        chunk = events[i : i + batch]
+        home = partition_for(str(chunk[0]["account_id"]).encode(), partitions)
+        sources[home].append(orjson.dumps(chunk if batch > 1 else chunk[0]))
+    config = EngagementConfig()
+    pipeline = Pipeline(spec_for("product-events"), EngagementProcessor(config), config.dedupe_retention_days,
+                        partitions=partitions)  # fmt: skip
+    states = {p: PartitionState(p, codecs=pipeline.codecs) for p in range(partitions)}
+    for state in states.values():
+        pipeline.loaded(state)
+    per = max(1, 200 // partitions)
+    inbox: dict[int, list[bytes | None]] = {p: [] for p in range(partitions)}
+    read = dict.fromkeys(range(partitions), 0)
+    processed = forwarded = 0
+    started = time.perf_counter()
+    while any(read[p] < len(sources[p]) for p in sources) or any(inbox.values()):
+        for p, state in states.items():
+            forwards, inbox[p] = inbox[p], []
+            records = sources[p][read[p] : read[p] + per]
+            read[p] += per
+            for values in (forwards, records):
+                if values:
+                    outcome = pipeline.handle_many(state, values)
+                    processed += outcome.processed
+                    for _, forward in outcome.forwards:
+                        inbox[forward.partition].append(forward.value)
+                        forwarded += forward.events
+            pipeline.flush(state)
+            state.drain_changes()
+    elapsed = time.perf_counter() - started
+    assert processed == n, processed
+    print(f"{n} events, {batch} per record, {partitions} partitions; {forwarded} forwarded ({forwarded / n:.0%})\n")
+    print("| path | µs per event | events/s |")
+    print("| --- | ---: | ---: |")
+    print(f"| Pulse pipeline, forwarding to home partitions | {elapsed / n * 1e6:.2f} | {n / elapsed:,.0f} |")
 
 
 def state_memory(n: int, sessions: bool) -> None:
