@@ -49,6 +49,8 @@ RECEIVED_KEPT = 200
 
 #: the shortest time between two evaluations woken by batches (the timer is the setting's)
 MIN_GAP_SECONDS = 1.0
+#: longest wait, once the engine is ready, for it to read its starting backlog before judging
+CATCH_UP_WAIT_SECONDS = 120.0
 
 
 class AlertService(WorkerService):
@@ -73,6 +75,8 @@ class AlertService(WorkerService):
         )
         self.leader = False
         self.problem: str | None = None
+        #: when the engine was first seen ready (see CATCH_UP_WAIT_SECONDS)
+        self.ready_since: float | None = None
         #: (rule, severity) -> alerts firing, as of the last evaluation or read
         self.firing: dict[tuple[str, str], int] = {}
         self.evaluations = 0
@@ -137,7 +141,16 @@ class AlertService(WorkerService):
     # --- one evaluation --------------------------------------------------------------------
 
     async def tick(self) -> None:
-        if not self.runtime.engine.ready:  # recovering: not the worker to judge the figures
+        engine = self.runtime.engine
+        if not engine.ready:  # recovering: not the worker to judge the figures
+            await self._read_firing()
+            return
+        if self.ready_since is None:
+            self.ready_since = time.monotonic()
+        if not engine.caught_up.is_set() and time.monotonic() - self.ready_since < CATCH_UP_WAIT_SECONDS:
+            # still reading the backlog it started with: half-read windows would fire (and
+            # resolve) alerts that are not true; under a load it never catches up with, it
+            # judges anyway after a while
             await self._read_firing()
             return
         held = await self.lease.hold()

@@ -128,6 +128,9 @@ class IngestEngine(Service):
         #: set whenever a partition's snapshot was published (a batch changed figures): a
         #: service waiting on it (alerting) clears it
         self.published = asyncio.Event()
+        #: set the first time every assigned source partition was read to its end (a fetch
+        #: found nothing more): the backlog at start is in the figures; alerting waits for it
+        self.caught_up = asyncio.Event()
         # each owned partition's snapshot at most 4 times a second: the event-to-visible latency
         # (bench/latency.py) is mostly this throttle, and more often cost no measurable CPU
         self.publish_interval = 0.25
@@ -369,7 +372,20 @@ class IngestEngine(Service):
             if not batch:
                 await self.drain_in_flight()
             await self.publish_snapshots(force=not batch)
+            if not batch and not self.caught_up.is_set() and self._ends_known():
+                self.caught_up.set()
+                log.info("caught up: every assigned partition read to its end")
             self.rejections.flush()
+
+    def _ends_known(self) -> bool:
+        """Every assigned source partition's end offset was reported by a fetch (an empty
+        getmany before the first fetches answered says nothing about the backlog)."""
+        consumer = self.consumer
+        return (
+            consumer is not None
+            and bool(self.assigned_sources)
+            and all(consumer.highwater(tp) is not None for tp in self.assigned_sources)
+        )
 
     async def drain_in_flight(self) -> None:
         previous, self.in_flight = self.in_flight, None
