@@ -234,7 +234,9 @@ class Pipeline:
     def _route_misplaced(
         self, values: Sequence[bytes | None], misplaced: Sequence[tuple[int, int | None, int]]
     ) -> list[tuple[int, Forward | Rejected]]:
-        """The kernel's misplaced events (record index, element index or None, home partition):
+        """The kernel's misplaced events (record index, element index or None, home partition),
+        returned one by one under the deadletter policy (each refused with its own bytes) or
+        when the kernel could not split an array itself (it builds the forwards otherwise):
         each record parsed once, and its events for one home forwarded as one record (an array
         when several: SDK batches mix accounts, and one record per event cost ~45 µs each)."""
         routed: list[tuple[int, Forward | Rejected]] = []
