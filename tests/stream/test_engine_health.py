@@ -111,6 +111,10 @@ class FakeConsumer:
     assigned: set[TopicPartition] = field(default_factory=set)
     script: list[dict[TopicPartition, list[Record]]] = field(default_factory=list)
     commits: int = 0
+    #: end offsets a fetch has reported, by partition (aiokafka: None until one has)
+    ends: dict[TopicPartition, int] = field(default_factory=dict)
+    #: whether the loop's last fetch finds nothing (else it stops on the last scripted batch)
+    idle_at_end: bool = True
 
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
@@ -127,12 +131,19 @@ class FakeConsumer:
     async def position(self, tp: TopicPartition) -> int:
         return 10**9
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.ends.get(tp)
+
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits += 1
 
     async def getmany(self, *tps: TopicPartition, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
         if self.script:
-            return self.script.pop(0)
+            batch = self.script.pop(0)
+            if not self.script and not self.idle_at_end:
+                assert self.engine is not None
+                self.engine._stopped.set()  # stopped with records in hand: no empty fetch
+            return batch
         assert self.engine is not None
         self.engine._stopped.set()  # the last iteration: nothing more to read
         return {}
@@ -274,6 +285,37 @@ async def test_the_worker_loop_observes_each_record_once_at_the_later_of_commit_
     assert rig.consumer.commits == 2  # every batch was settled
     await rig.run()  # idle: nothing is observed twice
     assert rig.sample(f"{LATENCY}_count", topic=SUBS) == 6
+
+
+async def test_caught_up_waits_for_every_source_end_offset_and_an_empty_fetch(rig: Rig) -> None:
+    """Alerting waits on this latch: an empty fetch before the fetches reported end offsets,
+    or while one assigned partition's end is unknown, says nothing about the backlog."""
+    rig.own(0, 1)
+    rig.engine.assigned_sources = {rig.tp(0), rig.tp(1)}
+    await rig.run()  # an empty fetch, no end offset known yet
+    assert not rig.engine.caught_up.is_set()
+    rig.consumer.ends[rig.tp(0)] = 4
+    await rig.run({rig.tp(0): [record(i, T - 100, customer(0, i)) for i in range(4)]})
+    assert not rig.engine.caught_up.is_set()  # partition 1's end still unknown
+    rig.consumer.ends[rig.tp(1)] = 0
+    await rig.run({rig.tp(0): [record(4, T - 100, customer(0, 4))]})  # records, then nothing more
+    assert rig.engine.caught_up.is_set()
+
+
+async def test_caught_up_is_not_set_by_a_fetch_with_records_nor_without_an_assignment(rig: Rig) -> None:
+    rig.own(0)
+    rig.consumer.ends[rig.tp(0)] = 10
+    await rig.run()  # nothing assigned to this worker yet (its sources are empty)
+    assert not rig.engine.caught_up.is_set()
+    rig.engine.assigned_sources = {rig.tp(0)}
+    rig.consumer.idle_at_end = False
+    await rig.run({rig.tp(0): [record(0, T - 100, customer(0))]})  # every fetch brought records
+    assert rig.engine.states[rig.tp(0)].next_offset == 1 and not rig.engine.caught_up.is_set()
+    rig.consumer.idle_at_end = True
+    await rig.run()
+    assert rig.engine.caught_up.is_set()
+    await rig.run({rig.tp(0): [record(1, T - 100, customer(0, 1))]})
+    assert rig.engine.caught_up.is_set()  # a latch: later batches leave it set
 
 
 async def test_forwarded_log_append_time_and_timeless_records_are_not_observed_at_their_source(
