@@ -116,19 +116,22 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment
         receiver.down()
 
 
+def ads_cac_rows(w: Worker) -> list[dict[str, Any]]:
+    return [dict(r) for r in w.get_json("/api/v1/alerts")["alerts"] if r["labels"] == "channel=ads;window=30d"]
+
+
 def ads_cac(w: Worker) -> dict[str, Any]:
-    rows = w.get_json("/api/v1/alerts")["alerts"]
-    [row] = [r for r in rows if r["labels"] == "channel=ads;window=30d"]
-    return dict(row)
+    [row] = ads_cac_rows(w)
+    return row
 
 
 def settled_ads_cac(w: Worker) -> dict[str, Any] | None:
     """The ads row once evaluated on the whole history: inactive, its value and baseline near
     1,000 (the history's CAC); None while the row is missing or the figures still move."""
-    rows = [r for r in w.get_json("/api/v1/alerts")["alerts"] if r["labels"] == "channel=ads;window=30d"]
+    rows = ads_cac_rows(w)
     if len(rows) != 1:
         return None
-    row = dict(rows[0])
+    [row] = rows
     value, baseline = row.get("value"), row.get("baseline")
     settled = row["state"] == "inactive" and value is not None and baseline is not None
     return row if settled and 900 < value < 1100 and 900 < baseline < 1100 else None
