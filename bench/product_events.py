@@ -39,8 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 BROKER = os.environ.get("PULSE_KAFKA_BROKER", "127.0.0.1:9092")
 
 
-def make_events(n: int, users: int, random_accounts: bool = False, days: float = 7) -> list[dict[str, object]]:
-    start = datetime(2026, 5, 1, tzinfo=UTC)
+def make_events(
+    n: int, users: int, random_accounts: bool = False, days: float = 7, start: datetime | None = None
+) -> list[dict[str, object]]:
+    start = start or datetime(2026, 5, 1, tzinfo=UTC)
     names = ("login", "feature_used", "page_view", "report_exported", "invite_sent")
     out = []
     for i in range(n):
@@ -82,7 +84,11 @@ def chunks(events: list[dict[str, object]], batch: int, arrays: str) -> list[lis
     return out + list(pending.values())
 
 
-async def publish(topic: str, events: list[dict[str, object]], batch: int, arrays: str = "mixed") -> int:
+async def publish(
+    topic: str, events: list[dict[str, object]], batch: int, arrays: str = "mixed", event_time: bool = False
+) -> int:
+    """``event_time``: each record stamped with its last event's time, as a backlog produced
+    while the events happened carries (else the time of publishing)."""
     producer = AIOKafkaProducer(bootstrap_servers=BROKER, linger_ms=20, max_batch_size=1 << 20, acks=1)
     await producer.start()
     records = 0
@@ -91,7 +97,11 @@ async def publish(topic: str, events: list[dict[str, object]], batch: int, array
         for chunk in chunks(events, batch, arrays):
             value = orjson.dumps(chunk if batch > 1 else chunk[0])
             key = str(chunk[0]["account_id"]).encode()
-            futures.append(await producer.send(topic, value=value, key=key))
+            stamp = None
+            if event_time:
+                last = datetime.strptime(str(chunk[-1]["occurred_at"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                stamp = int(last.timestamp() * 1000)
+            futures.append(await producer.send(topic, value=value, key=key, timestamp_ms=stamp))
             records += 1
         await asyncio.gather(*futures)
     finally:
@@ -254,6 +264,13 @@ def main() -> None:
         default="on",
         help="PULSE_TRANSACTIONS of the Pulse worker; both: one run each, off first",
     )
+    ap.add_argument(
+        "--record-time",
+        choices=["publish", "event"],
+        default="publish",
+        help="Kafka timestamp of each record: when the bench publishes it, or its last event's time "
+        "(a backlog produced as the events happened; the events then end now)",
+    )
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -264,9 +281,11 @@ def main() -> None:
     settings = PulseSettings(kafka_broker=BROKER, topic_prefix=prefix, app_id="bench-topics")
     asyncio.run(ensure_topics(settings))
     topic = settings.topic("product-events")
-    events = make_events(args.events, args.users, args.random_accounts, args.days)
+    by_event = args.record_time == "event"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=args.days) if by_event else None
+    events = make_events(args.events, args.users, args.random_accounts, args.days, start)
     t = time.perf_counter()
-    records = asyncio.run(publish(topic, events, args.batch, args.arrays))
+    records = asyncio.run(publish(topic, events, args.batch, args.arrays, by_event))
     print(
         f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
         file=sys.stderr,

@@ -52,6 +52,14 @@ MARKER_CHECK_SECONDS = 5.0
 #: How often, and how long at most, the broker is asked for metadata to tell whether it is up.
 KAFKA_PROBE_SECONDS = 5
 
+#: A source partition whose records run ahead (Kafka record time) of the slowest owned source
+#: partition with records left by more than this share of the grace period waits for it: events
+#: forwarded from a partition far ahead would move their home's event-time clock past the home's
+#: own unread backlog and make it late (a catch-up of partitions of uneven volume).
+HOLD_SHARE_OF_GRACE = 0.25
+#: ... unless that slowest one has not moved on for this long (stuck, or an upstream producer's
+#: open transaction): it must not stop the others.
+HOLD_MAX_SECONDS = 10.0
 #: How long sources wait for this worker's own forwarded events to be read back before reading on.
 FORWARD_WAIT_SECONDS = 30
 
@@ -148,6 +156,12 @@ class IngestEngine(Service):
         #: source partitions of the consumer's current assignment
         self.assigned_sources: set[TopicPartition] = set()
         self.recoveries = 0  # recovery rounds under way (pulse_recovery_in_progress)
+        #: owned source partition -> the latest Kafka timestamp (ms) of its records applied
+        self.record_clock: dict[TopicPartition, int] = {}
+        #: owned source partition -> when it was assigned or last had records applied (monotonic)
+        self.moved_at: dict[TopicPartition, float] = {}
+        #: source partitions the last fetch left out, being ahead in record time
+        self.held: set[TopicPartition] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -226,6 +240,8 @@ class IngestEngine(Service):
         self.metrics.assigned_partitions.set(len(sources))
         log.info("recovering state of %d assigned partitions", len(sources))
         self.reload_pending.difference_update(sources)
+        now = time.monotonic()
+        self.moved_at.update((tp, now) for tp in sources)
         await self._recover(sources)
         for tp in assigned:
             if tp.topic in self.forwarded_from:
@@ -359,8 +375,11 @@ class IngestEngine(Service):
             backlog = await self._forward_backlog()
             # Events this worker forwarded to partitions it owns are read before more source
             # records: event time on those partitions cannot run ahead of them (a fast catch-up
-            # would otherwise make them late).
-            batch = await self.consumer.getmany(*backlog, timeout_ms=200, max_records=self.max_records)
+            # would otherwise make them late). Sources far ahead in record time wait likewise.
+            held = set() if backlog else await self._ahead()
+            self._hold(held)
+            fetch = backlog or ([tp for tp in self.consumer.assignment() if tp not in held] if held else [])
+            batch = await self.consumer.getmany(*fetch, timeout_ms=200, max_records=self.max_records)
             staged = self.apply_batch(batch) if batch else None
             previous, self.in_flight = self.in_flight, None
             if previous is not None:
@@ -372,7 +391,7 @@ class IngestEngine(Service):
             if not batch:
                 await self.drain_in_flight()
             await self.publish_snapshots(force=not batch)
-            if not batch and not self.caught_up.is_set() and self._ends_known():
+            if not batch and not held and not self.caught_up.is_set() and self._ends_known():
                 self.caught_up.set()
                 log.info("caught up: every assigned partition read to its end")
             self.rejections.flush()
@@ -453,6 +472,48 @@ class IngestEngine(Service):
                 pending = self.pending_visible[tp] = PendingStamps()
             pending.add(stamps)
 
+    async def _ahead(self) -> set[TopicPartition]:
+        """Owned source partitions whose record time is more than HOLD_SHARE_OF_GRACE of the
+        grace period ahead of the slowest one that still has records to read (Kafka Streams
+        picks the partition with the oldest record for the same reason)."""
+        consumer = self.consumer
+        assert consumer is not None
+        now = time.monotonic()
+        behind: dict[str, list[int]] = {}  # by topic: forwarding stays inside a topic
+        unread: set[str] = set()
+        for tp in self.assigned_sources:
+            if tp not in self.states or tp in self.reload_pending:
+                continue
+            if now - self.moved_at.get(tp, now) > HOLD_MAX_SECONDS:
+                continue  # not moving: no reason to wait for it
+            end = consumer.highwater(tp)
+            if end is None or await consumer.position(tp) >= end:
+                continue  # nothing left to read, as far as the last fetch knows
+            clock = self.record_clock.get(tp)
+            if clock is None:
+                unread.add(tp.topic)  # none of its records read yet: nothing to compare with
+            else:
+                behind.setdefault(tp.topic, []).append(clock)
+        skew = int(self.settings.grace_period_seconds * HOLD_SHARE_OF_GRACE * 1000)
+        limits = {topic: min(clocks) + skew for topic, clocks in behind.items() if topic not in unread}
+        return {
+            tp
+            for tp, clock in self.record_clock.items()
+            if tp.topic in limits and clock > limits[tp.topic] and tp in self.assigned_sources
+        }
+
+    def _hold(self, held: set[TopicPartition]) -> None:
+        if held and not self.held:
+            log.info(
+                "reading %s later: ahead in record time of a partition with records left by more than %.0fs",
+                _fmt(sorted(held)), self.settings.grace_period_seconds * HOLD_SHARE_OF_GRACE,
+            )  # fmt: skip
+        elif self.held and not held:
+            log.info("reading every partition again: none is ahead in record time")
+        now = time.monotonic()
+        self.moved_at.update((tp, now) for tp in held)  # waiting, not stuck
+        self.held = held
+
     async def _forward_backlog(self) -> list[TopicPartition]:
         """Owned repartition partitions not yet read up to what this worker forwarded there."""
         assert self.consumer is not None
@@ -483,6 +544,8 @@ class IngestEngine(Service):
         """Forget a source partition: its state, what is derived from it, its writer."""
         if self.states.pop(tp, None) is not None:
             self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
+        self.record_clock.pop(tp, None)
+        self.moved_at.pop(tp, None)
         self.unpublished.discard(tp)
         # committed, not yet published by us: visible once its next owner (or reload) publishes
         self.pending_visible.pop(tp, None)
@@ -608,6 +671,7 @@ class IngestEngine(Service):
                 state.repartition_offset = records[-1].offset + 1
             else:
                 state.next_offset = records[-1].offset + 1
+                self._moved(tp, stamps)
             writes.changes.extend(state.drain_changes())
             # one checkpoint per state: a partition read from its source and its repartition
             # topic in the same batch is checkpointed once, with both offsets
@@ -627,6 +691,12 @@ class IngestEngine(Service):
             per_record = max(1.0, events_seen / records_seen)
             self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
         return staged
+
+    def _moved(self, tp: TopicPartition, stamps: list[int]) -> None:
+        self.moved_at[tp] = time.monotonic()
+        latest = max(stamps, default=0)
+        if latest > self.record_clock.get(tp, 0):
+            self.record_clock[tp] = latest
 
     async def _send(self, staged: Staged) -> InFlight:
         written = InFlight(offsets={})
