@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -30,7 +30,7 @@ from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics, PendingStamps
 from stream.health import Dependency, Health
 from stream.logsummary import RejectionSummary, RepeatFilter
-from stream.pipeline import Pipeline
+from stream.pipeline import BatchOutcome, Forward, Pipeline, source_of_forward
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
@@ -60,6 +60,9 @@ HOLD_SHARE_OF_GRACE = 0.25
 #: ... unless that slowest one has not moved on for this long (stuck, or an upstream producer's
 #: open transaction): it must not stop the others.
 HOLD_MAX_SECONDS = 10.0
+#: How far (source offsets) a home's mark of a source may lag the source's reading before the
+#: home writes a checkpoint only to move it: recovery reads a source again from its homes' marks.
+HELD_LAG_RECORDS = 50_000
 #: How long sources wait for this worker's own forwarded events to be read back before reading on.
 FORWARD_WAIT_SECONDS = 30
 
@@ -145,6 +148,9 @@ class IngestEngine(Service):
         self.in_flight: InFlight | None = None
         #: owned repartition partition -> (offset past what we forwarded there, when)
         self.forward_ends: dict[TopicPartition, tuple[int, float]] = {}
+        #: owned repartition partition -> offset past every forward this worker wrote there (kept
+        #: until read: partitions take each other's events in process only after it)
+        self.forwarded_end: dict[TopicPartition, int] = {}
         #: source partition -> what writes its batches (see stream/writers.py)
         self.writers: dict[TopicPartition, BatchWriter] = {}
         #: owned source partitions whose batch failed to be written: paused until reloaded
@@ -162,6 +168,17 @@ class IngestEngine(Service):
         self.moved_at: dict[TopicPartition, float] = {}
         #: source partitions the last fetch left out, being ahead in record time
         self.held: set[TopicPartition] = set()
+        #: owned partitions that take events of the other owned ones in process: all of them
+        #: once they read their repartition partitions up to the barrier (none until then)
+        self.local_ready: set[TopicPartition] = set()
+        #: owned repartition partition -> its end when first fetched after the assignment
+        self.barriers: dict[TopicPartition, int] = {}
+        self.barrier_since = float("-inf")
+        self.barrier_given_up = False
+        #: owned partition -> its last committed checkpoint's held_from
+        self.committed_held: dict[TopicPartition, dict[int, int]] = {}
+        #: owned source partition -> the offset reading it started from after its recovery
+        self.read_start: dict[TopicPartition, int] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -294,7 +311,55 @@ class IngestEngine(Service):
             self.unpublished.add(tp)
             # No checkpoint: start at 0 (auto_offset_reset=earliest covers deleted segments).
             # seek_to_beginning() would wait for a fetch that cannot run inside a rebalance.
-            self.consumer.seek(tp, state.next_offset or 0)
+            self.consumer.seek(tp, state.read_from)
+            self.read_start[tp] = state.read_from
+            self.committed_held[tp] = dict(state.held_from)
+        self._barrier_again()
+
+    def _barrier_again(self) -> None:
+        """Owned partitions take each other's events in process only once each has read what
+        was forwarded to it before (its repartition partition up to its end at the first fetch):
+        an event taken in process moves its home's ``held_from`` past any older forward of the
+        same source, which the home would then skip."""
+        self.local_ready = set()
+        self.barriers = {}
+        self.barrier_since = asyncio.get_running_loop().time()
+        self.barrier_given_up = not self.settings.local_forwards
+
+    async def _local_barrier(self) -> list[TopicPartition]:
+        """The owned repartition partitions to read before any source, while the barrier holds."""
+        consumer = self.consumer
+        assert consumer is not None
+        if self.local_ready or self.barrier_given_up or not self.states:
+            return []
+        assigned = consumer.assignment()
+        owned = [tp for tp in assigned if tp.topic in self.forwarded_from and self.source_of(tp) in self.states]
+        pending = []
+        for tp in owned:
+            end = self.barriers.get(tp)
+            if end is None:
+                end = consumer.highwater(tp)
+                if end is None:  # not fetched yet
+                    pending.append(tp)
+                    continue
+                self.barriers[tp] = end
+            if await consumer.position(tp) < max(end, self.forwarded_end.get(tp, 0)):
+                pending.append(tp)
+        if not pending and self.in_flight is not None and self.in_flight.forwards_home:
+            pending = owned  # its forwards to owned partitions are read first
+        if not pending:
+            self.local_ready = set(self.states)
+            log.info("the %d owned partitions take each other's events in process", len(self.states))
+            return []
+        if asyncio.get_running_loop().time() - self.barrier_since > FORWARD_WAIT_SECONDS:
+            self.barrier_given_up = True
+            log.warning(
+                "repartition partitions %s not read to their end after %ds: events between owned partitions "
+                "go through the repartition topic until the next rebalance",
+                _fmt(pending), FORWARD_WAIT_SECONDS,
+            )  # fmt: skip
+            return []
+        return pending
 
     def _fed_by(self, source: TopicPartition) -> list[TopicPartition]:
         """The assigned partitions read into a source partition's state: itself, its repartition one."""
@@ -315,10 +380,30 @@ class IngestEngine(Service):
             tp.topic, tp.partition, type(exc).__name__, exc,
         )  # fmt: skip
         self.metrics.reloads.labels(topic=self.by_topic[tp.topic]).inc()
+        await self._reload_later(tp)
+        await self._untangle(tp)
+
+    async def _reload_later(self, tp: TopicPartition) -> None:
+        assert self.consumer is not None
         await self._release(tp)
         self.consumer.pause(*self._fed_by(tp))
         self.reload_pending.add(tp)
         self.reload_at = min(self.reload_at, asyncio.get_running_loop().time())
+
+    async def _untangle(self, lost: TopicPartition) -> None:
+        """A partition's state was dropped, and owned partitions may have given it events in
+        process (in a batch still in flight, too): what it took since its last commit is gone,
+        so every other owned partition is reloaded as well and read again from where its homes'
+        commits leave off."""
+        if not self.settings.local_forwards:
+            return
+        self.local_ready = set()
+        others = [tp for tp in self.states if tp != lost]
+        if others:
+            log.warning("partition %s:%d lost what it took in process: reloading %s", lost.topic, lost.partition,
+                        _fmt(others))  # fmt: skip
+        for tp in others:
+            await self._reload_later(tp)
 
     async def _reload_pending(self) -> None:
         """Reload partitions whose batch failed; on failure try again later (backing off)."""
@@ -372,7 +457,7 @@ class IngestEngine(Service):
         assert self.consumer is not None
         while not self.should_stop:
             await self._reload_pending()
-            backlog = await self._forward_backlog()
+            backlog = await self._local_barrier() or await self._forward_backlog()
             # Events this worker forwarded to partitions it owns are read before more source
             # records: event time on those partitions cannot run ahead of them (a fast catch-up
             # would otherwise make them late). Sources far ahead in record time wait likewise.
@@ -391,7 +476,7 @@ class IngestEngine(Service):
             if not batch:
                 await self.drain_in_flight()
             await self.publish_snapshots(force=not batch)
-            if not batch and not held and not self.caught_up.is_set() and self._ends_known():
+            if not batch and not held and not backlog and not self.caught_up.is_set() and self._ends_known():
                 self.caught_up.set()
                 log.info("caught up: every assigned partition read to its end")
             self.rejections.flush()
@@ -430,6 +515,7 @@ class IngestEngine(Service):
                     if self.source_of(forwarded_to) in self.states:  # read by this worker
                         known = self.forward_ends.get(forwarded_to)
                         self.forward_ends[forwarded_to] = (max(end, known[0] if known else 0), now)
+                        self.forwarded_end[forwarded_to] = max(end, self.forwarded_end.get(forwarded_to, 0))
 
     async def _settle(self, written: InFlight) -> None:
         assert self.consumer is not None
@@ -461,6 +547,8 @@ class IngestEngine(Service):
         applied, else at its next publish."""
         name = self.by_topic[tp.topic]
         self.metrics.changelog_records.labels(topic=name).inc(written.changelog_records.get(tp, 0))
+        if tp in written.held:
+            self.committed_held[tp] = written.held[tp]
         stamps = written.stamps.get(tp)
         if not stamps:
             return
@@ -539,6 +627,7 @@ class IngestEngine(Service):
             tp.partition,
         )
         await self._release(tp)
+        await self._untangle(tp)
 
     async def _release(self, tp: TopicPartition) -> None:
         """Forget a source partition: its state, what is derived from it, its writer."""
@@ -546,6 +635,13 @@ class IngestEngine(Service):
             self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         self.record_clock.pop(tp, None)
         self.moved_at.pop(tp, None)
+        self.committed_held.pop(tp, None)
+        self.read_start.pop(tp, None)
+        if tp.topic not in self.forwarded_from:
+            self.forwarded_end.pop(
+                TopicPartition(repartition_topic(self.settings, self.by_topic[tp.topic]), tp.partition), None
+            )
+        self.local_ready.discard(tp)
         self.unpublished.discard(tp)
         # committed, not yet published by us: visible once its next owner (or reload) publishes
         self.pending_visible.pop(tp, None)
@@ -628,69 +724,185 @@ class IngestEngine(Service):
         return await self._send(self.apply_batch(batch))
 
     def apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> Staged:
-        """Apply a batch to the state; collect what it must write (nothing is sent here)."""
+        """Apply a batch to the state; collect what it must write (nothing is sent here).
+
+        Events of a partition this worker owns too are applied there in process once it may
+        take them (:attr:`local_ready`), after every source record of the batch; others go to
+        the repartition topic."""
         staged = Staged()
-        deadletter = self.settings.topic("deadletter")
-        records_seen = events_seen = 0
+        local: dict[TopicPartition, list[tuple[Forward, Any, TopicPartition]]] = {}
         for tp, records in batch.items():
             forwarded = tp.topic in self.forwarded_from
             source = self.source_of(tp)  # tp itself unless it is a repartition partition
             state = self.states.get(source)
             if state is None or not records:
                 continue  # revoked while the batch was in flight: its next owner reads it
-            name = self.by_topic[tp.topic]
-            pipeline = self.pipelines[name]
-            writes = staged.partitions.get(source)
-            if writes is None:
-                writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), tp.partition)
-                staged.states[source] = state
-            stamps = [record.timestamp for record in records]
-            outcome = pipeline.handle_many(state, [record.value for record in records], stamps)
-            for index, rejected in outcome.rejected:
-                record = records[index]
-                self.metrics.count_rejected(name, rejected.reason)
-                self.rejections.add(tp.topic, rejected.reason, tp.partition, record.offset, rejected.error)
-                value = deadletter_record(rejected, tp.topic, tp.partition, record.offset, record.key)
-                writes.deadletters.append((deadletter, record.key, value))
-            for rejected in outcome.expired:  # held by the family, given up on: no record of this batch
-                self.metrics.count_rejected(name, rejected.reason)
-                self.rejections.add(tp.topic, rejected.reason, tp.partition, -1, rejected.error)
-                writes.deadletters.append(
-                    (deadletter, None, deadletter_record(rejected, tp.topic, tp.partition, -1, None))
-                )
-            for index, forward in outcome.forwards:
-                writes.forwards.append((repartition_topic(self.settings, name), forward, records[index].timestamp))
-            forwarded_events = sum(forward.events for _, forward in outcome.forwards)
-            if forwarded_events:
-                self.metrics.forwarded.labels(topic=name).inc(forwarded_events)
-            processed, duplicates = outcome.processed, outcome.duplicates
-            records_seen += len(records)
-            events_seen += processed + duplicates + len(outcome.rejected) + forwarded_events
-            pipeline.flush(state)
+            self._writes_of(staged, source, state)
+            last = records[-1].offset + 1
             if forwarded:
-                state.repartition_offset = records[-1].offset + 1
+                taken = _unheld(state, records)
+                self._route(staged, tp, source, taken, self._apply(staged, tp, source, state, taken), local)
+                state.repartition_offset = last
             else:
-                state.next_offset = records[-1].offset + 1
-                self._moved(tp, stamps)
+                held = state.next_offset or 0
+                again = [r for r in records if r.offset < held] if records[0].offset < held else []
+                if again:  # read again after recovery: only the events it gave other partitions
+                    outcome = self._apply(staged, tp, source, state, again, own=False)
+                    self._route(staged, tp, source, again, outcome, local, count=False)
+                    records = records[len(again) :]
+                if records:
+                    self._route(staged, tp, source, records, self._apply(staged, tp, source, state, records), local)
+                state.next_offset = max(held, last)
+                self._moved(tp, [record.timestamp for record in records])
+            staged.offsets[tp] = last
+            self.unpublished.add(source)
+        for home, pieces in local.items():
+            self._apply_local(staged, home, pieces)
+        for source in batch:
+            if source.topic not in self.forwarded_from and source in staged.states:
+                self._hold_local(staged, source)
+        for source, writes in staged.partitions.items():
+            state = staged.states[source]
+            self.pipelines[self.by_topic[source.topic]].flush(state)
             writes.changes.extend(state.drain_changes())
             # one checkpoint per state: a partition read from its source and its repartition
             # topic in the same batch is checkpointed once, with both offsets
             writes.checkpoint = state.checkpoint_record()
-            staged.offsets[tp] = records[-1].offset + 1
-            visible = _visible_stamps(records, stamps, outcome.forwards)
-            if visible:
-                known = staged.stamps.get(source)
-                if known is None:
-                    staged.stamps[source] = visible
-                else:
-                    known.extend(visible)
+            staged.held[source] = dict(state.held_from)
             self.unpublished.add(source)
-            self.metrics.processed.labels(topic=name).inc(processed)
-            self.metrics.duplicate.labels(topic=name).inc(duplicates)
+        records_seen, events_seen = staged.records_seen, staged.events_seen
         if records_seen:  # SDK arrays: fewer records per batch, so a batch stays ~20k events
             per_record = max(1.0, events_seen / records_seen)
             self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
         return staged
+
+    def _writes_of(self, staged: Staged, source: TopicPartition, state: PartitionState) -> PartitionWrites:
+        writes = staged.partitions.get(source)
+        if writes is None:
+            name = self.by_topic[source.topic]
+            writes = staged.partitions[source] = PartitionWrites(changelog_topic(self.settings, name), source.partition)
+            staged.states[source] = state
+        return writes
+
+    def _apply(
+        self,
+        staged: Staged,
+        tp: TopicPartition,
+        source: TopicPartition,
+        state: PartitionState,
+        records: list[Any],
+        own: bool = True,
+        origins: list[tuple[Any, TopicPartition]] | None = None,
+    ) -> BatchOutcome:
+        """Records of ``tp`` (or pieces of the ``origins`` records, applied in process) into
+        ``state``: its dead letters, counters and event-to-visible stamps; forwards are the
+        caller's. Records read again (``own=False``) count nothing: they did the first time."""
+        name = self.by_topic[tp.topic]
+        if not records:
+            return BatchOutcome()
+        stamps = [record.timestamp for record in records]
+        outcome = self.pipelines[name].handle_many(state, [record.value for record in records], stamps, own)
+        if not own:
+            return outcome
+        writes = staged.partitions[source]
+        deadletter = self.settings.topic("deadletter")
+        for index, rejected in outcome.rejected:
+            record, where = origins[index] if origins is not None else (records[index], tp)
+            self.metrics.count_rejected(name, rejected.reason)
+            self.rejections.add(where.topic, rejected.reason, where.partition, record.offset, rejected.error)
+            value = deadletter_record(rejected, where.topic, where.partition, record.offset, record.key)
+            writes.deadletters.append((deadletter, record.key, value))
+        for rejected in outcome.expired:  # held by the family, given up on: no record of this batch
+            self.metrics.count_rejected(name, rejected.reason)
+            self.rejections.add(tp.topic, rejected.reason, tp.partition, -1, rejected.error)
+            writes.deadletters.append((deadletter, None, deadletter_record(rejected, tp.topic, tp.partition, -1, None)))
+        forwarded_events = sum(forward.events for _, forward in outcome.forwards)
+        staged.records_seen += len(records)
+        staged.events_seen += outcome.processed + outcome.duplicates + len(outcome.rejected) + forwarded_events
+        if origins is not None:  # observed here, not at their source (as a forwarded copy is)
+            visible = [record.timestamp for record, _ in origins if (record.timestamp or 0) > 0]
+        else:
+            visible = _visible_stamps(records, stamps, outcome.forwards)
+        if visible:
+            staged.stamps.setdefault(source, []).extend(visible)
+        self.metrics.processed.labels(topic=name).inc(outcome.processed)
+        self.metrics.duplicate.labels(topic=name).inc(outcome.duplicates)
+        return outcome
+
+    def _route(
+        self,
+        staged: Staged,
+        tp: TopicPartition,
+        source: TopicPartition,
+        records: list[Any],
+        outcome: BatchOutcome,
+        local: dict[TopicPartition, list[tuple[Forward, Any, TopicPartition]]],
+        count: bool = True,
+    ) -> None:
+        """A batch's forwards: from a source partition to an owned partition that may take
+        them, in process; else through the repartition topic, marked with their source offset
+        (a forwarded record forwarded on, the partition count having changed, is not marked).
+        A partition's own events among records read again are held by its state already."""
+        name = self.by_topic[tp.topic]
+        writes = staged.partitions[source]
+        marked = tp == source
+        events = 0
+        for index, forward in outcome.forwards:
+            record = records[index]
+            home = TopicPartition(source.topic, forward.partition)
+            if home == source:
+                continue  # read again after recovery: its own events are in its state
+            events += forward.events
+            if marked and home in self.local_ready:
+                local.setdefault(home, []).append((forward, record, tp))
+            else:
+                mark = (tp.partition, record.offset) if marked else None
+                writes.forwards.append((repartition_topic(self.settings, name), forward, record.timestamp, mark))
+        if events and count:
+            self.metrics.forwarded.labels(topic=name).inc(events)
+
+    def _apply_local(
+        self, staged: Staged, home: TopicPartition, pieces: list[tuple[Forward, Any, TopicPartition]]
+    ) -> None:
+        """Forwarded events applied on their owned home partition in process, each source's in
+        its order, skipping what the home holds already (it read it from the repartition topic,
+        or took it before a crash its source did not commit past)."""
+        state = self.states[home]
+        self._writes_of(staged, home, state)
+        taken: list[_Piece] = []
+        origins: list[tuple[Any, TopicPartition]] = []
+        for forward, record, source in pieces:
+            if record.offset < state.held_from.get(source.partition, 0):
+                continue
+            state.held_from[source.partition] = record.offset + 1
+            taken.append(_Piece(forward.value, record.timestamp))
+            origins.append((record, source))
+        outcome = self._apply(staged, home, home, state, taken, origins=origins)
+        for index, forward in outcome.forwards:  # not its home either (the partition count changed)
+            record, source = origins[index]
+            to = repartition_topic(self.settings, self.by_topic[home.topic])
+            staged.partitions[home].forwards.append((to, forward, record.timestamp, (source.partition, record.offset)))
+
+    def _hold_local(self, staged: Staged, source: TopicPartition) -> None:
+        """After a source's batch: every owned home taking its events in process holds them up
+        to where the source read; the source, re-read from the lowest of what those homes
+        committed, cannot lose what a home took but did not commit."""
+        state = self.states[source]
+        read = staged.offsets[source]  # this batch's end (below next_offset while read again)
+        floor = read
+        for home in self.local_ready:
+            if home == source or home.topic != source.topic or home not in self.states:
+                continue
+            held = self.states[home].held_from
+            behind = read - held.get(source.partition, 0)
+            # a home that writes this batch anyway moves its mark; one that does not only once
+            # it lags far (a checkpoint, a transaction more), which bounds what recovery re-reads
+            if behind > 0 and (home in staged.partitions or behind > HELD_LAG_RECORDS):
+                held[source.partition] = read
+                self._writes_of(staged, home, self.states[home])
+            committed = self.committed_held.get(home, {}).get(source.partition, self.read_start.get(source, 0))
+            floor = min(floor, committed)
+        state.restart_offset = floor if floor < (state.next_offset or 0) else None
 
     def _moved(self, tp: TopicPartition, stamps: list[int]) -> None:
         self.moved_at[tp] = time.monotonic()
@@ -711,6 +923,10 @@ class IngestEngine(Service):
                 continue
             written.writers[source] = writer
             written.changelog_records[source] = len(writes.changes) + (0 if writes.checkpoint is None else 1)
+            if source in staged.held:
+                written.held[source] = staged.held[source]
+            written.forwards_home |= any(TopicPartition(self.settings.topic(self.by_topic[source.topic]), f.partition)
+                                         in self.states for _, f, _, _ in writes.forwards)  # fmt: skip
             if source in staged.stamps:
                 written.stamps[source] = staged.stamps[source]
         written.offsets = {tp: o for tp, o in staged.offsets.items() if self.source_of(tp) in written.writers}
@@ -728,6 +944,17 @@ class Staged:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     #: Kafka timestamps of the records each partition state applied (pulse_event_visible_latency_seconds)
     stamps: dict[TopicPartition, list[int]] = field(default_factory=dict)
+    #: what each state's checkpoint says it holds of other partitions' events (held_from)
+    held: dict[TopicPartition, dict[int, int]] = field(default_factory=dict)
+    records_seen: int = 0
+    events_seen: int = 0
+
+
+class _Piece(NamedTuple):
+    """A forwarded piece applied in process, as the pipeline reads a record."""
+
+    value: bytes
+    timestamp: int
 
 
 @dataclass
@@ -743,6 +970,10 @@ class InFlight:
     published: set[TopicPartition] = field(default_factory=set)
     #: partitions whose writes were sealed (committed, or acknowledged before their checkpoint)
     sealed: set[TopicPartition] = field(default_factory=set)
+    #: per partition state: what its checkpoint says it holds of other partitions' events
+    held: dict[TopicPartition, dict[int, int]] = field(default_factory=dict)
+    #: whether the batch forwarded events through the repartition topic to an owned partition
+    forwards_home: bool = False
 
 
 async def _stop_quietly(writer: BatchWriter) -> None:
@@ -773,6 +1004,22 @@ def _visible_stamps(records: list[Any], stamps: list[int], forwards: list[tuple[
             and stamp > 0
         ]
     return stamps
+
+
+def _unheld(state: PartitionState, records: list[Any]) -> list[Any]:
+    """Forwarded records whose source offset this state does not hold yet; marks them held.
+    A record without the mark (an older worker's) is taken as it comes."""
+    out = []
+    held = state.held_from
+    for record in records:
+        source = source_of_forward(getattr(record, "headers", None))
+        if source is not None:
+            partition, offset = source
+            if offset < held.get(partition, 0):
+                continue  # a second copy: re-read after a crash, or taken in process
+            held[partition] = offset + 1
+        out.append(record)
+    return out
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

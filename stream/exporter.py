@@ -61,7 +61,7 @@ class IngestMetrics:
         )
         self.forwarded = Counter(
             "pulse_events_forwarded",
-            "Events that arrived on another partition than their entity key's (a keyless or mis-keyed record) and were forwarded to it through the repartition topic, by source topic.",
+            "Events that arrived on another partition than their entity key's (a keyless or mis-keyed record) and were forwarded to it (applied there in process when the same worker owns that partition, else through the repartition topic), by source topic.",
             ["topic"],
             registry=self.registry,
         )

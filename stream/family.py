@@ -92,13 +92,16 @@ class Processor:
         start: int,
         partitions: int,
         group: bool = False,
+        own: bool = True,
     ) -> BulkResult:
         """Take raw records ``values[start:]`` in order, until one it cannot take for sure;
         refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, and
         (with ``partitions`` > 0) leave out, as misplaced, an event whose entity key belongs to
         another partition, both before they change anything; with ``group``, return those as
         ready-made forwards (one record per home, see :class:`BulkResult`) instead of one by
-        one. Only called when :attr:`bulk`."""
+        one. ``own=False``: records read again after recovery, whose events for this partition
+        it holds already: every event is left out as misplaced, this partition's too. Only
+        called when :attr:`bulk`."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
 
     def expired(self, state: PartitionState) -> list[Rejected]:

@@ -6,6 +6,7 @@ topic. No Kafka here: the engine feeds it records, ``pulse report`` feeds it fil
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ __all__ = [
     "DEDUPE_STORE",
     "ProcessingStopped",
     "partition_for",
+    "SOURCE_HEADER",
+    "source_header",
+    "source_of_forward",
 ]
 
 DEDUPE_STORE = "dedupe"
@@ -128,10 +132,16 @@ class Pipeline:
         return [(t * 1000 if t is not None and t > 0 else now_us) + self.max_future_us for t in timestamps]
 
     def handle_many(
-        self, state: PartitionState, values: Sequence[bytes | None], timestamps: Sequence[int | None] | None = None
+        self,
+        state: PartitionState,
+        values: Sequence[bytes | None],
+        timestamps: Sequence[int | None] | None = None,
+        own: bool = True,
     ) -> BatchOutcome:
         """Several records of one partition, in order, with their record times (epoch ms);
-        same result as ``handle`` on each.
+        same result as ``handle`` on each. ``own=False``: records this partition's state holds
+        already, read again after recovery for the events they give other partitions: its own
+        events are skipped (not applied, not counted), the others returned as forwards.
 
         A bulk processor (the compiled engagement kernel) takes the records in bulk and stops
         at any record it does not take for sure (invalid, unusual): that one goes through
@@ -142,14 +152,14 @@ class Pipeline:
         limits = self.limits(timestamps, len(values))
         if not processor.bulk:
             for i, raw in enumerate(values):
-                _add(out, i, self.handle(state, raw, limits[i]))
-            out.expired = processor.expired(state)
+                _add(out, i, self.handle(state, raw, limits[i], own))
+            out.expired = processor.expired(state) if own else []
             return out
         values = values if isinstance(values, list) else list(values)
         group = self.on_wrong_partition is WrongPartitionPolicy.FORWARD  # refusals are one by one
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, limits, start, self.partitions, group)
+            result = processor.apply_records(state, values, limits, start, self.partitions, group, own)
             out.processed += result.processed
             out.duplicates += result.duplicates
             refusals = [(i, e, late(_at(us))) for i, e, us in result.late]
@@ -165,11 +175,13 @@ class Pipeline:
                     out.rejected.append((i, routed))
             if result.deferred is None:
                 break
-            _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred]))
+            _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred], own))
             start = result.deferred + 1
         return out
 
-    def handle(self, state: PartitionState, raw: bytes | None, limit_us: int | None = None) -> RecordOutcome:
+    def handle(
+        self, state: PartitionState, raw: bytes | None, limit_us: int | None = None, own: bool = True
+    ) -> RecordOutcome:
         """One record: decode, validate, dedupe, apply. Whatever raises on the way is this
         record's processing error (dead-lettered, or re-raised under the stop policy): one
         record can never stop the partition (Kafka Streams' processing exception handler)."""
@@ -192,6 +204,8 @@ class Pipeline:
                 continue
             key = self.spec.key_for(event)
             home = state.partition if key is None or not self.partitions else partition_for(key, self.partitions)
+            if home == state.partition and not own:
+                continue  # held by this state already
             if key is not None and home != state.partition:
                 routed = self._misplaced(home, key, _element(raw, result.index))
                 if isinstance(routed, Forward):
@@ -280,6 +294,26 @@ def _add(out: BatchOutcome, index: int, one: RecordOutcome) -> None:
     out.duplicates += one.duplicates
     out.rejected.extend((index, r) for r in one.rejected)
     out.forwards.extend((index, f) for f in one.forwards)
+
+
+#: Header of a forwarded record: its source record's partition and offset (little-endian
+#: int32, int64); the home skips a forward of a source offset it holds already.
+SOURCE_HEADER = "pulse-source"
+_SOURCE = struct.Struct("<iq")
+
+
+def source_header(source: tuple[int, int] | None) -> list[tuple[str, bytes]] | None:
+    return None if source is None else [(SOURCE_HEADER, _SOURCE.pack(*source))]
+
+
+def source_of_forward(headers: Sequence[tuple[str, bytes]] | None) -> tuple[int, int] | None:
+    """(source partition, source offset) of a forwarded record; None for one without (an
+    older worker's)."""
+    for name, value in headers or ():
+        if name == SOURCE_HEADER and len(value) == _SOURCE.size:
+            partition, offset = _SOURCE.unpack(value)
+            return partition, offset
+    return None
 
 
 _partitioner = DefaultPartitioner()

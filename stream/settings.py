@@ -88,6 +88,12 @@ class PulseSettings(BaseSettings):
         description="An event on another partition than its entity key's (a keyless or mis-keyed "
         "record): forward it to its partition, or deadletter it (reason wrong_partition)",
     )
+    local_forwards: bool = Field(
+        True,
+        description="Apply an event that belongs to another partition this worker owns there in process "
+        "instead of through the repartition topic (each partition's checkpoint holds, per source "
+        "partition, what it took); false: always through the repartition topic",
+    )
     transactions: bool = Field(
         True,
         description="Write each partition's batch (changelog, dead letters, forwards, checkpoint) in one Kafka "

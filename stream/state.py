@@ -151,14 +151,22 @@ class PartitionState:
     next_offset: int | None = None
     #: next offset of the app's repartition topic partition (events forwarded to this one)
     repartition_offset: int = 0
+    #: as a home: source partition -> the next offset of it whose events for this partition
+    #: this state holds (applied in process or read from the repartition topic); what is below
+    #: is skipped when it comes again
+    held_from: dict[int, int] = field(default_factory=dict)
+    #: as a source: where recovery reads it from again (at most ``next_offset``): events it
+    #: gave homes of the same worker in process that those homes had not committed yet
+    restart_offset: int | None = None
     #: Changelog records a processor encoded itself (the engagement kernel owns its stores).
     emitted: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
     @property
     def position(self) -> str:
-        """Where this state stands in both its inputs (source and repartition topic): readers
-        key what they cache by it, since an event forwarded here moves only the second."""
-        return f"{self.next_offset or 0}/{self.repartition_offset}"
+        """Where this state stands in its inputs (source and repartition topic, and the other
+        partitions' events it took in process): readers key what they cache by it, since an
+        event forwarded here moves only the second or the third (its offsets only grow)."""
+        return f"{self.next_offset or 0}/{self.repartition_offset}/{sum(self.held_from.values())}"
 
     def store(self, name: str) -> StoreView:
         return StoreView(self, name)
@@ -190,9 +198,22 @@ class PartitionState:
         self.dirty.clear()
 
     def checkpoint_record(self) -> tuple[bytes, bytes]:
-        return CHECKPOINT_KEY, orjson.dumps(
-            {"v": CHECKPOINT_VERSION, "next_offset": self.next_offset, "repartition_offset": self.repartition_offset}
-        )
+        checkpoint: dict[str, Any] = {
+            "v": CHECKPOINT_VERSION,
+            "next_offset": self.next_offset,
+            "repartition_offset": self.repartition_offset,
+        }
+        if self.held_from:
+            checkpoint["held_from"] = {str(p): o for p, o in self.held_from.items()}
+        if self.restart_offset is not None and self.restart_offset != self.next_offset:
+            checkpoint["restart_offset"] = self.restart_offset
+        return CHECKPOINT_KEY, orjson.dumps(checkpoint)
+
+    @property
+    def read_from(self) -> int:
+        """Where reading this source partition starts after recovery."""
+        start = self.next_offset or 0
+        return start if self.restart_offset is None else min(start, self.restart_offset)
 
     def apply_record(self, key: bytes, value: bytes | None) -> None:
         """Apply one committed changelog record during recovery."""
@@ -203,6 +224,8 @@ class PartitionState:
                 raise UnknownFormat(f"checkpoint of format version {checkpoint.get('v')!r}; this build reads 1")
             self.next_offset = checkpoint["next_offset"]
             self.repartition_offset = checkpoint.get("repartition_offset", 0)
+            self.held_from = {int(p): o for p, o in checkpoint.get("held_from", {}).items()}
+            self.restart_offset = checkpoint.get("restart_offset")
             return
         name, _, item = key.decode().partition(_SEP)
         values = self.data.setdefault(name, {})

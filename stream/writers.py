@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
-from stream.pipeline import Forward
+from stream.pipeline import Forward, source_header
 
 __all__ = [
     "AcknowledgedWriter",
@@ -63,8 +63,9 @@ class PartitionWrites:
     changelog: str
     partition: int
     deadletters: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
-    #: (repartition topic, the event and its partition, the source record's timestamp)
-    forwards: list[tuple[str, Forward, int | None]] = field(default_factory=list)
+    #: (repartition topic, the event and its partition, the source record's timestamp, the
+    #: source record's partition and offset: its home skips what it holds already)
+    forwards: list[tuple[str, Forward, int | None, tuple[int, int] | None]] = field(default_factory=list)
     changes: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     checkpoint: tuple[bytes, bytes] | None = None
 
@@ -113,10 +114,15 @@ async def _send_all(
     futures: list[asyncio.Future[Any]] = []
     for topic, key, value in writes.deadletters:
         futures.append(await producer.send(topic, key=key, value=value))
-    for topic, forward, timestamp in writes.forwards:
+    for topic, forward, timestamp, source in writes.forwards:
         stamp = timestamp if timestamp is not None and timestamp > 0 else None
         future = await producer.send(
-            topic, key=forward.key, value=forward.value, partition=forward.partition, timestamp_ms=stamp
+            topic,
+            key=forward.key,
+            value=forward.value,
+            partition=forward.partition,
+            timestamp_ms=stamp,
+            headers=source_header(source),
         )
         futures.append(future)
         forwarded.append((TopicPartition(topic, forward.partition), future))

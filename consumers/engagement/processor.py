@@ -50,9 +50,12 @@ class EngagementProcessor(Processor):
         start: int,
         partitions: int,
         group: bool = False,
+        own: bool = True,
     ) -> BulkResult:
         ledger = self.ledger(state)
-        return BulkResult(*ledger.apply_records(values, limits, start, state.partition, partitions, group))
+        # a partition that does not exist: every event belongs elsewhere
+        partition = state.partition if own else partitions
+        return BulkResult(*ledger.apply_records(values, limits, start, partition, partitions, group))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

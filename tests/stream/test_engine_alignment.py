@@ -78,7 +78,8 @@ class Broker(FakeConsumer):
             if send["topic"] == self.repartition:
                 tp = TopicPartition(send["topic"], send["partition"])
                 queue = self.queues.setdefault(tp, [])
-                queue.append(Record(send["value"], len(queue), send["timestamp_ms"] or T, key=send["key"]))
+                stamp = send["timestamp_ms"] or T
+                queue.append(Record(send["value"], len(queue), stamp, key=send["key"], headers=send.get("headers")))
         self.taken_sends = len(sent)
         batch = {}
         for tp in sorted(set(tps) or self.assigned):
@@ -117,23 +118,29 @@ def subscription(offset: int, stamp: int, who: str) -> Record:
     return Record(orjson.dumps(event), offset, stamp, key=who.encode())
 
 
+def on_broker(worker: Rig, broker: Broker, **settings: object) -> WatermarkProcessor:
+    """The rig's engine on this broker double (and a producer that numbers offsets per
+    partition), owning partitions 0 and 1, its processor a WatermarkProcessor."""
+    processor = WatermarkProcessor()
+    worker.engine.pipelines[SUBS].processor = processor  # type: ignore[assignment]  # the engine calls apply only
+    worker.engine.settings = worker.engine.settings.model_copy(update=settings)
+    worker.engine.consumer = broker  # type: ignore[assignment]
+    worker.producer = PartitionedProducer()
+    worker.engine.producer = worker.producer  # type: ignore[assignment]
+    worker.own(0, 1)
+    broker.assigned = set(worker.consumer.assigned)
+    worker.engine.assigned_sources = {worker.tp(0), worker.tp(1)}
+    return processor
+
+
 @pytest.fixture
 def catch_up(rig: Rig) -> tuple[Rig, Broker, WatermarkProcessor]:  # noqa: F811  # the imported fixture
     """A three-day backlog on both partitions, of uneven volume: partition 1 has an event of
     its own customers every 10 minutes, partition 0 one an hour of a customer of partition 1
     (forwarded there). Read four records of each a fetch, partition 0 runs six times as fast
     through record time."""
-    processor = WatermarkProcessor()
-    pipeline = rig.engine.pipelines[SUBS]
-    pipeline.processor = processor  # type: ignore[assignment]  # the engine calls apply only
-    rig.engine.settings = rig.engine.settings.model_copy(update={"grace_period_seconds": GRACE_SECONDS})
     broker = Broker(engine=rig.engine, repartition=rig.rp(0).topic, per_fetch=4, watched=rig.tp(0), against=rig.tp(1))
-    rig.engine.consumer = broker  # type: ignore[assignment]
-    rig.producer = PartitionedProducer()
-    rig.engine.producer = rig.producer  # type: ignore[assignment]
-    rig.own(0, 1)
-    broker.assigned = set(rig.consumer.assigned)
-    rig.engine.assigned_sources = {rig.tp(0), rig.tp(1)}
+    processor = on_broker(rig, broker, grace_period_seconds=GRACE_SECONDS)
     broker.queues[rig.tp(1)] = [subscription(i, START + i * 600_000, customer(1)) for i in range(OWN)]
     broker.queues[rig.tp(0)] = [subscription(i, START + i * 3_600_000, customer(1, 1)) for i in range(FORWARDED)]
     return rig, broker, processor

@@ -47,6 +47,7 @@ class Record:
     timestamp: int
     timestamp_type: int = 0  # CreateTime
     key: bytes | None = None
+    headers: list[tuple[str, bytes]] | None = None
 
 
 class Clock:
@@ -233,6 +234,17 @@ def rig(monkeypatch: pytest.MonkeyPatch) -> Rig:
     return Rig(engine, metrics, producer, consumer, processor, clock)
 
 
+async def fail_writes(engine: IngestEngine, written: Any, tp: TopicPartition) -> None:
+    """Seal and settle a sent batch whose writes for ``tp`` fail (the broker timed out)."""
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("KafkaTimeoutError"))
+    writer = written.writers[tp]
+    assert isinstance(writer, AcknowledgedWriter)
+    writer.writes.append(failed)
+    await engine._seal(written)
+    await engine._settle(written)
+
+
 def customer(home: int, n: int = 0) -> str:
     """A customer id whose events belong to partition ``home`` of 2."""
     found = [c for i in range(200) if partition_for((c := f"c{i}").encode(), 2) == home]
@@ -407,13 +419,7 @@ async def test_changelog_records_are_the_committed_changes_and_checkpoints(rig: 
 async def test_a_batch_whose_writes_failed_writes_no_changelog_records(rig: Rig) -> None:
     rig.own(0)
     written = await rig.engine.process_batch({rig.tp(0): [record(0, T, customer(0))]})
-    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    failed.set_exception(RuntimeError("KafkaTimeoutError"))
-    writer = written.writers[rig.tp(0)]
-    assert isinstance(writer, AcknowledgedWriter)
-    writer.writes.append(failed)
-    await rig.engine._seal(written)
-    await rig.engine._settle(written)
+    await fail_writes(rig.engine, written, rig.tp(0))
     assert rig.sample("pulse_partition_reloads_total", topic=SUBS) == 1
     assert rig.sample("pulse_changelog_records_total", topic=SUBS) is None
     await rig.engine.publish_snapshots(force=True)
