@@ -755,7 +755,6 @@ class IngestEngine(Service):
                 state.next_offset = max(held, last)
                 self._moved(tp, [record.timestamp for record in records])
             staged.offsets[tp] = last
-            self.unpublished.add(source)
         for home, pieces in local.items():
             self._apply_local(staged, home, pieces)
         for source in batch:
@@ -858,6 +857,8 @@ class IngestEngine(Service):
             else:
                 mark = (tp.partition, record.offset) if marked else None
                 writes.forwards.append((repartition_topic(self.settings, name), forward, record.timestamp, mark))
+                if home in self.states:
+                    staged.forwards_home.add(source)
         if events and count:
             self.metrics.forwarded.labels(topic=name).inc(events)
 
@@ -882,6 +883,8 @@ class IngestEngine(Service):
             record, source = origins[index]
             to = repartition_topic(self.settings, self.by_topic[home.topic])
             staged.partitions[home].forwards.append((to, forward, record.timestamp, (source.partition, record.offset)))
+            if TopicPartition(home.topic, forward.partition) in self.states:
+                staged.forwards_home.add(home)
 
     def _hold_local(self, staged: Staged, source: TopicPartition) -> None:
         """After a source's batch: every owned home taking its events in process holds them up
@@ -925,8 +928,7 @@ class IngestEngine(Service):
             written.changelog_records[source] = len(writes.changes) + (0 if writes.checkpoint is None else 1)
             if source in staged.held:
                 written.held[source] = staged.held[source]
-            written.forwards_home |= any(TopicPartition(self.settings.topic(self.by_topic[source.topic]), f.partition)
-                                         in self.states for _, f, _, _ in writes.forwards)  # fmt: skip
+            written.forwards_home |= source in staged.forwards_home
             if source in staged.stamps:
                 written.stamps[source] = staged.stamps[source]
         written.offsets = {tp: o for tp, o in staged.offsets.items() if self.source_of(tp) in written.writers}
@@ -946,6 +948,8 @@ class Staged:
     stamps: dict[TopicPartition, list[int]] = field(default_factory=dict)
     #: what each state's checkpoint says it holds of other partitions' events (held_from)
     held: dict[TopicPartition, dict[int, int]] = field(default_factory=dict)
+    #: states whose writes forward events through the repartition topic to an owned partition
+    forwards_home: set[TopicPartition] = field(default_factory=set)
     records_seen: int = 0
     events_seen: int = 0
 
