@@ -52,14 +52,18 @@ MARKER_CHECK_SECONDS = 5.0
 #: How often, and how long at most, the broker is asked for metadata to tell whether it is up.
 KAFKA_PROBE_SECONDS = 5
 
-#: A source partition whose records run ahead (Kafka record time) of the slowest owned source
-#: partition with records left by more than this share of the grace period waits for it: events
-#: forwarded from a partition far ahead would move their home's event-time clock past the home's
-#: own unread backlog and make it late (a catch-up of partitions of uneven volume).
+#: A source partition whose records run ahead (Kafka record time, or event time) of the slowest
+#: owned source partition of its topic with records left by more than this share of the grace
+#: period waits for it: events forwarded from a partition far ahead would move their home's
+#: event-time clock past the home's own unread backlog and make it late (a catch-up of
+#: partitions of uneven volume, a backfill published at once), and events of one far behind
+#: would be late at a home that ran ahead.
 HOLD_SHARE_OF_GRACE = 0.25
 #: ... unless that slowest one has not moved on for this long (stuck, or an upstream producer's
 #: open transaction): it must not stop the others.
 HOLD_MAX_SECONDS = 10.0
+#: ``until`` of a call that only learns the event time of a partition's next record
+_PEEK = -(2**63)
 #: How far (source offsets) a home's mark of a source may lag the source's reading before the
 #: home writes a checkpoint only to move it: recovery reads a source again from its homes' marks.
 HELD_LAG_RECORDS = 50_000
@@ -164,6 +168,18 @@ class IngestEngine(Service):
         self.recoveries = 0  # recovery rounds under way (pulse_recovery_in_progress)
         #: owned source partition -> the latest Kafka timestamp (ms) of its records applied
         self.record_clock: dict[TopicPartition, int] = {}
+        #: owned source partition -> where it is in event time (epoch µs): the latest event of
+        #: its next record when a batch left that record for later, else of its records applied
+        self.event_clock: dict[TopicPartition, int] = {}
+        #: owned source partitions a batch's event-time cutoff waits for besides its own (see _ahead)
+        self.pacers: set[TopicPartition] = set()
+        #: owned source partition -> when it last had records applied (monotonic)
+        self.applied_at: dict[TopicPartition, float] = {}
+        #: owned source partition -> its fetched records a batch left for a later one (ahead in
+        #: event time), before any fetched after them; dropped with the state (recovery seeks)
+        self.carry: dict[TopicPartition, list[Any]] = {}
+        #: topic -> how its partitions' spread in event time went since it opened (see _pace)
+        self.pace: dict[str, _Pace] = {}
         #: owned source partition -> when it was assigned or last had records applied (monotonic)
         self.moved_at: dict[TopicPartition, float] = {}
         #: source partitions the last fetch left out, being ahead in record time
@@ -463,8 +479,18 @@ class IngestEngine(Service):
             # would otherwise make them late). Sources far ahead in record time wait likewise.
             held = set() if backlog else await self._ahead()
             self._hold(held)
-            fetch = backlog or ([tp for tp in self.consumer.assignment() if tp not in held] if held else [])
-            batch = await self.consumer.getmany(*fetch, timeout_ms=200, max_records=self.max_records)
+            # a partition with records in hand (carried) is fetched again once they are applied
+            skip = held | set(self.carry)
+            fetch = backlog or ([tp for tp in self.consumer.assignment() if tp not in skip] if skip else [])
+            carried = [] if backlog else [tp for tp in self.carry if tp not in held]
+            batch = {}
+            if fetch or not skip:
+                wait_ms = 0 if carried else 200  # records in hand: no waiting for more
+                batch = await self.consumer.getmany(*fetch, timeout_ms=wait_ms, max_records=self.max_records)
+            elif not carried:
+                await asyncio.sleep(0.2)  # every partition waits: as long as a fetch would
+            for tp in carried:
+                batch[tp] = self.carry.pop(tp)
             staged = self.apply_batch(batch) if batch else None
             previous, self.in_flight = self.in_flight, None
             if previous is not None:
@@ -561,43 +587,86 @@ class IngestEngine(Service):
             pending.add(stamps)
 
     async def _ahead(self) -> set[TopicPartition]:
-        """Owned source partitions whose record time is more than HOLD_SHARE_OF_GRACE of the
-        grace period ahead of the slowest one that still has records to read (Kafka Streams
-        picks the partition with the oldest record for the same reason)."""
+        """Owned source partitions more than HOLD_SHARE_OF_GRACE of the grace period ahead of
+        the slowest of their topic: in record time, of those with records left (Kafka Streams
+        picks the partition with the oldest record for the same reason); in event time, of
+        those with records left or read in the last HOLD_MAX_SECONDS (one read to its end may
+        be waiting for its producer's next batch: Kafka Streams' task idling), while the topic
+        paces (:meth:`_pace`)."""
         consumer = self.consumer
         assert consumer is not None
         now = time.monotonic()
-        behind: dict[str, list[int]] = {}  # by topic: forwarding stays inside a topic
-        unread: set[str] = set()
+        unfinished: set[TopicPartition] = set()
+        recent: set[TopicPartition] = set()
         for tp in self.assigned_sources:
             if tp not in self.states or tp in self.reload_pending:
                 continue
-            if now - self.moved_at.get(tp, now) > HOLD_MAX_SECONDS:
-                continue  # not moving: no reason to wait for it
+            if now - self.applied_at.get(tp, float("-inf")) <= HOLD_MAX_SECONDS and tp in self.event_clock:
+                recent.add(tp)
             end = consumer.highwater(tp)
-            if end is None or await consumer.position(tp) >= end:
-                continue  # nothing left to read, as far as the last fetch knows
-            clock = self.record_clock.get(tp)
-            if clock is None:
-                unread.add(tp.topic)  # none of its records read yet: nothing to compare with
-            else:
-                behind.setdefault(tp.topic, []).append(clock)
+            if tp not in self.carry and end is not None and await consumer.position(tp) >= end:
+                self.moved_at[tp] = now  # read to its end (as far as the last fetch knows): not stuck
+            elif now - self.moved_at.get(tp, now) <= HOLD_MAX_SECONDS:  # else stuck: it holds nobody
+                unfinished.add(tp)  # records left, or not fetched yet
         skew = int(self.settings.grace_period_seconds * HOLD_SHARE_OF_GRACE * 1000)
-        limits = {topic: min(clocks) + skew for topic, clocks in behind.items() if topic not in unread}
-        return {
+        records = _limits(unfinished, self.record_clock, skew)
+        ahead = {tp for tp, clock in self.record_clock.items() if clock > records.get(tp.topic, clock)}
+        # one ahead in record time waits for that alone (were it waited for in event time too,
+        # two could wait for each other)
+        self.pacers = pacers = self._pace((unfinished | recent) - ahead, skew * 1000)
+        events = _limits(pacers, self.event_clock, skew * 1000)
+        # where a partition with records left has never been read in event time, it may be
+        # anywhere: the others wait until it is (a first fetch answers for some partitions first)
+        unread = {tp.topic for tp in pacers if tp not in self.event_clock}
+        ahead.update(
             tp
-            for tp, clock in self.record_clock.items()
-            if tp.topic in limits and clock > limits[tp.topic] and tp in self.assigned_sources
-        }
+            for tp in pacers
+            if tp in self.event_clock
+            and (tp.topic in unread or self.event_clock[tp] > events.get(tp.topic, self.event_clock[tp]))
+        )
+        return ahead & self.assigned_sources
+
+    def _pace(self, partitions: set[TopicPartition], skew: int) -> set[TopicPartition]:
+        """Those of ``partitions`` whose topic paces its partitions in event time. A topic stops
+        pacing when its spread (latest clock - earliest) has not closed by HOLD_MAX_SECONDS of
+        event time in HOLD_MAX_SECONDS: its slowest partition is not catching up but stays
+        behind (a producer that sends late), and waiting for it would stop the others for good;
+        it paces again once its partitions are within ``skew`` (µs) of each other."""
+        now = time.monotonic()
+        clocks: dict[str, list[int]] = {}
+        for tp in partitions:
+            if tp in self.event_clock:
+                clocks.setdefault(tp.topic, []).append(self.event_clock[tp])
+        for topic in [t for t in self.pace if t not in clocks]:
+            del self.pace[topic]  # every partition idle: whatever stayed behind is gone
+        for topic, known in clocks.items():
+            spread, pace = max(known) - min(known), self.pace.get(topic)
+            if spread <= skew:
+                if pace is not None and pace.suspended:
+                    log.info("%s: partitions within %.0fs of each other in event time again: they wait for the "
+                             "slowest again", topic, skew / 1e6)  # fmt: skip
+                self.pace.pop(topic, None)
+            elif pace is None:
+                self.pace[topic] = _Pace(now, spread)
+            elif not pace.suspended and now - pace.since > HOLD_MAX_SECONDS:
+                if pace.spread - spread > HOLD_MAX_SECONDS * 1_000_000:
+                    self.pace[topic] = _Pace(now, spread)  # the slowest catches up: wait on
+                else:
+                    pace.suspended = True
+                    log.warning(
+                        "%s: a partition stays %.0fs behind the others in event time (late events?): they no "
+                        "longer wait for it", topic, spread / 1e6,
+                    )  # fmt: skip
+        return {tp for tp in partitions if not ((pace := self.pace.get(tp.topic)) and pace.suspended)}
 
     def _hold(self, held: set[TopicPartition]) -> None:
         if held and not self.held:
             log.info(
-                "reading %s later: ahead in record time of a partition with records left by more than %.0fs",
+                "reading %s later: ahead in record or event time of a partition with records left by more than %.0fs",
                 _fmt(sorted(held)), self.settings.grace_period_seconds * HOLD_SHARE_OF_GRACE,
             )  # fmt: skip
         elif self.held and not held:
-            log.info("reading every partition again: none is ahead in record time")
+            log.info("reading every partition again: none is ahead in record or event time")
         now = time.monotonic()
         self.moved_at.update((tp, now) for tp in held)  # waiting, not stuck
         self.held = held
@@ -634,6 +703,10 @@ class IngestEngine(Service):
         if self.states.pop(tp, None) is not None:
             self.pipelines[self.by_topic[tp.topic]].dropped(tp.partition)
         self.record_clock.pop(tp, None)
+        self.event_clock.pop(tp, None)
+        self.pacers.discard(tp)
+        self.applied_at.pop(tp, None)
+        self.carry.pop(tp, None)
         self.moved_at.pop(tp, None)
         self.committed_held.pop(tp, None)
         self.read_start.pop(tp, None)
@@ -727,10 +800,11 @@ class IngestEngine(Service):
         """Apply a batch to the state; collect what it must write (nothing is sent here).
 
         Events of a partition this worker owns too are applied there in process once it may
-        take them (:attr:`local_ready`), after every source record of the batch; others go to
-        the repartition topic."""
+        take them (:attr:`local_ready`), after the source records of their round (see
+        :meth:`_apply_sources`); others go to the repartition topic."""
         staged = Staged()
         local: dict[TopicPartition, list[tuple[Forward, Any, TopicPartition]]] = {}
+        sources: dict[TopicPartition, list[Any]] = {}
         for tp, records in batch.items():
             forwarded = tp.topic in self.forwarded_from
             source = self.source_of(tp)  # tp itself unless it is a repartition partition
@@ -750,15 +824,17 @@ class IngestEngine(Service):
                     outcome = self._apply(staged, tp, source, state, again, own=False)
                     self._route(staged, tp, source, again, outcome, local, count=False)
                     records = records[len(again) :]
+                    staged.offsets[tp] = again[-1].offset + 1
                 if records:
-                    self._route(staged, tp, source, records, self._apply(staged, tp, source, state, records), local)
-                state.next_offset = max(held, last)
-                self._moved(tp, [record.timestamp for record in records])
+                    sources[tp] = records
+                continue
             staged.offsets[tp] = last
         for home, pieces in local.items():
             self._apply_local(staged, home, pieces)
+        local.clear()
+        self._apply_sources(staged, sources, local)
         for source in batch:
-            if source.topic not in self.forwarded_from and source in staged.states:
+            if source.topic not in self.forwarded_from and source in staged.offsets:
                 self._hold_local(staged, source)
         for source, writes in staged.partitions.items():
             state = staged.states[source]
@@ -774,6 +850,74 @@ class IngestEngine(Service):
             per_record = max(1.0, events_seen / records_seen)
             self.max_records = max(50, min(20_000, int(self.events_per_batch / per_record)))
         return staged
+
+    def _apply_sources(
+        self,
+        staged: Staged,
+        sources: dict[TopicPartition, list[Any]],
+        local: dict[TopicPartition, list[tuple[Forward, Any, TopicPartition]]],
+    ) -> None:
+        """Source records in rounds of event time: in each, a partition's records up to its
+        topic's cutoff (:meth:`_cutoffs`), then the events they gave owned partitions. So no
+        partition runs more than a share of the grace period ahead of another in event time,
+        and a home never holds events far later than those another partition still forwards
+        it (a backfill published at once, every record with the same Kafka time: its events
+        would be late). Forwards through the repartition topic are read back before more
+        records (:meth:`_forward_backlog`): the batch ends after the round that sent some. The
+        records a batch leaves are carried to a later one (:attr:`carry`)."""
+        left = {tp: records for tp, records in sources.items() if tp in self.states}
+        taken: dict[TopicPartition, list[Any]] = {}
+        while left:
+            cutoffs = self._cutoffs(left)
+            # a round that only learned where partitions are (a peek, or a stopped partition's
+            # clock moving on to its next record) is followed by one that applies
+            learned = any(tp not in self.event_clock for tp in left)
+            moved = False
+            for tp, records in list(left.items()):
+                until = cutoffs.get(tp.topic)
+                outcome = self._apply(staged, tp, tp, self.states[tp], records, until=until)
+                self._route(staged, tp, tp, records, outcome, local)
+                done = len(records) if outcome.stopped is None else outcome.stopped[0]
+                if outcome.latest is not None:
+                    self.event_clock[tp] = max(self.event_clock.get(tp, outcome.latest), outcome.latest)
+                if outcome.stopped is not None:
+                    learned |= self.event_clock.get(tp) != outcome.stopped[1]
+                    self.event_clock[tp] = outcome.stopped[1]  # where it waits
+                if done:
+                    moved = True
+                    taken.setdefault(tp, []).extend(records[:done])
+                if done == len(records):
+                    del left[tp]
+                else:
+                    left[tp] = records[done:]
+            for home, pieces in local.items():
+                self._apply_local(staged, home, pieces)
+            local.clear()
+            through_topic = any(tp in staged.forwards_home for tp in sources)
+            if through_topic or not (moved or learned):
+                break
+        now = time.monotonic()
+        for tp, records in left.items():
+            self.carry[tp] = records  # applied in a later batch, before what is fetched after them
+            self.moved_at[tp] = now  # waiting, not stuck
+        for tp, records in taken.items():
+            state = self.states[tp]
+            state.next_offset = max(state.next_offset or 0, records[-1].offset + 1)
+            staged.offsets[tp] = records[-1].offset + 1
+            self._moved(tp, [record.timestamp for record in records])
+
+    def _cutoffs(self, left: dict[TopicPartition, list[Any]]) -> dict[str, int]:
+        """Per topic, the latest event time (epoch µs) a round may apply: HOLD_SHARE_OF_GRACE of
+        the grace period after the earliest of where its partitions in the batch are and where
+        the others with records left are; a peek while one of them has no clock."""
+        skew = int(self.settings.grace_period_seconds * HOLD_SHARE_OF_GRACE * 1_000_000)
+        suspended = {topic for topic, pace in self.pace.items() if pace.suspended}
+        pacing = {tp for tp in set(left) | self.pacers if tp.topic not in suspended}
+        cutoffs = _limits(pacing, self.event_clock, skew)
+        # a partition not read in event time yet may be anywhere: the others learn where they
+        # are, and wait for it (its fetch may not have answered yet)
+        cutoffs.update((tp.topic, _PEEK) for tp in pacing if tp not in self.event_clock)
+        return cutoffs
 
     def _writes_of(self, staged: Staged, source: TopicPartition, state: PartitionState) -> PartitionWrites:
         writes = staged.partitions.get(source)
@@ -792,17 +936,23 @@ class IngestEngine(Service):
         records: list[Any],
         own: bool = True,
         origins: list[tuple[Any, TopicPartition]] | None = None,
+        until: int | None = None,
     ) -> BatchOutcome:
         """Records of ``tp`` (or pieces of the ``origins`` records, applied in process) into
         ``state``: its dead letters, counters and event-to-visible stamps; forwards are the
-        caller's. Records read again (``own=False``) count nothing: they did the first time."""
+        caller's. Records read again (``own=False``) count nothing: they did the first time.
+        With ``until``, records from the first one with an event after it are left (``stopped``)."""
         name = self.by_topic[tp.topic]
         if not records:
             return BatchOutcome()
         stamps = [record.timestamp for record in records]
-        outcome = self.pipelines[name].handle_many(state, [record.value for record in records], stamps, own)
+        outcome = self.pipelines[name].handle_many(state, [record.value for record in records], stamps, own, until)
         if not own:
             return outcome
+        if outcome.stopped is not None:
+            records, stamps = records[: outcome.stopped[0]], stamps[: outcome.stopped[0]]
+            if not records:
+                return outcome
         writes = staged.partitions[source]
         deadletter = self.settings.topic("deadletter")
         for index, rejected in outcome.rejected:
@@ -908,7 +1058,7 @@ class IngestEngine(Service):
         state.restart_offset = floor if floor < (state.next_offset or 0) else None
 
     def _moved(self, tp: TopicPartition, stamps: list[int]) -> None:
-        self.moved_at[tp] = time.monotonic()
+        self.moved_at[tp] = self.applied_at[tp] = time.monotonic()
         latest = max(stamps, default=0)
         if latest > self.record_clock.get(tp, 0):
             self.record_clock[tp] = latest
@@ -952,6 +1102,16 @@ class Staged:
     forwards_home: set[TopicPartition] = field(default_factory=set)
     records_seen: int = 0
     events_seen: int = 0
+
+
+@dataclass
+class _Pace:
+    """A topic's partitions more than the allowed skew apart in event time: since when (monotonic),
+    how far apart then (µs), and whether it gave up waiting for the slowest."""
+
+    since: float
+    spread: int
+    suspended: bool = False
 
 
 class _Piece(NamedTuple):
@@ -1024,6 +1184,20 @@ def _unheld(state: PartitionState, records: list[Any]) -> list[Any]:
             held[partition] = offset + 1
         out.append(record)
     return out
+
+
+def _limits(partitions: set[TopicPartition], clocks: dict[TopicPartition, int], skew: int) -> dict[str, int]:
+    """Per topic: ``skew`` after the earliest clock of its ``partitions``; no limit for a topic
+    one of whose partitions has no clock yet (nothing to compare with)."""
+    earliest: dict[str, int] = {}
+    unknown: set[str] = set()
+    for tp in partitions:
+        clock = clocks.get(tp)
+        if clock is None:
+            unknown.add(tp.topic)
+        else:
+            earliest[tp.topic] = min(clock, earliest.get(tp.topic, clock))
+    return {topic: clock + skew for topic, clock in earliest.items() if topic not in unknown}
 
 
 def _fmt(tps: list[TopicPartition]) -> str:

@@ -58,6 +58,11 @@ class BulkResult(NamedTuple):
     forwards: list[tuple[int, int, bytes, bytes, int]]
     #: the first record it did not take (it goes through validation and :meth:`apply`), or None
     deferred: int | None
+    #: (index, its latest occurred_at in epoch µs) of the first record left untouched because
+    #: an event of it is after ``until``, or None
+    stopped: tuple[int, int] | None = None
+    #: the latest occurred_at (epoch µs, within each record's limit) of the records it took
+    latest: int | None = None
 
 
 class Processor:
@@ -93,8 +98,10 @@ class Processor:
         partitions: int,
         group: bool = False,
         own: bool = True,
+        until: int | None = None,
     ) -> BulkResult:
-        """Take raw records ``values[start:]`` in order, until one it cannot take for sure;
+        """Take raw records ``values[start:]`` in order, until one it cannot take for sure, or
+        (with ``until``, epoch µs) one whose latest event within its limit is after ``until``;
         refuse (as future) an event later than ``limits[i]`` (epoch µs) of its record i, and
         (with ``partitions`` > 0) leave out, as misplaced, an event whose entity key belongs to
         another partition, both before they change anything; with ``group``, return those as

@@ -73,6 +73,10 @@ class RecordOutcome:
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     forwards: list[Forward] = field(default_factory=list)
+    #: the latest occurred_at (epoch µs) of its valid events within their limit, None without
+    latest: int | None = None
+    #: left untouched: an event of it is after the caller's ``until``
+    stopped: bool = False
 
 
 @dataclass
@@ -83,6 +87,11 @@ class BatchOutcome:
     forwards: list[tuple[int, Forward]] = field(default_factory=list)  # (record index, where)
     #: events the processor held and gave up on (no record of this batch: offset -1)
     expired: list[Rejected] = field(default_factory=list)
+    #: (index, its latest occurred_at in epoch µs) of the first record left untouched, with
+    #: every one after it, because an event of it is after ``until``; None: all were taken
+    stopped: tuple[int, int] | None = None
+    #: the latest occurred_at (epoch µs) of the events of the records taken, None without
+    latest: int | None = None
 
 
 class Pipeline:
@@ -137,11 +146,15 @@ class Pipeline:
         values: Sequence[bytes | None],
         timestamps: Sequence[int | None] | None = None,
         own: bool = True,
+        until: int | None = None,
     ) -> BatchOutcome:
         """Several records of one partition, in order, with their record times (epoch ms);
         same result as ``handle`` on each. ``own=False``: records this partition's state holds
         already, read again after recovery for the events they give other partitions: its own
-        events are skipped (not applied, not counted), the others returned as forwards.
+        events are skipped (not applied, not counted), the others returned as forwards. With
+        ``until`` (epoch µs), the records from the first one with a valid event after it are
+        left untouched (``stopped``): the engine keeps a worker's partitions together in event
+        time (stream/engine.py, ``_cutoffs``).
 
         A bulk processor (the compiled engagement kernel) takes the records in bulk and stops
         at any record it does not take for sure (invalid, unusual): that one goes through
@@ -152,16 +165,22 @@ class Pipeline:
         limits = self.limits(timestamps, len(values))
         if not processor.bulk:
             for i, raw in enumerate(values):
-                _add(out, i, self.handle(state, raw, limits[i], own))
+                one = self.handle(state, raw, limits[i], own, until)
+                if one.stopped:
+                    assert one.latest is not None
+                    out.stopped = (i, one.latest)
+                    break
+                _add(out, i, one)
             out.expired = processor.expired(state) if own else []
             return out
         values = values if isinstance(values, list) else list(values)
         group = self.on_wrong_partition is WrongPartitionPolicy.FORWARD  # refusals are one by one
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, limits, start, self.partitions, group, own)
+            result = processor.apply_records(state, values, limits, start, self.partitions, group, own, until)
             out.processed += result.processed
             out.duplicates += result.duplicates
+            out.latest = _later(out.latest, result.latest)
             refusals = [(i, e, late(_at(us))) for i, e, us in result.late]
             refusals += [(i, e, future(_at(us), _at(limits[i]))) for i, e, us in result.future]
             for i, element, refused in sorted(refusals, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
@@ -173,18 +192,32 @@ class Pipeline:
                     out.forwards.append((i, routed))
                 else:
                     out.rejected.append((i, routed))
+            if result.stopped is not None:
+                out.stopped = result.stopped
+                break
             if result.deferred is None:
                 break
-            _add(out, result.deferred, self.handle(state, values[result.deferred], limits[result.deferred], own))
+            one = self.handle(state, values[result.deferred], limits[result.deferred], own, until)
+            if one.stopped:
+                assert one.latest is not None
+                out.stopped = (result.deferred, one.latest)
+                break
+            _add(out, result.deferred, one)
             start = result.deferred + 1
         return out
 
     def handle(
-        self, state: PartitionState, raw: bytes | None, limit_us: int | None = None, own: bool = True
+        self,
+        state: PartitionState,
+        raw: bytes | None,
+        limit_us: int | None = None,
+        own: bool = True,
+        until: int | None = None,
     ) -> RecordOutcome:
         """One record: decode, validate, dedupe, apply. Whatever raises on the way is this
         record's processing error (dead-lettered, or re-raised under the stop policy): one
-        record can never stop the partition (Kafka Streams' processing exception handler)."""
+        record can never stop the partition (Kafka Streams' processing exception handler).
+        A record with a valid event after ``until`` (epoch µs) is left untouched (``stopped``)."""
         outcome = RecordOutcome()
         limit = limit_us if limit_us is not None else self.limits(None, 1)[0]
         try:
@@ -192,6 +225,14 @@ class Pipeline:
         except Exception as exc:
             self._stop_on(exc)
             outcome.rejected.append(_rejection(processing_error(exc), raw, None))
+            return outcome
+        for result in results:
+            if isinstance(result, Accepted):
+                at = (result.event.occurred_at - _EPOCH) // _MICROSECOND
+                if at <= limit:
+                    outcome.latest = _later(outcome.latest, at)
+        if until is not None and outcome.latest is not None and outcome.latest > until:
+            outcome.stopped = True
             return outcome
         for result in results:
             if isinstance(result, Rejected):
@@ -289,7 +330,12 @@ class ProcessingStopped(Exception):
     """A processor raised and ``PULSE_ON_PROCESSING_ERROR=stop``: the worker stops."""
 
 
+def _later(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def _add(out: BatchOutcome, index: int, one: RecordOutcome) -> None:
+    out.latest = _later(out.latest, one.latest)
     out.processed += one.processed
     out.duplicates += one.duplicates
     out.rejected.extend((index, r) for r in one.rejected)

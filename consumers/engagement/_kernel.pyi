@@ -54,12 +54,19 @@ class EngagementKernel:
         partition: int = 0,
         partitions: int = 0,
         group: bool = False,
-    ) -> tuple[int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], list[_Forward], int | None]:
+        until: int = ...,
+    ) -> tuple[
+        int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], list[_Forward], int | None,
+        tuple[int, int] | None, int | None,
+    ]:  # fmt: skip
         """Apply `values[start:]` until one needs Python; `limits[i]`: the latest occurred_at (µs)
         record i may carry; with `partitions`, events whose entity belongs elsewhere are returned,
         one by one, or with `group` as one forward per record and home partition holding their
-        own bytes. (processed, duplicates, late, future, misplaced (i, element, partition),
-        forwards (i, partition, first key, value, events), its index or None)."""
+        own bytes; a record whose latest event (µs, within its limit) is after `until` stops the
+        call before it. (processed, duplicates, late, future, misplaced (i, element, partition),
+        forwards (i, partition, first key, value, events), the index to hand to Python or None,
+        (index, latest occurred_at) of the record left for its time or None, the latest
+        occurred_at of the records taken or None)."""
 
     def apply_event(
         self,

@@ -144,15 +144,20 @@ class EngagementLedger:
         partition: int = 0,
         partitions: int = 0,
         group: bool = False,
+        until: int | None = None,
     ) -> tuple[
         int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]],
         list[tuple[int, int | None, int]], list[tuple[int, int, bytes, bytes, int]], int | None,
+        tuple[int, int] | None, int | None,
     ]:  # fmt: skip
-        """Records ``values[start:]`` in order, until one needs pydantic (its index is returned);
-        ``limits[i]``: the latest occurred_at (epoch µs) record i may carry; with ``partitions``,
-        events whose entity belongs to another partition than ``partition`` are returned (with
-        ``group``: as one forward per record and home, see stream.family.BulkResult)."""
-        return self.kernel.apply_records(values, limits, start, partition, partitions, group)
+        """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)
+        or one has an event after ``until`` (epoch µs); ``limits[i]``: the latest occurred_at
+        (epoch µs) record i may carry; with ``partitions``, events whose entity belongs to
+        another partition than ``partition`` are returned (with ``group``: as one forward per
+        record and home, see stream.family.BulkResult)."""
+        if until is None:
+            return self.kernel.apply_records(values, limits, start, partition, partitions, group)
+        return self.kernel.apply_records(values, limits, start, partition, partitions, group, until)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()

@@ -51,11 +51,12 @@ class EngagementProcessor(Processor):
         partitions: int,
         group: bool = False,
         own: bool = True,
+        until: int | None = None,
     ) -> BulkResult:
         ledger = self.ledger(state)
         # a partition that does not exist: every event belongs elsewhere
         partition = state.partition if own else partitions
-        return BulkResult(*ledger.apply_records(values, limits, start, partition, partitions, group))
+        return BulkResult(*ledger.apply_records(values, limits, start, partition, partitions, group, until))
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

@@ -25,7 +25,11 @@ type Late = (usize, Option<usize>, i64);
 type Misplaced = (usize, Option<usize>, u32);
 /// (record index, home partition, its first event's entity key, the bytes to forward, events)
 type Forwarded<'py> = (usize, u32, Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize);
-type Applied<'py> = (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Vec<Forwarded<'py>>, Option<usize>);
+/// (processed, duplicates, late, future, misplaced, forwards, the record to hand to Python,
+/// the record not applied for its time (index, its latest occurred_at), the latest occurred_at
+/// of the records taken)
+type Applied<'py> =
+    (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Vec<Forwarded<'py>>, Option<usize>, Option<(usize, i64)>, Option<i64>);
 
 /// One record's misplaced events for one home partition: (home, first event's key, element indexes).
 type Group = (u32, Vec<u8>, Vec<usize>);
@@ -94,28 +98,37 @@ impl EngagementKernel {
     /// an event whose entity key (account_id, else anonymous_id, else user_id) belongs to another partition
     /// than `partition` is not applied but returned, to be forwarded there: one by one as
     /// misplaced events, or with `group` as forwards, one per record and home partition (in
-    /// the order of their first events) holding those events' own bytes.
+    /// the order of their first events) holding those events' own bytes. A record whose latest
+    /// event (within its limit) is after `until` stops the call before it changes anything.
     /// Returns (processed, duplicates, late events, future events, misplaced events, forwards,
-    /// index of the record to hand to Python or None).
-    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0, group = false))]
+    /// index of the record to hand to Python or None, (index, latest occurred_at) of the record
+    /// left for its time or None, the latest occurred_at of the records taken or None).
+    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0, group = false, until = i64::MAX))]
     #[allow(clippy::too_many_arguments)]
     fn apply_records<'py>(
         &mut self, py: Python<'py>, values: &Bound<'py, PyList>, limits: &Bound<'py, PyList>, start: usize,
-        partition: u32, partitions: u32, group: bool,
+        partition: u32, partitions: u32, group: bool, until: i64,
     ) -> PyResult<Applied<'py>> {
         let (mut processed, mut duplicates, mut late, mut future, mut misplaced, mut forwards) =
             (0u64, 0u64, Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut latest: Option<i64> = None;
         let mut groups: Vec<Group> = Vec::new();
         for i in start..values.len() {
             let item = values.get_item(i)?;
             let Ok(bytes) = item.downcast::<PyBytes>() else {
-                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i), None, latest));
             };
             let raw = bytes.as_bytes();
             let Some((is_batch, events)) = decode_record(raw) else {
-                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i)));
+                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i), None, latest));
             };
             let limit: i64 = limits.get_item(i)?.extract()?;
+            if let Some(head) = events.iter().map(|e| e.micros).filter(|&m| m <= limit).max() {
+                if head > until {
+                    return Ok((processed, duplicates, late, future, misplaced, forwards, None, Some((i, head)), latest));
+                }
+                latest = Some(latest.map_or(head, |l| l.max(head)));
+            }
             groups.clear();
             for (index, e) in events.iter().enumerate() {
                 if e.micros > limit {
@@ -159,7 +172,7 @@ impl EngagementKernel {
                 }
             }
         }
-        Ok((processed, duplicates, late, future, misplaced, forwards, None))
+        Ok((processed, duplicates, late, future, misplaced, forwards, None, None, latest))
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".

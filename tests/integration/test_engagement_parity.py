@@ -110,6 +110,26 @@ def test_sigkill_mid_stream_then_restart_gives_the_same_figures(
         w.stop()
 
 
+def test_a_history_published_at_once_half_keyless_gives_the_same_figures(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """A backfill: the whole history at once, every other product event without a key, every
+    record stamped with the time it was sent, so only event time can keep the worker's
+    partitions together. The events forwarded between partitions reach their home before it
+    moves on by more than the grace period: none is late, and the figures are the replay's."""
+    path, expected = history
+    d = Deployment(tmp_path)
+    events = records(path)
+    w = d.worker().start()
+    try:
+        d.publish([(t, None if i % 2 else k, v) for i, (t, k, v) in enumerate(events)])
+        assert_parity(w, expected)
+        assert w.metric("pulse_events_rejected_total", topic="product-events", reason="late") == 0
+        assert w.metric("pulse_events_forwarded_total", topic="product-events") > events_in(events) / 4
+    finally:
+        w.stop()
+
+
 def test_keyless_product_events_give_the_same_figures(
     history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:

@@ -64,11 +64,20 @@ class Broker(FakeConsumer):
     against: TopicPartition | None = None
     reads_of_watched: list[tuple[int, int]] = field(default_factory=list)
     taken_sends: int = 0
+    #: partitions served from this fetch on (numbered from 1): until then their fetch has not
+    #: answered (no end offset known, no records)
+    answers_from: dict[TopicPartition, int] = field(default_factory=dict)
+    fetches: int = 0
 
     async def position(self, tp: TopicPartition) -> int:
         return self.positions.get(tp, 0)
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
     def highwater(self, tp: TopicPartition) -> int | None:
+        if self.fetches < self.answers_from.get(tp, 0):
+            return None
         return len(self.queues.get(tp, []))
 
     async def getmany(self, *tps: TopicPartition, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
@@ -81,8 +90,11 @@ class Broker(FakeConsumer):
                 stamp = send["timestamp_ms"] or T
                 queue.append(Record(send["value"], len(queue), stamp, key=send["key"], headers=send.get("headers")))
         self.taken_sends = len(sent)
+        self.fetches += 1
         batch = {}
         for tp in sorted(set(tps) or self.assigned):
+            if self.fetches < self.answers_from.get(tp, 0):
+                continue
             at = self.positions.get(tp, 0)
             records = self.queues.get(tp, [])[at : at + self.per_fetch]
             if records:
@@ -91,7 +103,7 @@ class Broker(FakeConsumer):
         if self.watched in batch and self.against is not None:
             clock = self.engine.record_clock.get(self.against, START)
             self.reads_of_watched.append((batch[self.watched][-1].timestamp, clock))
-        if not batch:
+        if not batch and not self.engine.carry and self.fetches >= max(self.answers_from.values(), default=0):
             self.engine._stopped.set()  # everything read
         return batch
 
@@ -112,10 +124,11 @@ class PartitionedProducer(FakeProducer):
         return future
 
 
-def subscription(offset: int, stamp: int, who: str) -> Record:
+def subscription(offset: int, stamp: int, who: str, sent: int | None = None) -> Record:
+    """An event at ``stamp`` (epoch ms), its record stamped ``sent`` (default: the same)."""
     at = datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = make_subscription(event_id=f"e-{who}-{offset}-{stamp}", customer_id=who, occurred_at=at)
-    return Record(orjson.dumps(event), offset, stamp, key=who.encode())
+    return Record(orjson.dumps(event), offset, stamp if sent is None else sent, key=who.encode())
 
 
 def on_broker(worker: Rig, broker: Broker, **settings: object) -> WatermarkProcessor:
@@ -169,10 +182,12 @@ async def test_a_partition_ahead_in_record_time_waits_and_nothing_is_late(
         assert fetched_0 - clock_1 <= GRACE_SECONDS * 1000 // 4 + 4 * 3_600_000
 
 
+@pytest.mark.parametrize("backlog", ["catch_up", "backfill"])
 async def test_without_waiting_the_forwarded_events_make_the_home_backlog_late(
-    catch_up: tuple[Rig, Broker, WatermarkProcessor], monkeypatch: pytest.MonkeyPatch
+    backlog: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker, _, processor = catch_up
+    """Nothing waits, in record time (the catch-up) or in event time (the backfill sent at once)."""
+    worker, _, processor = request.getfixturevalue(backlog)
     monkeypatch.setattr("stream.engine.HOLD_SHARE_OF_GRACE", 1e6)  # never ahead: no waiting
     await run(worker)
     assert late_letters(worker) > 0
@@ -193,3 +208,93 @@ async def test_a_partition_that_stopped_moving_holds_nobody(
     broker.positions[worker.tp(1)] = OWN  # read to its end: nothing to wait for either
     engine.moved_at[worker.tp(1)] = worker.clock.monotonic()
     assert await engine._ahead() == set()
+
+
+# --- event time: a backfill sent at once ---------------------------------------------------------
+
+
+@pytest.fixture
+def backfill(rig: Rig) -> tuple[Rig, Broker, WatermarkProcessor]:  # noqa: F811  # the imported fixture
+    """The catch-up's three days of uneven volume, every record stamped with the same time (a
+    backfill sent at once): record time cannot tell the partitions apart, event time must."""
+    broker = Broker(engine=rig.engine, repartition=rig.rp(0).topic, per_fetch=4)
+    processor = on_broker(rig, broker, grace_period_seconds=GRACE_SECONDS)
+    broker.queues[rig.tp(1)] = [subscription(i, START + i * 600_000, customer(1), sent=T) for i in range(OWN)]
+    broker.queues[rig.tp(0)] = [
+        subscription(i, START + i * 3_600_000, customer(1, 1), sent=T) for i in range(FORWARDED)
+    ]
+    return rig, broker, processor
+
+
+@pytest.mark.parametrize("local_forwards", [True, False])
+async def test_a_backfill_sent_at_once_keeps_its_partitions_together_in_event_time(
+    backfill: tuple[Rig, Broker, WatermarkProcessor], local_forwards: bool
+) -> None:
+    """Forwarded in process or through the repartition topic: partition 0 is read no further
+    than a quarter of the grace period (6 h) ahead of partition 1 in event time, the records a
+    batch leaves are read again, and nothing is late."""
+    worker, broker, processor = backfill
+    worker.engine.settings = worker.engine.settings.model_copy(update={"local_forwards": local_forwards})
+    await run(worker)
+    assert late_letters(worker) == 0
+    assert processor.applied == {1: OWN + FORWARDED}
+    assert broker.positions[worker.tp(0)] == FORWARDED and broker.positions[worker.tp(1)] == OWN
+    assert worker.engine.states[worker.tp(0)].next_offset == FORWARDED
+    assert worker.engine.states[worker.tp(1)].next_offset == OWN
+
+
+async def test_partitions_wait_for_one_whose_first_fetch_has_not_answered(
+    backfill: tuple[Rig, Broker, WatermarkProcessor],
+) -> None:
+    """The first fetches answer for partition 0 alone, its whole backlog at once: it is only
+    peeked at (where it is in event time), read again once partition 1 is read, and nothing is
+    late. Without waiting, its three days would have moved partition 1's clock past its own."""
+    worker, broker, processor = backfill
+    broker.per_fetch = 10_000
+    broker.answers_from[worker.tp(1)] = 3
+    await run(worker)
+    assert late_letters(worker) == 0
+    assert processor.applied == {1: OWN + FORWARDED}
+
+
+async def test_a_partition_that_stays_behind_in_event_time_stops_holding_the_others(
+    backfill: tuple[Rig, Broker, WatermarkProcessor], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A partition whose events keep arriving a day late (not catching up) would hold the others
+    for good: after HOLD_MAX_SECONDS without closing in, they no longer wait for it; once the
+    partitions are within the skew again, they do."""
+    worker, broker, _ = backfill
+    engine = worker.engine
+    tp0, tp1 = worker.tp(0), worker.tp(1)
+    day_us = DAY_MS * 1000
+    engine.event_clock = {tp0: START * 1000 + day_us, tp1: START * 1000}
+    engine.moved_at = {tp0: worker.clock.monotonic(), tp1: worker.clock.monotonic()}
+    assert await engine._ahead() == {tp0}
+    for _ in range(3):  # both move on at the pace of the wall clock: partition 1 does not close in
+        worker.clock.perf += 4
+        engine.moved_at = {tp0: worker.clock.monotonic(), tp1: worker.clock.monotonic()}
+        engine.event_clock = {tp: clock + 4_000_000 for tp, clock in engine.event_clock.items()}
+        ahead = await engine._ahead()
+    assert ahead == set()
+    assert "no longer wait for it" in caplog.text
+    assert engine._cutoffs({tp0: broker.queues[tp0]}) == {}  # nor does a batch's cutoff
+    engine.event_clock[tp1] = engine.event_clock[tp0] - 3_600_000_000  # an hour behind: together again
+    assert await engine._ahead() == set()
+    engine.event_clock[tp1] = START * 1000  # behind again: waited for again
+    assert await engine._ahead() == {tp0}
+
+
+async def test_a_partition_catching_up_keeps_the_others_waiting(
+    backfill: tuple[Rig, Broker, WatermarkProcessor],
+) -> None:
+    """The slowest partition closes in faster than the wall clock (a backlog read): the others
+    wait as long as it takes."""
+    worker, _, _ = backfill
+    engine = worker.engine
+    tp0, tp1 = worker.tp(0), worker.tp(1)
+    engine.event_clock = {tp0: (START + 2 * DAY_MS) * 1000, tp1: START * 1000}
+    for _ in range(8):
+        engine.moved_at = {tp0: worker.clock.monotonic(), tp1: worker.clock.monotonic()}
+        assert await engine._ahead() == {tp0}
+        worker.clock.perf += 4
+        engine.event_clock[tp1] += 3 * 3_600_000_000  # three hours of events every four seconds

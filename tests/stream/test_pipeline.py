@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import orjson
+import pytest
 
 from consumers.engagement.family import EngagementFamily
+from consumers.engagement.ledger import micros_of
+from consumers.engagement.processor import EngagementProcessor
 from stream.app import build_pipelines
+from stream.decoding import Accepted, decode_record
 from stream.outcomes import RejectReason
 from stream.settings import PulseSettings
 from stream.state import PartitionState
+from stream.topics import spec_for
 
 
 def records() -> list[bytes | None]:
@@ -105,3 +113,62 @@ def test_a_topic_without_a_family_refuses_what_its_dedupe_may_have_forgotten() -
         (RejectReason.LATE, "late: occurred_at 2026-03-01T10:00:00+00:00"),
         (RejectReason.LATE, "late: occurred_at 2026-03-12T10:00:00+00:00"),
     ]
+
+
+class _OneByOne(EngagementProcessor):
+    """The engagement reducer without its bulk path: every record goes through ``handle``."""
+
+    bulk = False
+
+
+def _latest_valid(raw: bytes | None) -> int | None:
+    """The latest occurred_at (epoch µs) of a record's valid events, read by pydantic."""
+    times = [
+        micros_of(r.event.occurred_at)
+        for r in decode_record(spec_for("product-events"), raw)
+        if isinstance(r, Accepted)
+    ]
+    return max(times, default=None)
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+@pytest.mark.parametrize(
+    ("cut", "takes"),
+    [("2026-01-09T00:00:00Z", "none"), ("2026-01-15T10:20:30Z", "some"), ("2026-01-15T10:58:00Z", "some"),
+     ("2026-02-01T00:00:00Z", "all")],
+)  # fmt: skip
+def test_until_leaves_the_records_from_the_first_later_one_untouched(bulk: bool, cut: str, takes: str) -> None:
+    """``until`` stops before the first record with a valid event after it (invalid ones, and
+    those the kernel leaves to pydantic, are taken on the way): what is taken equals a run of
+    those records alone, and the rest then gives the state of one run of everything."""
+    values = records()
+    until = micros_of(datetime.fromisoformat(cut))
+    stop = next((i for i, raw in enumerate(values) if (t := _latest_valid(raw)) is not None and t > until), None)
+
+    def fresh() -> tuple[PartitionState, Any]:
+        settings = PulseSettings(topic_partitions=1)
+        family = EngagementFamily(settings).processor("product-events")
+        processor = family if bulk else _OneByOne(family.config)  # type: ignore[attr-defined]  # an EngagementProcessor
+        pipeline = build_pipelines(settings, {"product-events": processor})["product-events"]
+        state = PartitionState(0, codecs=pipeline.codecs)
+        pipeline.loaded(state)
+        return state, pipeline
+
+    state, pipeline = fresh()
+    first = pipeline.handle_many(state, values, until=until)
+    taken = len(values) if stop is None else stop
+    assert first.stopped == (None if stop is None else (stop, _latest_valid(values[stop])))
+    alone_state, alone_pipeline = fresh()
+    alone = alone_pipeline.handle_many(alone_state, values[:taken])
+    assert (first.processed, first.duplicates, first.rejected) == (alone.processed, alone.duplicates, alone.rejected)
+    assert first.latest == max((t for raw in values[:taken] if (t := _latest_valid(raw)) is not None), default=None)
+    rest = pipeline.handle_many(state, values[taken:])
+    whole_state, whole_pipeline = fresh()
+    whole = whole_pipeline.handle_many(whole_state, values)
+    assert first.processed + rest.processed == whole.processed
+    assert first.duplicates + rest.duplicates == whole.duplicates
+    assert len(first.rejected) + len(rest.rejected) == len(whole.rejected)
+    pipeline.flush(state)
+    whole_pipeline.flush(whole_state)
+    assert pipeline.processor.ledger(state).days == whole_pipeline.processor.ledger(whole_state).days
+    assert takes == ("all" if stop is None else "none" if stop == 0 else "some")
