@@ -192,7 +192,7 @@ def pulse_worker(
         env.update(
             PULSE_KAFKA_BROKER=BROKER,
             PULSE_TOPIC_PREFIX=prefix,
-            PULSE_APP_ID=f"bench-{uuid.uuid4().hex[:6]}",
+            PULSE_APP_ID=app_id_of(prefix, transactions),
             PULSE_WEB_PORT=str(port),
             PULSE_DATA_DIR=tmp,
             PULSE_LOG_LEVEL="warning",
@@ -235,6 +235,27 @@ def pulse_worker(
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
+
+
+def app_id_of(prefix: str, transactions: bool) -> str:
+    """The worker's app id for a run: its Faust assignor topic is named after it, unprefixed."""
+    return f"bench-{prefix.strip('.').removeprefix('bench')}-{'tx' if transactions else 'acks'}"
+
+
+async def drop_topics(prefix: str) -> None:
+    """The run's topics, the worker's too: every run makes fresh ones, and a broker holding a
+    few thousand of them ran out of heap."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
+    await admin.start()
+    try:
+        run = app_id_of(prefix, True).removesuffix("-tx")
+        names = [name for name in await admin.list_topics() if name.startswith((prefix, run))]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 def main() -> None:
@@ -280,33 +301,36 @@ def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     settings = PulseSettings(kafka_broker=BROKER, topic_prefix=prefix, app_id="bench-topics")
     asyncio.run(ensure_topics(settings))
-    topic = settings.topic("product-events")
-    by_event = args.record_time == "event"
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=args.days) if by_event else None
-    events = make_events(args.events, args.users, args.random_accounts, args.days, start)
-    t = time.perf_counter()
-    records = asyncio.run(publish(topic, events, args.batch, args.arrays, by_event))
-    print(
-        f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
-        file=sys.stderr,
-    )
+    try:
+        topic = settings.topic("product-events")
+        by_event = args.record_time == "event"
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=args.days) if by_event else None
+        events = make_events(args.events, args.users, args.random_accounts, args.days, start)
+        t = time.perf_counter()
+        records = asyncio.run(publish(topic, events, args.batch, args.arrays, by_event))
+        print(
+            f"published {args.events} events in {records} records to {topic} in {time.perf_counter() - t:.1f}s",
+            file=sys.stderr,
+        )
 
-    rows = []
-    secs = asyncio.run(ceiling(topic, args.events))
-    rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", secs))
-    if not args.skip_faust:
-        secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
-        rows.append(("naive Faust agent, same work per event", secs_f))
-    modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
-    for transactions in modes:
-        how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
-        name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
-        try:
-            secs_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
-        except Stalled as exc:
-            secs_p, name = None, f"{name}: {exc}"
-        rows.append((name, secs_p))
+        rows = []
+        secs = asyncio.run(ceiling(topic, args.events))
+        rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", secs))
+        if not args.skip_faust:
+            secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
+            rows.append(("naive Faust agent, same work per event", secs_f))
+        modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
+        for transactions in modes:
+            how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
+            name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
+            try:
+                secs_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
+            except Stalled as exc:
+                secs_p, name = None, f"{name}: {exc}"
+            rows.append((name, secs_p))
 
+    finally:
+        asyncio.run(drop_topics(prefix))
     ceiling_rate = args.events / rows[0][1]
     print(
         f"\n{args.events} product events, {args.batch} per record ({args.arrays} arrays), {args.users} users, "
