@@ -53,6 +53,13 @@ MIN_GAP_SECONDS = 1.0
 CATCH_UP_WAIT_SECONDS = 120.0
 
 
+def judging(caught_up: bool, catching_up_since: float, now: float) -> bool:
+    """Whether to evaluate the rules now. Not while the engine reads a backlog it started with
+    or gained in a rebalance: half-read windows would fire (and resolve) alerts that are not
+    true. Under a load it never catches up with, it judges anyway CATCH_UP_WAIT_SECONDS after."""
+    return caught_up or now - catching_up_since >= CATCH_UP_WAIT_SECONDS
+
+
 class AlertService(WorkerService):
     name = "alerts"
     settings_model = AlertSettings
@@ -147,10 +154,7 @@ class AlertService(WorkerService):
             return
         if self.ready_since is None:
             self.ready_since = time.monotonic()
-        if not engine.caught_up.is_set() and time.monotonic() - self.ready_since < CATCH_UP_WAIT_SECONDS:
-            # still reading the backlog it started with: half-read windows would fire (and
-            # resolve) alerts that are not true; under a load it never catches up with, it
-            # judges anyway after a while
+        if not judging(engine.caught_up.is_set(), max(self.ready_since, engine.catching_up_since), time.monotonic()):
             await self._read_firing()
             return
         held = await self.lease.hold()

@@ -146,6 +146,11 @@ class IngestEngine(Service):
         #: set the first time every assigned source partition was read to its end (a fetch
         #: found nothing more): the backlog at start is in the figures; alerting waits for it
         self.caught_up = asyncio.Event()
+        #: when the worker last started reading a backlog it must catch up with before its
+        #: figures are whole: its first assignment, or one that gave it partitions (monotonic)
+        self.catching_up_since = time.monotonic()
+        #: the source partitions of the last assignment (a revocation leaves it)
+        self.last_assignment: set[TopicPartition] = set()
         # each owned partition's snapshot at most 4 times a second: the event-to-visible latency
         # (bench/latency.py) is mostly this throttle, and more often cost no measurable CPU
         self.publish_interval = 0.25
@@ -270,6 +275,7 @@ class IngestEngine(Service):
         sources = [tp for tp in assigned if tp.topic not in self.forwarded_from]
         self.metrics.rebalances.inc()
         self.assigned_sources = set(sources)  # the whole assignment (aiokafka's protocol is eager)
+        self._catch_up_on(set(sources))
         self.metrics.assigned_partitions.set(len(sources))
         log.info("recovering state of %d assigned partitions", len(sources))
         self.reload_pending.difference_update(sources)
@@ -290,6 +296,16 @@ class IngestEngine(Service):
             _fmt(assigned) or "none (more workers than partitions?)",
         )
         self.assigned_once.set()
+
+    def _catch_up_on(self, sources: set[TopicPartition]) -> None:
+        """Partitions this worker did not own before come with what their last owner left
+        unread: the worker is catching up again (alerting waits for it, see ``caught_up``)."""
+        gained = sources - self.last_assignment
+        self.last_assignment = set(sources)
+        if gained and self.caught_up.is_set():
+            self.caught_up.clear()
+            self.catching_up_since = time.monotonic()
+            log.info("catching up on %d partitions gained in a rebalance", len(gained))
 
     async def _recover(self, sources: list[TopicPartition]) -> None:
         """Rebuild owned source partitions' state from their changelogs; seek to the checkpoint.

@@ -330,6 +330,23 @@ async def test_caught_up_is_not_set_by_a_fetch_with_records_nor_without_an_assig
     assert rig.engine.caught_up.is_set()  # a latch: later batches leave it set
 
 
+def test_a_rebalance_that_gives_partitions_means_catching_up_again(rig: Rig) -> None:
+    """Partitions gained come with what their last owner left unread; one that only takes
+    partitions away (or gives back the same) leaves the latch set."""
+    engine = rig.engine
+    engine._catch_up_on({rig.tp(0)})  # the first assignment: not caught up yet anyway
+    assert not engine.caught_up.is_set()
+    engine.caught_up.set()
+    engine._catch_up_on({rig.tp(0)})  # the same partition again (an eager rebalance)
+    assert engine.caught_up.is_set()
+    rig.clock.perf += 50
+    engine._catch_up_on({rig.tp(0), rig.tp(1)})  # partition 1 gained
+    assert not engine.caught_up.is_set() and engine.catching_up_since == rig.clock.monotonic()
+    engine.caught_up.set()
+    engine._catch_up_on({rig.tp(1)})  # partition 0 lost: nothing new to read
+    assert engine.caught_up.is_set()
+
+
 async def test_forwarded_log_append_time_and_timeless_records_are_not_observed_at_their_source(
     rig: Rig,
 ) -> None:
