@@ -130,6 +130,25 @@ def test_a_history_published_at_once_half_keyless_gives_the_same_figures(
         w.stop()
 
 
+def test_sigkill_mid_stream_with_half_keyless_records_gives_the_same_figures(
+    history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The crash lands among events forwarded between partitions of the worker, applied in
+    process: what each home held and what each source gave it (the checkpoints' marks) bring
+    the restarted worker to the replay's figures, with nothing counted twice or lost."""
+    path, expected = history
+    d = Deployment(tmp_path)
+    recs = [(t, None if i % 2 else k, v) for i, (t, k, v) in enumerate(records(path))]
+    w = d.worker().start()
+    try:
+        kill_mid_stream(d, w, recs, "product-events", chunk=500)
+        assert_parity(w, expected)
+        assert w.metric("pulse_events_duplicate_total", topic="product-events") == 0
+        assert w.metric("pulse_events_rejected_total", topic="product-events", reason="late") == 0
+    finally:
+        w.stop()
+
+
 def test_keyless_product_events_give_the_same_figures(
     history: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
