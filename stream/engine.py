@@ -15,6 +15,7 @@ record exactly one effect on the state.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 import uuid
@@ -30,7 +31,7 @@ from stream.deadletter import deadletter_record
 from stream.exporter import IngestMetrics, PendingStamps
 from stream.health import Dependency, Health
 from stream.logsummary import RejectionSummary, RepeatFilter
-from stream.pipeline import BatchOutcome, Forward, Pipeline, source_of_forward
+from stream.pipeline import BatchOutcome, Forward, HomeOutcome, Pipeline, source_of_forward
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
@@ -889,11 +890,18 @@ class IngestEngine(Service):
             # clock moving on to its next record) is followed by one that applies
             learned = any(tp not in self.event_clock for tp in left)
             moved = False
+            #: (home, source partition) -> the source offset up to which the home took its events
+            #: in the source's own pass; marked after the round's pieces, which come before it
+            took: dict[tuple[TopicPartition, int], int] = {}
             for tp, records in list(left.items()):
                 until = cutoffs.get(tp.topic)
-                outcome = self._apply(staged, tp, tp, self.states[tp], records, until=until)
+                homes = self._homes_of(tp, records)
+                outcome = self._apply(staged, tp, tp, self.states[tp], records, until=until, homes=homes)
                 self._route(staged, tp, tp, records, outcome, local)
                 done = len(records) if outcome.stopped is None else outcome.stopped[0]
+                for partition in outcome.homes:
+                    if done:
+                        took[(TopicPartition(tp.topic, partition), tp.partition)] = records[done - 1].offset + 1
                 if outcome.latest is not None:
                     self.event_clock[tp] = max(self.event_clock.get(tp, outcome.latest), outcome.latest)
                 if outcome.stopped is not None:
@@ -909,6 +917,9 @@ class IngestEngine(Service):
             for home, pieces in local.items():
                 self._apply_local(staged, home, pieces)
             local.clear()
+            for (home, source), offset in took.items():
+                held = self.states[home].held_from
+                held[source] = max(held.get(source, 0), offset)
             through_topic = any(tp in staged.forwards_home for tp in sources)
             if through_topic or not (moved or learned):
                 break
@@ -935,6 +946,20 @@ class IngestEngine(Service):
         cutoffs.update((tp.topic, _PEEK) for tp in pacing if tp not in self.event_clock)
         return cutoffs
 
+    def _homes_of(self, source: TopicPartition, records: list[Any]) -> dict[int, tuple[PartitionState, int]]:
+        """The owned partitions that take ``source``'s events for them in its own pass (the
+        compiled engagement kernel applies them as it reads the records: no forward to decode
+        again), each from the first record it does not hold yet."""
+        homes: dict[int, tuple[PartitionState, int]] = {}
+        for home in self.local_ready:
+            if home.topic != source.topic or home == source or home not in self.states:
+                continue
+            state = self.states[home]
+            held = state.held_from.get(source.partition, 0)
+            first = 0 if records[0].offset >= held else bisect.bisect_left(records, held, key=_offset)
+            homes[home.partition] = (state, first)
+        return homes
+
     def _writes_of(self, staged: Staged, source: TopicPartition, state: PartitionState) -> PartitionWrites:
         writes = staged.partitions.get(source)
         if writes is None:
@@ -953,16 +978,19 @@ class IngestEngine(Service):
         own: bool = True,
         origins: list[tuple[Any, TopicPartition]] | None = None,
         until: int | None = None,
+        homes: dict[int, tuple[PartitionState, int]] | None = None,
     ) -> BatchOutcome:
         """Records of ``tp`` (or pieces of the ``origins`` records, applied in process) into
-        ``state``: its dead letters, counters and event-to-visible stamps; forwards are the
-        caller's. Records read again (``own=False``) count nothing: they did the first time.
-        With ``until``, records from the first one with an event after it are left (``stopped``)."""
+        ``state``, and into ``homes`` what they took in the same pass (see :meth:`_homes_of`):
+        their dead letters, counters and event-to-visible stamps; forwards are the caller's.
+        Records read again (``own=False``) count nothing: they did the first time. With
+        ``until``, records from the first one with an event after it are left (``stopped``)."""
         name = self.by_topic[tp.topic]
         if not records:
             return BatchOutcome()
         stamps = [record.timestamp for record in records]
-        outcome = self.pipelines[name].handle_many(state, [record.value for record in records], stamps, own, until)
+        values = [record.value for record in records]
+        outcome = self.pipelines[name].handle_many(state, values, stamps, own, until, homes)
         if not own:
             return outcome
         if outcome.stopped is not None:
@@ -984,15 +1012,42 @@ class IngestEngine(Service):
         forwarded_events = sum(forward.events for _, forward in outcome.forwards)
         staged.records_seen += len(records)
         staged.events_seen += outcome.processed + outcome.duplicates + len(outcome.rejected) + forwarded_events
+        away: set[int] = {index for index, _ in outcome.forwards}
+        for partition, taken in outcome.homes.items():
+            away.update(taken.records)
+            self._took(staged, tp, TopicPartition(tp.topic, partition), records, taken)
         if origins is not None:  # observed here, not at their source (as a forwarded copy is)
             visible = [record.timestamp for record, _ in origins if (record.timestamp or 0) > 0]
         else:
-            visible = _visible_stamps(records, stamps, outcome.forwards)
+            visible = _visible_stamps(records, stamps, away)
         if visible:
             staged.stamps.setdefault(source, []).extend(visible)
         self.metrics.processed.labels(topic=name).inc(outcome.processed)
         self.metrics.duplicate.labels(topic=name).inc(outcome.duplicates)
         return outcome
+
+    def _took(
+        self, staged: Staged, source: TopicPartition, home: TopicPartition, records: list[Any], taken: HomeOutcome
+    ) -> None:
+        """What an owned home took of ``source``'s records in their own pass: its writes (dead
+        letters, with the source record's place), counters and stamps, as :meth:`_apply_local`
+        does for pieces (each record observed once applied there, as a forwarded copy is)."""
+        name = self.by_topic[source.topic]
+        writes = self._writes_of(staged, home, self.states[home])
+        deadletter = self.settings.topic("deadletter")
+        for index, rejected in taken.rejected:
+            record = records[index]
+            self.metrics.count_rejected(name, rejected.reason)
+            self.rejections.add(source.topic, rejected.reason, source.partition, record.offset, rejected.error)
+            value = deadletter_record(rejected, source.topic, source.partition, record.offset, record.key)
+            writes.deadletters.append((deadletter, record.key, value))
+        staged.events_seen += taken.events
+        visible = [stamp for stamp in (records[i].timestamp for i in taken.records) if stamp is not None and stamp > 0]
+        if visible:
+            staged.stamps.setdefault(home, []).extend(visible)
+        self.metrics.processed.labels(topic=name).inc(taken.processed)
+        self.metrics.duplicate.labels(topic=name).inc(taken.duplicates)
+        self.metrics.forwarded.labels(topic=name).inc(taken.events)
 
     def _route(
         self,
@@ -1164,26 +1219,29 @@ async def _stop_quietly(writer: BatchWriter) -> None:
         log.debug("writer stop failed: %s", exc)
 
 
-def _visible_stamps(records: list[Any], stamps: list[int], forwards: list[tuple[int, Any]]) -> list[int]:
+def _visible_stamps(records: list[Any], stamps: list[int], away: set[int]) -> list[int]:
     """The producers' timestamps (CreateTime) of a partition's records in a batch, except those
-    forwarded to another partition (observed once applied there: their copy keeps the time).
+    (indexes ``away``) that gave events to another partition (observed once applied there).
 
     Kafka sets the timestamp type per record batch from the topic's configuration, so records
     whose first and last share CreateTime are taken whole (one C-level ``min`` to rule out
     records without a time); anything else is sorted out record by record."""
     first = getattr(records[0], "timestamp_type", CREATE_TIME)  # test doubles carry none
     last = getattr(records[-1], "timestamp_type", CREATE_TIME)
-    if forwards or first != CREATE_TIME or last != CREATE_TIME or min(stamps, default=1) <= 0:
-        skip = {index for index, _ in forwards}
+    if away or first != CREATE_TIME or last != CREATE_TIME or min(stamps, default=1) <= 0:
         return [
             stamp
             for index, (record, stamp) in enumerate(zip(records, stamps, strict=True))
-            if index not in skip
+            if index not in away
             and getattr(record, "timestamp_type", CREATE_TIME) == CREATE_TIME
             and stamp is not None
             and stamp > 0
         ]
     return stamps
+
+
+def _offset(record: Any) -> int:
+    return int(record.offset)
 
 
 def _unheld(state: PartitionState, records: list[Any]) -> list[Any]:

@@ -63,6 +63,23 @@ class BulkResult(NamedTuple):
     stopped: tuple[int, int] | None = None
     #: the latest occurred_at (epoch µs, within each record's limit) of the records it took
     latest: int | None = None
+    #: what each of ``homes`` took in the same pass (see :meth:`Processor.apply_records`)
+    homes: Sequence[HomeTaken] = ()
+
+
+class HomeTaken(NamedTuple):
+    """The events of other partitions' entities a bulk processor applied to their owned home
+    partition's state in the same pass (``homes`` of :meth:`Processor.apply_records`)."""
+
+    partition: int
+    processed: int
+    duplicates: int
+    #: (record index, index inside a batched record or None, occurred_at in epoch µs)
+    late: list[tuple[int, int | None, int]]
+    #: indexes of the records that gave it events, ascending
+    records: list[int]
+    #: events routed to it (taken or, before its first index, held already)
+    events: int
 
 
 class Processor:
@@ -99,6 +116,7 @@ class Processor:
         group: bool = False,
         own: bool = True,
         until: int | None = None,
+        homes: Mapping[int, tuple[PartitionState, int]] | None = None,
     ) -> BulkResult:
         """Take raw records ``values[start:]`` in order, until one it cannot take for sure, or
         (with ``until``, epoch µs) one whose latest event within its limit is after ``until``;
@@ -107,8 +125,12 @@ class Processor:
         another partition, both before they change anything; with ``group``, return those as
         ready-made forwards (one record per home, see :class:`BulkResult`) instead of one by
         one. ``own=False``: records read again after recovery, whose events for this partition
-        it holds already: every event is left out as misplaced, this partition's too. Only
-        called when :attr:`bulk`."""
+        it holds already: every event is left out as misplaced, this partition's too.
+        ``homes`` ({partition: (its state, first record index)}): other partitions of the
+        same process that take their events in this pass, applied to their state as they come
+        rather than forwarded (none from records before a home's first index: it holds those),
+        reported in :attr:`BulkResult.homes`; a processor may ignore it (its events are then
+        forwarded). Only called when :attr:`bulk`."""
         raise NotImplementedError(f"{type(self).__name__} sets bulk = True without apply_records")
 
     def expired(self, state: PartitionState) -> list[Rejected]:

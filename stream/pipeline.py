@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -39,6 +39,7 @@ __all__ = [
     "Pipeline",
     "RecordOutcome",
     "BatchOutcome",
+    "HomeOutcome",
     "Forward",
     "DEDUPE_STORE",
     "ProcessingStopped",
@@ -80,6 +81,20 @@ class RecordOutcome:
 
 
 @dataclass
+class HomeOutcome:
+    """What an owned home partition took of a batch's records in the same pass (``homes`` of
+    :meth:`Pipeline.handle_many`): its events are applied, not forwarded."""
+
+    processed: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, Rejected]] = field(default_factory=list)  # (record index, why)
+    #: indexes of the records that gave it events, ascending
+    records: list[int] = field(default_factory=list)
+    #: events routed to it (counted as forwarded), including those it held already
+    events: int = 0
+
+
+@dataclass
 class BatchOutcome:
     processed: int = 0
     duplicates: int = 0
@@ -92,6 +107,8 @@ class BatchOutcome:
     stopped: tuple[int, int] | None = None
     #: the latest occurred_at (epoch µs) of the events of the records taken, None without
     latest: int | None = None
+    #: home partition -> what it took in the same pass (``homes`` of :meth:`Pipeline.handle_many`)
+    homes: dict[int, HomeOutcome] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -147,6 +164,7 @@ class Pipeline:
         timestamps: Sequence[int | None] | None = None,
         own: bool = True,
         until: int | None = None,
+        homes: Mapping[int, tuple[PartitionState, int]] | None = None,
     ) -> BatchOutcome:
         """Several records of one partition, in order, with their record times (epoch ms);
         same result as ``handle`` on each. ``own=False``: records this partition's state holds
@@ -154,7 +172,10 @@ class Pipeline:
         events are skipped (not applied, not counted), the others returned as forwards. With
         ``until`` (epoch µs), the records from the first one with a valid event after it are
         left untouched (``stopped``): the engine keeps a worker's partitions together in event
-        time (stream/engine.py, ``_cutoffs``).
+        time (stream/engine.py, ``_cutoffs``). ``homes`` ({partition: (its state, first record
+        index)}): owned partitions that take their events in the same pass instead of as
+        forwards, when the processor can (a bulk one, events forwarded by key, ``own``); what
+        each took is in :attr:`BatchOutcome.homes`.
 
         A bulk processor (the compiled engagement kernel) takes the records in bulk and stops
         at any record it does not take for sure (invalid, unusual): that one goes through
@@ -175,9 +196,21 @@ class Pipeline:
             return out
         values = values if isinstance(values, list) else list(values)
         group = self.on_wrong_partition is WrongPartitionPolicy.FORWARD  # refusals are one by one
+        taking = homes if homes and group and own and self.partitions else None
         start = 0
         while start < len(values):
-            result = processor.apply_records(state, values, limits, start, self.partitions, group, own, until)
+            result = processor.apply_records(
+                state, values, limits, start, self.partitions, group, own, until, homes=taking
+            )
+            for taken in result.homes:
+                if not taken.events:
+                    continue
+                took = out.homes.setdefault(taken.partition, HomeOutcome())
+                took.processed += taken.processed
+                took.duplicates += taken.duplicates
+                took.events += taken.events
+                took.records.extend(taken.records)
+                took.rejected.extend((i, _rejection(late(_at(us)), values[i], e)) for i, e, us in taken.late)
             out.processed += result.processed
             out.duplicates += result.duplicates
             out.latest = _later(out.latest, result.latest)

@@ -16,6 +16,8 @@ _Facts: TypeAlias = tuple[str, int, str, str | None, str | None, str | None, str
 _Late: TypeAlias = tuple[int, int | None, int]
 #: (record index, home partition, its first event's entity key, the bytes to forward, events)
 _Forward: TypeAlias = tuple[int, int, bytes, bytes, int]
+#: (home partition, processed, duplicates, late, indexes of the records that gave it events, events routed to it)
+_HomeTaken: TypeAlias = tuple[int, int, int, list[_Late], list[int], int]
 #: (sketch key, lg_k, ids in first-seen order)
 _SketchUpdate: TypeAlias = tuple[str, int, list[str]]
 #: (changelog key `<store>\x1f<key>`, JSON value or None for a tombstone)
@@ -55,18 +57,21 @@ class EngagementKernel:
         partitions: int = 0,
         group: bool = False,
         until: int = ...,
+        homes: dict[int, tuple[EngagementKernel, int]] | None = None,
     ) -> tuple[
         int, int, list[_Late], list[_Late], list[tuple[int, int | None, int]], list[_Forward], int | None,
-        tuple[int, int] | None, int | None,
+        tuple[int, int] | None, int | None, list[_HomeTaken],
     ]:  # fmt: skip
         """Apply `values[start:]` until one needs Python; `limits[i]`: the latest occurred_at (µs)
         record i may carry; with `partitions`, events whose entity belongs elsewhere are returned,
         one by one, or with `group` as one forward per record and home partition holding their
-        own bytes; a record whose latest event (µs, within its limit) is after `until` stops the
-        call before it. (processed, duplicates, late, future, misplaced (i, element, partition),
-        forwards (i, partition, first key, value, events), the index to hand to Python or None,
-        (index, latest occurred_at) of the record left for its time or None, the latest
-        occurred_at of the records taken or None)."""
+        own bytes, except those of `homes` ({partition: (its kernel, first record index)}),
+        applied to that kernel in the same pass (none from records before its first index); a
+        record whose latest event (µs, within its limit) is after `until` stops the call before
+        it. (processed, duplicates, late, future, misplaced (i, element, partition), forwards
+        (i, partition, first key, value, events), the index to hand to Python or None, (index,
+        latest occurred_at) of the record left for its time or None, the latest occurred_at of
+        the records taken or None, what each home took)."""
 
     def apply_event(
         self,

@@ -15,7 +15,7 @@ tests/reference/engagement_ledger.py; a property test checks that both reach the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,19 +145,23 @@ class EngagementLedger:
         partitions: int = 0,
         group: bool = False,
         until: int | None = None,
+        homes: Mapping[int, tuple[EngagementLedger, int]] | None = None,
     ) -> tuple[
         int, int, list[tuple[int, int | None, int]], list[tuple[int, int | None, int]],
         list[tuple[int, int | None, int]], list[tuple[int, int, bytes, bytes, int]], int | None,
         tuple[int, int] | None, int | None,
+        list[tuple[int, int, int, list[tuple[int, int | None, int]], list[int], int]],
     ]:  # fmt: skip
         """Records ``values[start:]`` in order, until one needs pydantic (its index is returned)
         or one has an event after ``until`` (epoch µs); ``limits[i]``: the latest occurred_at
         (epoch µs) record i may carry; with ``partitions``, events whose entity belongs to
         another partition than ``partition`` are returned (with ``group``: as one forward per
-        record and home, see stream.family.BulkResult)."""
+        record and home, see stream.family.BulkResult); ``homes``: other partitions' ledgers
+        that take their events in this pass, from a first record index."""
+        kernels = None if not homes else {p: (ledger.kernel, first) for p, (ledger, first) in homes.items()}
         if until is None:
-            return self.kernel.apply_records(values, limits, start, partition, partitions, group)
-        return self.kernel.apply_records(values, limits, start, partition, partitions, group, until)
+            return self.kernel.apply_records(values, limits, start, partition, partitions, group, homes=kernels)
+        return self.kernel.apply_records(values, limits, start, partition, partitions, group, until, kernels)
 
     def _sync_sketches(self) -> None:
         expired_before, updates = self.kernel.take_sketch_updates()

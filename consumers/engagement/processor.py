@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from consumers.engagement.definitions import split_account_day
 from consumers.engagement.facts import facts_of
 from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS
 from consumers.engagement.ledger import EngagementConfig, EngagementLedger
-from stream.family import BulkResult, Processor
+from stream.family import BulkResult, HomeTaken, Processor
 from stream.outcomes import ApplyResult
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState
@@ -52,11 +53,14 @@ class EngagementProcessor(Processor):
         group: bool = False,
         own: bool = True,
         until: int | None = None,
+        homes: Mapping[int, tuple[PartitionState, int]] | None = None,
     ) -> BulkResult:
         ledger = self.ledger(state)
         # a partition that does not exist: every event belongs elsewhere
         partition = state.partition if own else partitions
-        return BulkResult(*ledger.apply_records(values, limits, start, partition, partitions, group, until))
+        ledgers = None if not homes else {p: (self.ledger(home), first) for p, (home, first) in homes.items()}
+        applied = ledger.apply_records(values, limits, start, partition, partitions, group, until, ledgers)
+        return BulkResult(*applied[:9], homes=[HomeTaken(*taken) for taken in applied[9]])
 
     def flush(self, state: PartitionState) -> None:
         ledger = self.ledger(state)

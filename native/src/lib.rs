@@ -10,7 +10,7 @@ mod partition;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -25,11 +25,43 @@ type Late = (usize, Option<usize>, i64);
 type Misplaced = (usize, Option<usize>, u32);
 /// (record index, home partition, its first event's entity key, the bytes to forward, events)
 type Forwarded<'py> = (usize, u32, Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize);
+/// What an owned home partition took in the same pass: (home, processed, duplicates, late,
+/// the indexes of the records that gave it events, events routed to it)
+type HomeTaken = (u32, u64, u64, Vec<Late>, Vec<usize>, u64);
 /// (processed, duplicates, late, future, misplaced, forwards, the record to hand to Python,
 /// the record not applied for its time (index, its latest occurred_at), the latest occurred_at
-/// of the records taken)
-type Applied<'py> =
-    (u64, u64, Vec<Late>, Vec<Late>, Vec<Misplaced>, Vec<Forwarded<'py>>, Option<usize>, Option<(usize, i64)>, Option<i64>);
+/// of the records taken, what each home kernel took)
+type Applied<'py> = (
+    u64,
+    u64,
+    Vec<Late>,
+    Vec<Late>,
+    Vec<Misplaced>,
+    Vec<Forwarded<'py>>,
+    Option<usize>,
+    Option<(usize, i64)>,
+    Option<i64>,
+    Vec<HomeTaken>,
+);
+
+/// A home partition's kernel borrowed for one `apply_records` call, and what it took.
+struct Home<'py> {
+    partition: u32,
+    /// the first record index whose events it takes (it holds the earlier ones already)
+    from: usize,
+    kernel: PyRefMut<'py, EngagementKernel>,
+    processed: u64,
+    duplicates: u64,
+    late: Vec<Late>,
+    records: Vec<usize>,
+    events: u64,
+}
+
+impl Home<'_> {
+    fn taken(self) -> HomeTaken {
+        (self.partition, self.processed, self.duplicates, self.late, self.records, self.events)
+    }
+}
 
 /// One record's misplaced events for one home partition: (home, first event's key, element indexes).
 type Group = (u32, Vec<u8>, Vec<usize>);
@@ -102,30 +134,58 @@ impl EngagementKernel {
     /// event (within its limit) is after `until` stops the call before it changes anything.
     /// Returns (processed, duplicates, late events, future events, misplaced events, forwards,
     /// index of the record to hand to Python or None, (index, latest occurred_at) of the record
-    /// left for its time or None, the latest occurred_at of the records taken or None).
-    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0, group = false, until = i64::MAX))]
+    /// left for its time or None, the latest occurred_at of the records taken or None, and
+    /// what each of `homes` took).
+    ///
+    /// `homes` ({partition: (kernel, first record index)}): owned partitions that take their
+    /// events in this pass, applied to their kernel as they come instead of being forwarded
+    /// (the records before a home's first index give it nothing: it holds their events).
+    #[pyo3(signature = (values, limits, start, partition = 0, partitions = 0, group = false, until = i64::MAX,
+                        homes = None))]
     #[allow(clippy::too_many_arguments)]
     fn apply_records<'py>(
         &mut self, py: Python<'py>, values: &Bound<'py, PyList>, limits: &Bound<'py, PyList>, start: usize,
-        partition: u32, partitions: u32, group: bool, until: i64,
+        partition: u32, partitions: u32, group: bool, until: i64, homes: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Applied<'py>> {
         let (mut processed, mut duplicates, mut late, mut future, mut misplaced, mut forwards) =
             (0u64, 0u64, Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut latest: Option<i64> = None;
         let mut groups: Vec<Group> = Vec::new();
+        let mut taking: Vec<Home<'py>> = Vec::new();
+        // home partition -> its index in `taking`
+        let mut home_at: Vec<Option<usize>> = vec![None; partitions as usize];
+        if let Some(homes) = homes {
+            for (key, value) in homes.iter() {
+                let home: u32 = key.extract()?;
+                let (kernel, from): (Bound<'py, EngagementKernel>, usize) = value.extract()?;
+                if home == partition || home >= partitions {
+                    return Err(PyValueError::new_err(format!("home {home} is not another of {partitions} partitions")));
+                }
+                home_at[home as usize] = Some(taking.len());
+                let kernel = kernel.try_borrow_mut()?;
+                taking.push(Home { partition: home, from, kernel, processed: 0, duplicates: 0, late: Vec::new(),
+                                   records: Vec::new(), events: 0 });
+            }
+        }
+        macro_rules! done {
+            ($deferred:expr, $stopped:expr) => {
+                return Ok((processed, duplicates, late, future, misplaced, forwards, $deferred, $stopped, latest,
+                           taking.into_iter().map(Home::taken).collect()))
+            };
+        }
         for i in start..values.len() {
             let item = values.get_item(i)?;
             let Ok(bytes) = item.downcast::<PyBytes>() else {
-                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i), None, latest));
+                done!(Some(i), None);
             };
             let raw = bytes.as_bytes();
             let Some((is_batch, events)) = decode_record(raw) else {
-                return Ok((processed, duplicates, late, future, misplaced, forwards, Some(i), None, latest));
+                done!(Some(i), None);
             };
             let limit: i64 = limits.get_item(i)?.extract()?;
             if let Some(head) = events.iter().map(|e| e.micros).filter(|&m| m <= limit).max() {
                 if head > until {
-                    return Ok((processed, duplicates, late, future, misplaced, forwards, None, Some((i, head)), latest));
+                    done!(None, Some((i, head)));
                 }
                 latest = Some(latest.map_or(head, |l| l.max(head)));
             }
@@ -139,6 +199,22 @@ impl EngagementKernel {
                     if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()) {
                         let home = partition::partition_of(key.as_bytes(), partitions);
                         if home != partition {
+                            if let Some(at) = home_at[home as usize] {
+                                let taker = &mut taking[at];
+                                taker.events += 1;
+                                if i < taker.from {
+                                    continue; // it holds this record's events already
+                                }
+                                if taker.records.last() != Some(&i) {
+                                    taker.records.push(i);
+                                }
+                                match taker.kernel.ledger.apply(e) {
+                                    Outcome::Applied => taker.processed += 1,
+                                    Outcome::Duplicate => taker.duplicates += 1,
+                                    Outcome::Late => taker.late.push((i, is_batch.then_some(index), e.micros)),
+                                }
+                                continue;
+                            }
                             if !group {
                                 misplaced.push((i, is_batch.then_some(index), home));
                             } else if let Some(known) = groups.iter_mut().find(|g| g.0 == home) {
@@ -172,7 +248,7 @@ impl EngagementKernel {
                 }
             }
         }
-        Ok((processed, duplicates, late, future, misplaced, forwards, None, None, latest))
+        done!(None, None);
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".
