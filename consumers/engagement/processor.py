@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from consumers.engagement.definitions import split_account_day
 from consumers.engagement.facts import facts_of
 from consumers.engagement.health import ACCOUNT_VERSIONS, ACCOUNTS
@@ -127,8 +129,8 @@ class EngagementProcessor(Processor):
             last.pop(account, None)
         await snapshots.put_entities_encoded(ACCOUNTS, encoded)
         await snapshots.drop_entities(ACCOUNTS, [k for k in keys if k not in encoded])
-        version = f"{snapshots.epoch}:{state.position}"
-        await snapshots.put_entities(ACCOUNT_VERSIONS, {a: version for a in changed - emptied})
+        version = orjson.dumps(f"{snapshots.epoch}:{state.position}")  # one value for every account: encoded once
+        await snapshots.put_entities_encoded(ACCOUNT_VERSIONS, dict.fromkeys(changed - emptied, version))
         await snapshots.drop_entities(ACCOUNT_VERSIONS, sorted(emptied))
 
     def resync(self, state: PartitionState) -> None:
