@@ -817,7 +817,8 @@ class IngestEngine(Service):
         """Apply a batch to the state; collect what it must write (nothing is sent here).
 
         Events of a partition this worker owns too are applied there in process once it may
-        take them (:attr:`local_ready`), after the source records of their round (see
+        take them (:attr:`local_ready`): by a bulk processor in the source's own pass
+        (:meth:`_homes_of`), else after the source records of their round (see
         :meth:`_apply_sources`); others go to the repartition topic."""
         staged = Staged()
         local: dict[TopicPartition, list[tuple[Forward, Any, TopicPartition]]] = {}
