@@ -10,7 +10,6 @@
 use ahash::RandomState;
 use indexmap::{IndexMap, IndexSet};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -414,7 +413,9 @@ impl Ledger {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         // s:<bytes of who>:<who>:<session id>: ids may hold ':' themselves
-        let _ = write!(key, "s:{}:", who.len());
+        key.push_str("s:");
+        key.push_str(itoa::Buffer::new().format(who.len()));
+        key.push(':');
         key.push_str(who);
         key.push(':');
         key.push_str(s);
@@ -522,7 +523,7 @@ impl Ledger {
         key.clear();
         key.push_str(account);
         key.push('|');
-        let _ = write!(key, "{day}");
+        key.push_str(itoa::Buffer::new().format(day));
         let active = !self.cfg.inactive.contains(name);
         let weight = self.cfg.weights.get(name).copied().unwrap_or(0);
         let key_feature = match feature {
