@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from consumers.engagement.ledger import EngagementConfig
 from stream.app import build_pipelines
 from stream.deadletter import read_deadletter_record
 from stream.engine import IngestEngine
@@ -222,3 +223,16 @@ def test_every_owned_partition_ends_as_with_forwarded_pieces(
         assert deadletters(one, index=False) == deadletters(other, index=False)
     for p in range(PARTITIONS):
         assert one_pass.states[tp(one_pass, p)].held_from == pieces.states[tp(pieces, p)].held_from
+
+
+def test_the_kernel_refuses_a_home_that_is_not_another_partition() -> None:
+    """Its own partition, or one past the count, as a home: refused before anything is applied
+    (a home kernel is borrowed for the call: never the source's own)."""
+    source, home = EngagementConfig().kernel(), EngagementConfig().kernel()
+    value = [orjson.dumps([event("e1", ACCOUNTS[1][0], 1, 1)])]
+    for partition in (0, PARTITIONS):
+        with pytest.raises(ValueError, match="is not another of 6 partitions"):
+            source.apply_records(value, [2**62], 0, 0, PARTITIONS, True, homes={partition: (home, 0)})
+    assert orjson.loads(home.accounts_json()) == {} and orjson.loads(source.accounts_json()) == {}
+    taken = source.apply_records(value, [2**62], 0, 0, PARTITIONS, True, homes={1: (home, 0)})[9]
+    assert taken == [(1, 1, 0, [], [0], 1)] and orjson.loads(home.accounts_json()) != {}
