@@ -507,7 +507,9 @@ class IngestEngine(Service):
             elif not carried:
                 await asyncio.sleep(0.2)  # every partition waits: as long as a fetch would
             for tp in carried:
-                batch[tp] = self.carry.pop(tp)
+                records = self.carry.pop(tp, None)
+                if records is not None:  # else revoked by a rebalance inside getmany: its next owner reads it
+                    batch[tp] = records
             staged = self.apply_batch(batch) if batch else None
             previous, self.in_flight = self.in_flight, None
             if previous is not None:

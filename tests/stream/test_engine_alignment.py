@@ -298,3 +298,33 @@ async def test_a_partition_catching_up_keeps_the_others_waiting(
         assert await engine._ahead() == {tp0}
         worker.clock.perf += 4
         engine.event_clock[tp1] += 3 * 3_600_000_000  # three hours of events every four seconds
+
+
+async def test_a_partition_revoked_while_its_carried_records_wait_is_not_applied(rig: Rig) -> None:  # noqa: F811
+    """A rebalance runs inside getmany(): it may take a partition whose records a batch left
+    (carried) while the worker fetches the others. The worker reads on without them (it had
+    crashed with a KeyError), and they are not applied: the partition's next owner reads them."""
+    broker = RevokingBroker(engine=rig.engine, repartition=rig.rp(0).topic, per_fetch=4)
+    processor = on_broker(rig, broker)
+    broker.queues[rig.tp(1)] = [subscription(i, START + i * 600_000, customer(1)) for i in range(4)]
+    broker.revoke = rig.tp(0)
+    rig.engine.carry[rig.tp(0)] = [subscription(i, START + i * 600_000, customer(0)) for i in range(3)]
+    await run(rig)
+    assert broker.revoked and rig.tp(0) not in rig.engine.states
+    assert processor.applied == {1: 4}  # partition 1 read on; none of 0's carried records applied
+
+
+@dataclass
+class RevokingBroker(Broker):
+    """Revokes ``revoke`` inside its first fetch, as a rebalance would."""
+
+    revoke: TopicPartition | None = None
+    revoked: bool = False
+
+    async def getmany(self, *tps: TopicPartition, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        if self.revoke is not None and not self.revoked:
+            self.revoked = True
+            assert self.engine is not None
+            await self.engine.on_revoked([self.revoke])
+            self.assigned.discard(self.revoke)
+        return await super().getmany(*tps, timeout_ms=timeout_ms, max_records=max_records)
