@@ -28,6 +28,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
 from stream.deadletter import deadletter_record
+from stream.decoding import Rejected
 from stream.exporter import IngestMetrics, PendingStamps
 from stream.health import Dependency, Health
 from stream.logsummary import RejectionSummary, RepeatFilter
@@ -954,6 +955,8 @@ class IngestEngine(Service):
         compiled engagement kernel applies them as it reads the records: no forward to decode
         again), each from the first record it does not hold yet."""
         homes: dict[int, tuple[PartitionState, int]] = {}
+        if not self.pipelines[self.by_topic[source.topic]].processor.bulk:
+            return homes  # only a bulk processor takes homes: the others' events come as pieces
         for home in self.local_ready:
             if home.topic != source.topic or home == source or home not in self.states:
                 continue
@@ -1004,10 +1007,7 @@ class IngestEngine(Service):
         deadletter = self.settings.topic("deadletter")
         for index, rejected in outcome.rejected:
             record, where = origins[index] if origins is not None else (records[index], tp)
-            self.metrics.count_rejected(name, rejected.reason)
-            self.rejections.add(where.topic, rejected.reason, where.partition, record.offset, rejected.error)
-            value = deadletter_record(rejected, where.topic, where.partition, record.offset, record.key)
-            writes.deadletters.append((deadletter, record.key, value))
+            self._deadletter(writes, name, where, record, rejected)
         for rejected in outcome.expired:  # held by the family, given up on: no record of this batch
             self.metrics.count_rejected(name, rejected.reason)
             self.rejections.add(tp.topic, rejected.reason, tp.partition, -1, rejected.error)
@@ -1037,13 +1037,8 @@ class IngestEngine(Service):
         does for pieces (each record observed once applied there, as a forwarded copy is)."""
         name = self.by_topic[source.topic]
         writes = self._writes_of(staged, home, self.states[home])
-        deadletter = self.settings.topic("deadletter")
         for index, rejected in taken.rejected:
-            record = records[index]
-            self.metrics.count_rejected(name, rejected.reason)
-            self.rejections.add(source.topic, rejected.reason, source.partition, record.offset, rejected.error)
-            value = deadletter_record(rejected, source.topic, source.partition, record.offset, record.key)
-            writes.deadletters.append((deadletter, record.key, value))
+            self._deadletter(writes, name, source, records[index], rejected)
         staged.events_seen += taken.events
         visible = [stamp for stamp in (records[i].timestamp for i in taken.records) if stamp is not None and stamp > 0]
         if visible:
@@ -1051,6 +1046,15 @@ class IngestEngine(Service):
         self.metrics.processed.labels(topic=name).inc(taken.processed)
         self.metrics.duplicate.labels(topic=name).inc(taken.duplicates)
         self.metrics.forwarded.labels(topic=name).inc(taken.events)
+
+    def _deadletter(
+        self, writes: PartitionWrites, name: str, where: TopicPartition, record: Any, rejected: Rejected
+    ) -> None:
+        """A rejected event of ``record`` (read from ``where``) into a state's writes, counted."""
+        self.metrics.count_rejected(name, rejected.reason)
+        self.rejections.add(where.topic, rejected.reason, where.partition, record.offset, rejected.error)
+        value = deadletter_record(rejected, where.topic, where.partition, record.offset, record.key)
+        writes.deadletters.append((self.settings.topic("deadletter"), record.key, value))
 
     def _route(
         self,
