@@ -29,6 +29,7 @@ from alerts.settings import AlertSettings
 from alerts.status import rule_status
 from alerts.store import RedisAlertStore, Silence
 from stream.family import Reply, Request, Route
+from stream.progress import deployment_progress
 from stream.service import WorkerService
 from stream.settings import PulseSettings, SettingsError
 from stream.web import refresh_views
@@ -54,9 +55,10 @@ CATCH_UP_WAIT_SECONDS = 120.0
 
 
 def judging(caught_up: bool, catching_up_since: float, now: float) -> bool:
-    """Whether to evaluate the rules now. Not while the engine reads a backlog it started with
-    or gained in a rebalance: half-read windows would fire (and resolve) alerts that are not
-    true. Under a load it never catches up with, it judges anyway CATCH_UP_WAIT_SECONDS after."""
+    """Whether to evaluate the rules now. Not while a worker of the deployment reads a backlog
+    it started with or gained in a rebalance, nor while a partition has no owner: half-read
+    windows would fire (and resolve) alerts that are not true. Under a load the deployment
+    never catches up with, it judges anyway CATCH_UP_WAIT_SECONDS after."""
     return caught_up or now - catching_up_since >= CATCH_UP_WAIT_SECONDS
 
 
@@ -84,6 +86,10 @@ class AlertService(WorkerService):
         self.problem: str | None = None
         #: when the engine was first seen ready (see CATCH_UP_WAIT_SECONDS)
         self.ready_since: float | None = None
+        #: when the deployment was first seen catching up, since it last was caught up (monotonic)
+        self.behind_since: float | None = None
+        #: why the rules are not judged now (None: they are)
+        self.waiting: str | None = None
         #: (rule, severity) -> alerts firing, as of the last evaluation or read
         self.firing: dict[tuple[str, str], int] = {}
         self.evaluations = 0
@@ -154,7 +160,9 @@ class AlertService(WorkerService):
             return
         if self.ready_since is None:
             self.ready_since = time.monotonic()
-        if not judging(engine.caught_up.is_set(), max(self.ready_since, engine.catching_up_since), time.monotonic()):
+        caught_up = await self._caught_up()
+        behind_since = max(self.ready_since, self.behind_since if self.behind_since is not None else time.monotonic())
+        if not judging(caught_up, behind_since, time.monotonic()):
             await self._read_firing()
             return
         held = await self.lease.hold()
@@ -186,6 +194,27 @@ class AlertService(WorkerService):
         firing = [notification_of(c.rule, c.record, NotificationStatus.FIRING, self.rules.external_url)
                   for c in changes if c.record.state is AlertState.FIRING and c.record.notifications]  # fmt: skip
         await self.dispatcher.refresh(firing)
+
+    async def _caught_up(self) -> bool:
+        """Whether every worker has read its partitions to their end (stream/progress.py):
+        the figures judged are the whole deployment's, not this worker's."""
+        engine = self.runtime.engine
+        now = time.time()
+        progress = deployment_progress(await engine.progress.read(now), engine.source_partitions(), now)
+        caught_up = progress.caught_up
+        waiting = None if caught_up else progress.reason()
+        if caught_up:
+            self.behind_since = None
+        elif self.behind_since is None:
+            self.behind_since = time.monotonic()
+        if waiting != self.waiting:
+            if waiting is None:
+                log.info("alerts: judging: every partition read to its end by its owner")
+            else:
+                log.info("alerts: not judging until the deployment catches up (at most %.0fs): %s",
+                         CATCH_UP_WAIT_SECONDS, waiting)  # fmt: skip
+            self.waiting = waiting
+        return caught_up
 
     async def _read_firing(self) -> None:
         records: list[AlertRecord] = []
@@ -242,7 +271,7 @@ class AlertService(WorkerService):
     async def _list(self, request: Request) -> Reply:
         rows = await rule_status(self.rules, self.store, time.time())
         holder = await self.lease.holder_now()
-        return Reply({"evaluated_by": holder, "alerts": rows})
+        return Reply({"evaluated_by": holder, "waiting_for": self.waiting, "alerts": rows})
 
     async def _silence(self, request: Request) -> Reply:
         try:

@@ -33,6 +33,7 @@ from stream.exporter import IngestMetrics, PendingStamps
 from stream.health import Dependency, Health
 from stream.logsummary import RejectionSummary, RepeatFilter
 from stream.pipeline import BatchOutcome, Forward, HomeOutcome, Pipeline, source_of_forward
+from stream.progress import PROGRESS_HEARTBEAT_SECONDS, ProgressBoard, WorkerProgress, partition_key
 from stream.settings import PulseSettings
 from stream.snapshots import SnapshotStore
 from stream.state import PartitionState, load_partition_states
@@ -51,6 +52,8 @@ log = logging.getLogger("pulse.engine")
 
 #: How often a worker checks that Redis still holds its marker (else it republishes).
 MARKER_CHECK_SECONDS = 5.0
+#: The longest a write of the worker's progress entry may hold up a rebalance or the loop.
+PROGRESS_WRITE_TIMEOUT_SECONDS = 2.0
 #: How often, and how long at most, the broker is asked for metadata to tell whether it is up.
 KAFKA_PROBE_SECONDS = 5
 
@@ -148,11 +151,12 @@ class IngestEngine(Service):
         #: set the first time every assigned source partition was read to its end (a fetch
         #: found nothing more): the backlog at start is in the figures; alerting waits for it
         self.caught_up = asyncio.Event()
-        #: when the worker last started reading a backlog it must catch up with before its
-        #: figures are whole: its first assignment, or one that gave it partitions (monotonic)
-        self.catching_up_since = time.monotonic()
         #: the source partitions of the last assignment (a revocation leaves it)
         self.last_assignment: set[TopicPartition] = set()
+        #: this worker's entry in the deployment's progress (see stream/progress.py)
+        self.progress = ProgressBoard(self.snapshots.client, self.snapshots.prefix)
+        self.progress_changed = True
+        self.progress_shared_at = float("-inf")
         # each owned partition's snapshot at most 4 times a second: the event-to-visible latency
         # (bench/latency.py) is mostly this throttle, and more often cost no measurable CPU
         self.publish_interval = 0.25
@@ -243,6 +247,10 @@ class IngestEngine(Service):
             await self.drain_in_flight()
         except Exception as exc:  # stopping anyway: the checkpoint decides what is re-read
             log.warning("changelog writes not acknowledged at stop: %s", exc)
+        try:
+            await self.progress.drop(self.worker_id)
+        except Exception:  # noqa: BLE001 - its entry goes stale in PROGRESS_STALE_SECONDS anyway
+            pass
         await self.snapshots.close()
         if self.consumer is not None:
             await self.consumer.stop()
@@ -269,6 +277,8 @@ class IngestEngine(Service):
         self.reload_pending.difference_update(revoked)
         self.assigned_sources.difference_update(revoked)
         self.metrics.assigned_partitions.set(len(self.assigned_sources))
+        self.progress_changed = True
+        await self.share_progress()
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
 
@@ -278,6 +288,8 @@ class IngestEngine(Service):
         self.metrics.rebalances.inc()
         self.assigned_sources = set(sources)  # the whole assignment (aiokafka's protocol is eager)
         self._catch_up_on(set(sources))
+        self.progress_changed = True
+        await self.share_progress()  # before recovery: until it has caught up, it says so
         self.metrics.assigned_partitions.set(len(sources))
         log.info("recovering state of %d assigned partitions", len(sources))
         self.reload_pending.difference_update(sources)
@@ -306,7 +318,6 @@ class IngestEngine(Service):
         self.last_assignment = set(sources)
         if gained and self.caught_up.is_set():
             self.caught_up.clear()
-            self.catching_up_since = time.monotonic()
             log.info("catching up on %d partitions gained in a rebalance", len(gained))
 
     async def _recover(self, sources: list[TopicPartition]) -> None:
@@ -522,20 +533,70 @@ class IngestEngine(Service):
             if not batch:
                 await self.drain_in_flight()
             await self.publish_snapshots(force=not batch)
-            if not batch and not held and not backlog and not self.caught_up.is_set() and self._ends_known():
+            if not batch and not held and not backlog and not self.caught_up.is_set() and await self._read_to_end():
                 self.caught_up.set()
+                self.progress_changed = True
                 log.info("caught up: every assigned partition read to its end")
+            await self.share_progress()
             self.rejections.flush()
 
-    def _ends_known(self) -> bool:
-        """Every assigned source partition's end offset was reported by a fetch (an empty
-        getmany before the first fetches answered says nothing about the backlog)."""
+    async def _read_to_end(self) -> bool:
+        """Every assigned source partition recovered and read to the end offset a fetch
+        reported, with its repartition partition, and no fetched record left for later. An
+        empty getmany alone says nothing: it comes before the first fetches answered, during a
+        recovery, or with every partition held back."""
         consumer = self.consumer
-        return (
-            consumer is not None
-            and bool(self.assigned_sources)
-            and all(consumer.highwater(tp) is not None for tp in self.assigned_sources)
+        if consumer is None or not self.assigned_sources or self.carry or self.reload_pending or self.recoveries:
+            return False
+        for tp in consumer.assignment():
+            source = self.source_of(tp)
+            if source not in self.assigned_sources:
+                continue  # a repartition partition without its source: read by its next owner
+            if source not in self.states:
+                return False
+            end = _end_offset(consumer, tp)
+            if end is None or await consumer.position(tp) < end:
+                return False
+        return True
+
+    def _generation(self) -> int:
+        """The consumer group generation of the current assignment (-1 before the first)."""
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        generation = getattr(coordinator, "generation", -1)
+        return generation if isinstance(generation, int) else -1
+
+    def source_partitions(self) -> list[str]:
+        """Every partition of the source topics the consumer's metadata knows ("topic:partition")."""
+        consumer = self.consumer
+        if consumer is None:
+            return []
+        return [
+            partition_key(topic, p)
+            for topic in sorted(self.by_topic)
+            if topic not in self.forwarded_from
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+
+    async def share_progress(self) -> None:
+        """Write this worker's entry in the deployment's progress when it changed, and every
+        PROGRESS_HEARTBEAT_SECONDS (a worker that stops writing is taken for gone). Redis
+        down is reported by the snapshot publishing; the entry is written again later."""
+        now = time.monotonic()
+        if not self.progress_changed and now - self.progress_shared_at < PROGRESS_HEARTBEAT_SECONDS:
+            return
+        entry = WorkerProgress(
+            worker=self.worker_id,
+            generation=self._generation(),
+            partitions=tuple(partition_key(tp.topic, tp.partition) for tp in sorted(self.assigned_sources)),
+            caught_up=self.caught_up.is_set(),
+            written_at=time.time(),
         )
+        try:  # bounded: it runs inside rebalances too
+            await asyncio.wait_for(self.progress.put(entry), PROGRESS_WRITE_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - a Redis outage must not stop the stream
+            return
+        self.progress_changed = False
+        self.progress_shared_at = now
 
     async def drain_in_flight(self) -> None:
         previous, self.in_flight = self.in_flight, None
@@ -1283,3 +1344,14 @@ def _limits(partitions: set[TopicPartition], clocks: dict[TopicPartition, int], 
 
 def _fmt(tps: list[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(tps))
+
+
+def _end_offset(consumer: Any, tp: TopicPartition) -> int | None:
+    """Where a read-committed consumer's reading of ``tp`` ends: the last stable offset (an open
+    transaction's records are not readable yet), the high watermark where the broker reports
+    none; None before a fetch reported either."""
+    stable = consumer.last_stable_offset(tp)
+    if isinstance(stable, int) and stable >= 0:
+        return stable
+    end = consumer.highwater(tp)
+    return end if isinstance(end, int) else None

@@ -22,12 +22,14 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 import yaml
 
 from alerts.settings import DEFAULT_RULES
 from stream.jsonl import iter_records
+from stream.progress import WorkerProgress
 from tests.alerts.streams import CacRise, write_cac_stream
-from tests.integration.harness import Deployment, Worker, free_port, run_cli, wait_for
+from tests.integration.harness import REDIS_URL, Deployment, Worker, free_port, run_cli, wait_for
 
 ALERTMANAGER = "http://127.0.0.1:9093"
 SECRET = "s3cret-for-the-test"
@@ -137,6 +139,23 @@ def settled_ads_cac(w: Worker) -> dict[str, Any] | None:
     return row if settled and 900 < value < 1100 and 900 < baseline < 1100 else None
 
 
+def source_topics(d: Deployment) -> list[str]:
+    return [d.topic(t) for t in ("leads", "marketing-spend", "product-events", "subscriptions", "support-tickets",
+                                 "surveys")]  # fmt: skip
+
+
+def two_caught_up(d: Deployment) -> list[WorkerProgress] | None:
+    """The two workers' entries in Redis, once both are of one generation and caught up."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        raw = client.hgetall(f"pulse:{d.env['PULSE_APP_ID']}:progress")
+    finally:
+        client.close()
+    entries = [WorkerProgress.model_validate(orjson.loads(v)) for v in raw.values()]
+    ok = len(entries) == 2 and len({e.generation for e in entries}) == 1 and all(e.caught_up for e in entries)
+    return entries if ok else None
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -154,6 +173,11 @@ def test_one_firing_and_one_resolved_notification_everywhere(
     spend = a.metric("pulse_marketing_spend", channel="ads", window="30d")
     customers = a.metric("pulse_new_customers", channel="ads", window="30d")
     assert spend > 0 and customers > 0
+    # judged once both workers said they read their partitions to the end (stream/progress.py)
+    board = wait_for(lambda: two_caught_up(d), timeout=60, what="both workers' progress entries caught up")
+    owned = [set(e.partitions) for e in board]
+    assert not owned[0] & owned[1] and len(owned[0] | owned[1]) == 6 * len(source_topics(d))
+    assert a.get_json("/api/v1/alerts")["waiting_for"] is None
 
     # CAC of ads rises 40% (blended: about 13%, below the rule's 20%); the webhook is down
     rise = {"event_id": f"rise-{run}", "type": "spend_recorded", "channel": "ads", "amount": f"{0.4 * spend:.2f}",

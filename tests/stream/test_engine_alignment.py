@@ -80,6 +80,9 @@ class Broker(FakeConsumer):
             return None
         return len(self.queues.get(tp, []))
 
+    def last_stable_offset(self, tp: TopicPartition) -> int | None:
+        return self.highwater(tp)
+
     async def getmany(self, *tps: TopicPartition, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
         assert self.engine is not None
         sent = self.engine.producer.sent  # type: ignore[union-attr]  # the test's FakeProducer

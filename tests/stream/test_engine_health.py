@@ -24,6 +24,7 @@ from stream.engine import IngestEngine, changelog_topic, repartition_topic
 from stream.exporter import VISIBLE_LATENCY_BUCKETS, IngestMetrics, PendingStamps, SnapshotClock, VisibleLatency, render
 from stream.family import Processor
 from stream.pipeline import partition_for
+from stream.progress import PROGRESS_HEARTBEAT_SECONDS, WorkerProgress
 from stream.settings import PulseSettings
 from stream.state import PartitionState
 from stream.writers import AcknowledgedWriter
@@ -60,6 +61,9 @@ class Clock:
 
     def time_ns(self) -> int:
         return self.now_ms * 1_000_000
+
+    def time(self) -> float:
+        return self.now_ms / 1000
 
     def perf_counter(self) -> float:
         self.perf += self.step
@@ -116,6 +120,10 @@ class FakeConsumer:
     ends: dict[TopicPartition, int] = field(default_factory=dict)
     #: whether the loop's last fetch finds nothing (else it stops on the last scripted batch)
     idle_at_end: bool = True
+    #: last stable offsets reported (read committed), by partition
+    stable: dict[TopicPartition, int] = field(default_factory=dict)
+    #: the next offset to fetch, by partition (past any end when not given)
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
 
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
@@ -130,10 +138,13 @@ class FakeConsumer:
         pass
 
     async def position(self, tp: TopicPartition) -> int:
-        return 10**9
+        return self.positions.get(tp, 10**9)
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return self.ends.get(tp)
+
+    def last_stable_offset(self, tp: TopicPartition) -> int | None:
+        return self.stable.get(tp)  # none reported: the high watermark is the end
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits += 1
@@ -148,6 +159,20 @@ class FakeConsumer:
         assert self.engine is not None
         self.engine._stopped.set()  # the last iteration: nothing more to read
         return {}
+
+
+class FakeBoard:
+    """The deployment's progress board (stream/progress.py): the entries written, in order."""
+
+    def __init__(self) -> None:
+        self.written: list[WorkerProgress] = []
+        self.dropped: list[str] = []
+
+    async def put(self, progress: WorkerProgress) -> None:
+        self.written.append(progress)
+
+    async def drop(self, worker: str) -> None:
+        self.dropped.append(worker)
 
 
 class FakeSnapshots:
@@ -230,6 +255,7 @@ def rig(monkeypatch: pytest.MonkeyPatch) -> Rig:
     consumer.engine = engine
     engine.producer, engine.consumer = producer, consumer  # type: ignore[assignment]  # test doubles
     engine.snapshots = FakeSnapshots()  # type: ignore[assignment]
+    engine.progress = FakeBoard()  # type: ignore[assignment]
     monkeypatch.setattr("stream.engine.time", clock)
     return Rig(engine, metrics, producer, consumer, processor, clock)
 
@@ -299,9 +325,10 @@ async def test_the_worker_loop_observes_each_record_once_at_the_later_of_commit_
     assert rig.sample(f"{LATENCY}_count", topic=SUBS) == 6
 
 
-async def test_caught_up_waits_for_every_source_end_offset_and_an_empty_fetch(rig: Rig) -> None:
+async def test_caught_up_waits_for_every_end_offset_and_an_empty_fetch(rig: Rig) -> None:
     """Alerting waits on this latch: an empty fetch before the fetches reported end offsets,
-    or while one assigned partition's end is unknown, says nothing about the backlog."""
+    or while one assigned partition's end is unknown (a source's or its repartition
+    partition's), says nothing about the backlog."""
     rig.own(0, 1)
     rig.engine.assigned_sources = {rig.tp(0), rig.tp(1)}
     await rig.run()  # an empty fetch, no end offset known yet
@@ -310,13 +337,80 @@ async def test_caught_up_waits_for_every_source_end_offset_and_an_empty_fetch(ri
     await rig.run({rig.tp(0): [record(i, T - 100, customer(0, i)) for i in range(4)]})
     assert not rig.engine.caught_up.is_set()  # partition 1's end still unknown
     rig.consumer.ends[rig.tp(1)] = 0
-    await rig.run({rig.tp(0): [record(4, T - 100, customer(0, 4))]})  # records, then nothing more
+    await rig.run({rig.tp(0): [record(4, T - 100, customer(0, 4))]})
+    assert not rig.engine.caught_up.is_set()  # the repartition partitions' ends unknown
+    rig.consumer.ends.update({rig.rp(0): 0, rig.rp(1): 0})
+    await rig.run()
     assert rig.engine.caught_up.is_set()
+    entry = rig.engine.progress.written[-1]  # type: ignore[attr-defined]  # the FakeBoard
+    assert entry.caught_up and entry.partitions == (f"{rig.tp(0).topic}:0", f"{rig.tp(0).topic}:1")
+    assert entry.worker == rig.engine.worker_id
+
+
+async def test_an_empty_fetch_short_of_an_end_offset_is_not_caught_up(rig: Rig) -> None:
+    """After a recovery's seek the fetch of what lies past the checkpoint may not have answered
+    yet: the end offsets are known (an earlier fetch), the getmany is empty, the position is
+    short of the end. Nor is a partition caught up with records carried for a later batch, or
+    while a recovery runs."""
+    rig.own(0)
+    rig.engine.assigned_sources = {rig.tp(0)}
+    rig.consumer.ends.update({rig.tp(0): 10, rig.rp(0): 0})
+    rig.consumer.positions[rig.tp(0)] = 7
+    await rig.run()
+    assert not rig.engine.caught_up.is_set()
+    rig.consumer.positions[rig.tp(0)] = 10
+    rig.engine.recoveries = 1
+    await rig.run()
+    assert not rig.engine.caught_up.is_set()
+    rig.engine.recoveries = 0
+    assert await rig.engine._read_to_end()
+    rig.engine.carry[rig.tp(0)] = [record(9, T - 100, customer(0))]
+    assert not await rig.engine._read_to_end()
+    del rig.engine.carry[rig.tp(0)]
+    await rig.run()
+    assert rig.engine.caught_up.is_set()
+
+
+async def test_a_transaction_left_open_ends_the_reading_at_the_last_stable_offset(rig: Rig) -> None:
+    """Read committed: records past the last stable offset are not readable until their
+    transaction ends, so the reading ends there, not at the high watermark."""
+    rig.own(0)
+    rig.engine.assigned_sources = {rig.tp(0)}
+    rig.consumer.ends.update({rig.tp(0): 10, rig.rp(0): 0})
+    rig.consumer.positions[rig.tp(0)] = 6
+    rig.consumer.stable[rig.tp(0)] = 6
+    assert await rig.engine._read_to_end()
+    rig.consumer.stable[rig.tp(0)] = 8
+    assert not await rig.engine._read_to_end()
+
+
+async def test_the_progress_entry_is_written_when_it_changes_and_as_a_heartbeat(rig: Rig) -> None:
+    engine, board = rig.engine, rig.engine.progress
+    assert isinstance(board, FakeBoard)
+    engine.consumer._coordinator = SimpleNamespace(generation=7)  # type: ignore[union-attr]  # aiokafka's
+    await engine.share_progress()
+    assert [(e.generation, e.partitions, e.caught_up) for e in board.written] == [(7, (), False)]
+    await engine.share_progress()  # nothing changed, the heartbeat not due
+    assert len(board.written) == 1
+    rig.clock.perf += PROGRESS_HEARTBEAT_SECONDS
+    await engine.share_progress()
+    assert len(board.written) == 2 and board.written[1].written_at == T / 1000
+    rig.own(0)
+
+    async def recovered(sources: list[TopicPartition]) -> None:
+        pass  # rig.own left the state as a recovery would
+
+    engine._recover = recovered  # type: ignore[method-assign]
+    await engine.on_assigned([rig.tp(0), rig.rp(0)])
+    assert board.written[-1].partitions == (f"{rig.tp(0).topic}:0",) and not board.written[-1].caught_up
+    engine.caught_up.set()
+    await engine.on_revoked([rig.tp(0), rig.rp(0)])
+    assert board.written[-1].partitions == () and board.written[-1].caught_up
 
 
 async def test_caught_up_is_not_set_by_a_fetch_with_records_nor_without_an_assignment(rig: Rig) -> None:
     rig.own(0)
-    rig.consumer.ends[rig.tp(0)] = 10
+    rig.consumer.ends.update({rig.tp(0): 10, rig.rp(0): 0})
     await rig.run()  # nothing assigned to this worker yet (its sources are empty)
     assert not rig.engine.caught_up.is_set()
     rig.engine.assigned_sources = {rig.tp(0)}
@@ -339,12 +433,11 @@ def test_a_rebalance_that_gives_partitions_means_catching_up_again(rig: Rig) -> 
     engine.caught_up.set()
     engine._catch_up_on({rig.tp(0)})  # the same partition again (an eager rebalance)
     assert engine.caught_up.is_set()
-    rig.clock.perf += 50
     engine._catch_up_on({rig.tp(0), rig.tp(1)})  # partition 1 gained
-    assert not engine.caught_up.is_set() and engine.catching_up_since == rig.clock.monotonic()
+    assert not engine.caught_up.is_set()
     engine.caught_up.set()
-    engine._catch_up_on({rig.tp(1)})  # partition 0 lost: nothing new to read
-    assert engine.caught_up.is_set()
+    engine._catch_up_on({rig.tp(1)})  # partition 0 lost: nothing new to read (its next owner's
+    assert engine.caught_up.is_set()  # backlog is in that worker's entry: stream/progress.py)
 
 
 async def test_forwarded_log_append_time_and_timeless_records_are_not_observed_at_their_source(
