@@ -177,7 +177,8 @@ def test_one_firing_and_one_resolved_notification_everywhere(
     board = wait_for(lambda: two_caught_up(d), timeout=60, what="both workers' progress entries caught up")
     owned = [set(e.partitions) for e in board]
     assert not owned[0] & owned[1] and len(owned[0] | owned[1]) == 6 * len(source_topics(d))
-    assert a.get_json("/api/v1/alerts")["waiting_for"] is None
+    wait_for(lambda: a.get_json("/api/v1/alerts")["waiting_for"] is None, timeout=30,
+             what="a judging again (it reads the entries at its next evaluation)")  # fmt: skip
 
     # CAC of ads rises 40% (blended: about 13%, below the rule's 20%); the webhook is down
     rise = {"event_id": f"rise-{run}", "type": "spend_recorded", "channel": "ads", "amount": f"{0.4 * spend:.2f}",
