@@ -133,7 +133,11 @@ class IngestEngine(Service):
         # grows to 20,000 after the first batch unless records carry arrays: a first batch of
         # arrays must not span more event time than the grace period (forwarded events, late)
         self.max_records = 200
-        self.events_per_batch = 20_000  # target; records may carry arrays of events
+        # target; records may carry arrays of events. Single events stop at 20,000 records;
+        # SDK arrays take up to 1,000 records of 100 (what a fetch buffered, in practice): one
+        # transaction and checkpoint per partition for five times as many events as at 20,000
+        # (mixed arrays 0.36 -> 0.43 of the ceiling, docs/benchmarks.md)
+        self.events_per_batch = 100_000
         self.snapshots = SnapshotStore(settings.redis_url, settings.app_id)
         self.unpublished: set[TopicPartition] = set()
         self.published_at: dict[TopicPartition, float] = {}
@@ -160,6 +164,12 @@ class IngestEngine(Service):
         # each owned partition's snapshot at most 4 times a second: the event-to-visible latency
         # (bench/latency.py) is mostly this throttle, and more often cost no measurable CPU
         self.publish_interval = 0.25
+        # ... and once a second while the worker is behind (catching up, or a fetch brought a
+        # full batch): figures then lag by the backlog anyway, and publishing the changed
+        # account-days of mixed SDK arrays cost an eighth of the catch-up's time at 0.25 s
+        self.publish_interval_behind = 1.0
+        #: whether the worker is behind: not caught up, or the last fetch filled a batch
+        self.behind = True
         self.in_flight: InFlight | None = None
         #: owned repartition partition -> (offset past what we forwarded there, when)
         self.forward_ends: dict[TopicPartition, tuple[int, float]] = {}
@@ -516,6 +526,8 @@ class IngestEngine(Service):
             if fetch or not skip:
                 wait_ms = 0 if carried else 200  # records in hand: no waiting for more
                 batch = await self.consumer.getmany(*fetch, timeout_ms=wait_ms, max_records=self.max_records)
+                full = sum(len(records) for records in batch.values()) >= self.max_records
+                self.behind = full or not self.caught_up.is_set()
             elif not carried:
                 await asyncio.sleep(0.2)  # every partition waits: as long as a fetch would
             for tp in carried:
@@ -810,6 +822,7 @@ class IngestEngine(Service):
         marker (a restart without its data, a flush), everything owned is republished under a
         new epoch: Redis may have dropped writes it had acknowledged."""
         now = asyncio.get_running_loop().time()
+        interval = self.publish_interval_behind if self.behind else self.publish_interval
         talked = False  # only an answer from Redis says it is up
         try:
             if self.resync_pending or now - self.marker_checked_at >= MARKER_CHECK_SECONDS:
@@ -826,7 +839,7 @@ class IngestEngine(Service):
                 if state is None:
                     self.unpublished.discard(tp)
                     continue
-                if not force and now - self.published_at.get(tp, 0.0) < self.publish_interval:
+                if not force and now - self.published_at.get(tp, 0.0) < interval:
                     continue
                 name = self.by_topic[tp.topic]
                 started = time.perf_counter()

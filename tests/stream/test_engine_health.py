@@ -325,6 +325,37 @@ async def test_the_worker_loop_observes_each_record_once_at_the_later_of_commit_
     assert rig.sample(f"{LATENCY}_count", topic=SUBS) == 6
 
 
+async def test_a_worker_behind_publishes_once_a_second_else_four_times(rig: Rig) -> None:
+    """Each partition's snapshot is throttled: 0.25 s between two publishes once caught up and
+    fetching less than a full batch; 1 s while catching up or after a full fetch."""
+    engine = rig.engine
+    rig.own(0)
+    now = asyncio.get_running_loop().time()
+    engine.resync_pending, engine.marker_checked_at = False, now  # Redis checked a moment ago
+
+    async def published_after(seconds: float) -> bool:
+        rig.processor.published.clear()
+        engine.unpublished.add(rig.tp(0))
+        engine.published_at[rig.tp(0)] = now - seconds
+        await engine.publish_snapshots(force=False)
+        return rig.processor.published == [0]
+
+    assert engine.behind  # from the start: catching up
+    assert not await published_after(0.5) and await published_after(1.01)
+    engine.behind = False
+    assert await published_after(0.3) and not await published_after(0.1)
+    # the loop decides: a fetch short of a batch once caught up, then a full one
+    engine.caught_up.set()
+    rig.consumer.ends.update({rig.tp(0): 10**9, rig.rp(0): 0})
+    engine.assigned_sources = {rig.tp(0)}
+    rig.consumer.idle_at_end = False
+    await rig.run({rig.tp(0): [record(0, T - 100, customer(0))]})
+    assert not engine.behind
+    full = [record(i, T - 100, customer(0, i % 50)) for i in range(1, engine.max_records + 1)]
+    await rig.run({rig.tp(0): full})
+    assert engine.behind
+
+
 async def test_caught_up_waits_for_every_end_offset_and_an_empty_fetch(rig: Rig) -> None:
     """Alerting waits on this latch: an empty fetch before the fetches reported end offsets,
     or while one assigned partition's end is unknown (a source's or its repartition
