@@ -6,8 +6,11 @@
    updates the same HyperLogLog sketches, with no validation and no state durability;
 2. naive Faust: a Faust agent doing that work per event (bench/faust_naive.py);
 3. Pulse: a real `pulse worker` (the compiled kernel: validation, dedupe, sessions, cohorts,
-   account activity; DataSketches sketches; checkpointed changelog), timed from ready to the
-   last event counted on /health.
+   account activity; DataSketches sketches; checkpointed changelog), its events counted on
+   /health.
+
+The ceiling and the worker are timed alike: from the end of their first batch, over the events
+after it (the first fetch's wait is in neither).
 
 Events: 50,000 users in accounts of 10, sessions of 8 events, one week of event time (--days).
 
@@ -110,6 +113,7 @@ async def publish(
 
 
 async def ceiling(topic: str, expect: int) -> float:
+    """Events per second after the first batch (see ``pulse_worker``: the same for both)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=BROKER,
@@ -120,12 +124,12 @@ async def ceiling(topic: str, expect: int) -> float:
     )
     await consumer.start()
     sketches: dict[str, hll_sketch] = {}
-    seen, started = 0, 0.0
+    seen, started, before = 0, 0.0, 0
     try:
         while seen < expect:
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            if batch and not started:
-                started = time.perf_counter()
+            if seen and not started:  # the first batch is done: the clock starts
+                started, before = time.perf_counter(), seen
             for records in batch.values():
                 for record in records:
                     value = orjson.loads(record.value)
@@ -135,7 +139,7 @@ async def ceiling(topic: str, expect: int) -> float:
                             sketch = sketches.get(day) or sketches.setdefault(day, hll_sketch(16, tgt_hll_type.HLL_4))
                             sketch.update(event["user_id"])
                         seen += 1
-        return time.perf_counter() - started
+        return (seen - before) / (time.perf_counter() - started)
     finally:
         await consumer.stop()
 
@@ -208,24 +212,26 @@ def pulse_worker(
             start_new_session=True,
         )
         try:
-            started = None
+            started, before = None, 0.0
             deadline = time.monotonic() + timeout
             last, moved = -1.0, time.monotonic()
             while time.monotonic() < deadline:
                 # /health carries the processed counters and costs nothing; /metrics computes
                 # every gauge (sketch unions) and polling it 10 times a second would slow the worker.
-                # The clock starts when the worker reports ready (partitions assigned, state
-                # recovered), just before its first fetch.
+                # The clock starts when the first events are counted, as the ceiling's starts
+                # after its first batch: the rate is over the events after it, for both (before
+                # 2026-12-06 it started at ready, and took in the first fetch's wait the
+                # ceiling's clock leaves out).
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
                         done = float(orjson.loads(r.read()).get("processed", {}).get(topic, 0))
                 except OSError:
                     time.sleep(0.02)
                     continue
-                if started is None:
-                    started = time.perf_counter()
-                if done >= expect:
-                    return time.perf_counter() - started
+                if started is None and done > 0:
+                    started, before = time.perf_counter(), done
+                if started is not None and done >= expect:
+                    return (done - before) / (time.perf_counter() - started)
                 if done != last:
                     last, moved = done, time.monotonic()
                 elif time.monotonic() - moved > 20:
@@ -313,36 +319,36 @@ def main() -> None:
             file=sys.stderr,
         )
 
-        rows = []
-        secs = asyncio.run(ceiling(topic, args.events))
-        rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", secs))
+        rows: list[tuple[str, float | None]] = []  # (consumer, events/s)
+        rate = asyncio.run(ceiling(topic, args.events))
+        rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", rate))
         if not args.skip_faust:
             secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
-            rows.append(("naive Faust agent, same work per event", secs_f))
+            rows.append(("naive Faust agent, same work per event", None if secs_f is None else args.events / secs_f))
         modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
         for transactions in modes:
             how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
             name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
             try:
-                secs_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
+                rate_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
             except Stalled as exc:
-                secs_p, name = None, f"{name}: {exc}"
-            rows.append((name, secs_p))
+                rate_p, name = None, f"{name}: {exc}"
+            rows.append((name, rate_p))
 
     finally:
         asyncio.run(drop_topics(prefix))
-    ceiling_rate = args.events / rows[0][1]
+    ceiling_rate = rows[0][1]
+    assert ceiling_rate is not None
     print(
         f"\n{args.events} product events, {args.batch} per record ({args.arrays} arrays), {args.users} users, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
     )
     print("| consumer | events/s | × ceiling |")
     print("| --- | ---: | ---: |")
-    for name, secs in rows:
-        if secs is None:
+    for name, rate in rows:
+        if rate is None:
             print(f"| {name} | did not finish | — |")
             continue
-        rate = args.events / secs
         print(f"| {name} | {rate:,.0f} | {rate / ceiling_rate:.2f} |")
 
 

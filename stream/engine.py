@@ -1087,7 +1087,7 @@ class IngestEngine(Service):
             self.rejections.add(tp.topic, rejected.reason, tp.partition, -1, rejected.error)
             writes.deadletters.append((deadletter, None, deadletter_record(rejected, tp.topic, tp.partition, -1, None)))
         forwarded_events = sum(forward.events for _, forward in outcome.forwards)
-        staged.records_seen += len(records)
+        staged.records_seen += len(records) if outcome.stopped is None else outcome.stopped[0]
         staged.events_seen += outcome.processed + outcome.duplicates + len(outcome.rejected) + forwarded_events
         away: set[int] = {index for index, _ in outcome.forwards}
         for partition, taken in outcome.homes.items():
