@@ -50,7 +50,7 @@ RECEIVED_KEPT = 200
 
 #: the shortest time between two evaluations woken by batches (the timer is the setting's)
 MIN_GAP_SECONDS = 1.0
-#: longest wait, once the engine is ready, for it to read its starting backlog before judging
+#: longest wait, from when the deployment was first seen catching up, before judging anyway
 CATCH_UP_WAIT_SECONDS = 120.0
 
 
@@ -84,9 +84,8 @@ class AlertService(WorkerService):
         )
         self.leader = False
         self.problem: str | None = None
-        #: when the engine was first seen ready (see CATCH_UP_WAIT_SECONDS)
-        self.ready_since: float | None = None
-        #: when the deployment was first seen catching up, since it last was caught up (monotonic)
+        #: when the deployment was first seen catching up, since it last was caught up
+        #: (monotonic; see CATCH_UP_WAIT_SECONDS)
         self.behind_since: float | None = None
         #: why the rules are not judged now (None: they are)
         self.waiting: str | None = None
@@ -158,11 +157,9 @@ class AlertService(WorkerService):
         if not engine.ready:  # recovering: not the worker to judge the figures
             await self._read_firing()
             return
-        if self.ready_since is None:
-            self.ready_since = time.monotonic()
         caught_up = await self._caught_up()
-        behind_since = max(self.ready_since, self.behind_since if self.behind_since is not None else time.monotonic())
-        if not judging(caught_up, behind_since, time.monotonic()):
+        now = time.monotonic()
+        if not judging(caught_up, now if self.behind_since is None else self.behind_since, now):
             await self._read_firing()
             return
         held = await self.lease.hold()
