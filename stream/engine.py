@@ -159,7 +159,8 @@ class IngestEngine(Service):
         self.last_assignment: set[TopicPartition] = set()
         #: this worker's entry in the deployment's progress (see stream/progress.py)
         self.progress = ProgressBoard(self.snapshots.client, self.snapshots.prefix)
-        self.progress_changed = True
+        #: what the entry last written said (generation, partitions, caught up), and when
+        self.progress_shared: tuple[int, tuple[str, ...], bool] | None = None
         self.progress_shared_at = float("-inf")
         # each owned partition's snapshot at most 4 times a second: the event-to-visible latency
         # (bench/latency.py) is mostly this throttle, and more often cost no measurable CPU
@@ -287,7 +288,6 @@ class IngestEngine(Service):
         self.reload_pending.difference_update(revoked)
         self.assigned_sources.difference_update(revoked)
         self.metrics.assigned_partitions.set(len(self.assigned_sources))
-        self.progress_changed = True
         await self.share_progress()
         if revoked:
             log.info("partitions revoked: %s", _fmt(revoked))
@@ -298,7 +298,6 @@ class IngestEngine(Service):
         self.metrics.rebalances.inc()
         self.assigned_sources = set(sources)  # the whole assignment (aiokafka's protocol is eager)
         self._catch_up_on(set(sources))
-        self.progress_changed = True
         await self.share_progress()  # before recovery: until it has caught up, it says so
         self.metrics.assigned_partitions.set(len(sources))
         log.info("recovering state of %d assigned partitions", len(sources))
@@ -547,7 +546,6 @@ class IngestEngine(Service):
             await self.publish_snapshots(force=not batch)
             if not batch and not held and not backlog and not self.caught_up.is_set() and await self._read_to_end():
                 self.caught_up.set()
-                self.progress_changed = True
                 log.info("caught up: every assigned partition read to its end")
             await self.share_progress()
             self.rejections.flush()
@@ -594,21 +592,18 @@ class IngestEngine(Service):
         PROGRESS_HEARTBEAT_SECONDS (a worker that stops writing is taken for gone). Redis
         down is reported by the snapshot publishing; the entry is written again later."""
         now = time.monotonic()
-        if not self.progress_changed and now - self.progress_shared_at < PROGRESS_HEARTBEAT_SECONDS:
+        partitions = tuple(partition_key(tp.topic, tp.partition) for tp in sorted(self.assigned_sources))
+        says = (self._generation(), partitions, self.caught_up.is_set())
+        if says == self.progress_shared and now - self.progress_shared_at < PROGRESS_HEARTBEAT_SECONDS:
             return
-        entry = WorkerProgress(
-            worker=self.worker_id,
-            generation=self._generation(),
-            partitions=tuple(partition_key(tp.topic, tp.partition) for tp in sorted(self.assigned_sources)),
-            caught_up=self.caught_up.is_set(),
-            written_at=time.time(),
-        )
+        generation, _, caught_up = says
+        entry = WorkerProgress(worker=self.worker_id, generation=generation, partitions=partitions,
+                               caught_up=caught_up, written_at=time.time())  # fmt: skip
         try:  # bounded: it runs inside rebalances too
             await asyncio.wait_for(self.progress.put(entry), PROGRESS_WRITE_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - a Redis outage must not stop the stream
             return
-        self.progress_changed = False
-        self.progress_shared_at = now
+        self.progress_shared, self.progress_shared_at = says, now
 
     async def drain_in_flight(self) -> None:
         previous, self.in_flight = self.in_flight, None
