@@ -112,6 +112,12 @@ async def publish(
     return records
 
 
+def _rate(events: float, seconds: float) -> float:
+    if events <= 0:
+        raise SystemExit("every event came in the first batch, before the clock started: use more --events")
+    return events / seconds
+
+
 async def ceiling(topic: str, expect: int) -> float:
     """Events per second after the first batch (see ``pulse_worker``: the same for both)."""
     consumer = AIOKafkaConsumer(
@@ -128,8 +134,6 @@ async def ceiling(topic: str, expect: int) -> float:
     try:
         while seen < expect:
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            if seen and not started:  # the first batch is done: the clock starts
-                started, before = time.perf_counter(), seen
             for records in batch.values():
                 for record in records:
                     value = orjson.loads(record.value)
@@ -139,7 +143,9 @@ async def ceiling(topic: str, expect: int) -> float:
                             sketch = sketches.get(day) or sketches.setdefault(day, hll_sketch(16, tgt_hll_type.HLL_4))
                             sketch.update(event["user_id"])
                         seen += 1
-        return (seen - before) / (time.perf_counter() - started)
+            if seen and not started:  # the first batch is done: the clock starts
+                started, before = time.perf_counter(), seen
+        return _rate(seen - before, time.perf_counter() - started)
     finally:
         await consumer.stop()
 
@@ -231,7 +237,7 @@ def pulse_worker(
                 if started is None and done > 0:
                     started, before = time.perf_counter(), done
                 if started is not None and done >= expect:
-                    return (done - before) / (time.perf_counter() - started)
+                    return _rate(done - before, time.perf_counter() - started)
                 if done != last:
                     last, moved = done, time.monotonic()
                 elif time.monotonic() - moved > 20:
