@@ -878,6 +878,8 @@ class IngestEngine(Service):
                     await asyncio.wait_for(self.consumer.topics(), KAFKA_PROBE_SECONDS)
                     self.health.up(Dependency.KAFKA)
                 except Exception as exc:
+                    if self.should_stop:
+                        break  # the consumer closed under the probe: the worker's stop, not the broker
                     self.health.down(Dependency.KAFKA, exc)
             await self.sleep(KAFKA_PROBE_SECONDS)
 

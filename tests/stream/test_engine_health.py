@@ -23,6 +23,7 @@ from stream.app import build_pipelines
 from stream.engine import IngestEngine, changelog_topic, repartition_topic
 from stream.exporter import VISIBLE_LATENCY_BUCKETS, IngestMetrics, PendingStamps, SnapshotClock, VisibleLatency, render
 from stream.family import Processor
+from stream.health import Dependency
 from stream.pipeline import partition_for
 from stream.progress import PROGRESS_HEARTBEAT_SECONDS, WorkerProgress
 from stream.settings import PulseSettings
@@ -723,3 +724,34 @@ async def test_scrape_duration_is_the_previous_answer_s(monkeypatch: pytest.Monk
     await pages["/metrics"](Web(), None)
     await pages["/metrics"](Web(), None)
     assert metrics.registry.get_sample_value("pulse_scrape_duration_seconds") == 0.5
+
+
+async def test_a_probe_failing_because_the_worker_stops_is_not_kafka_down(rig: Rig) -> None:
+    """The consumer closing under a metadata probe is the worker's stop, not the broker going
+    away: no `dependency=kafka state=down` at every shutdown. A failure while running is."""
+    engine = rig.engine
+    calls = 0
+
+    async def topics() -> set[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            engine._stopped.set()  # the stop begins while the second probe waits
+        raise ConnectionError("Unable to get cluster metadata over all known brokers")
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    engine.consumer = SimpleNamespace(topics=topics)  # type: ignore[assignment]
+    engine.sleep = no_wait  # type: ignore[method-assign]
+    engine._stopped.clear()
+    await IngestEngine._probe_kafka(engine)  # type: ignore[call-arg]  # the Service.task's function
+    assert calls == 2
+    status = engine.health.status[Dependency.KAFKA]
+    assert status.up is False and "cluster metadata" in status.reason  # the first failure counted
+    assert rig.sample("pulse_dependency_up", dependency="kafka") == 0
+    engine.health.up(Dependency.KAFKA)
+    calls = 1  # the next probe is the one the stop interrupts
+    engine._stopped.clear()
+    await IngestEngine._probe_kafka(engine)  # type: ignore[call-arg]
+    assert engine.health.status[Dependency.KAFKA].up is True
