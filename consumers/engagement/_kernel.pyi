@@ -25,8 +25,8 @@ _Record: TypeAlias = tuple[bytes, bytes | None]
 
 #: The largest SDK batch (events in one JSON-array record), as stream.decoding.MAX_BATCH.
 MAX_BATCH: Final[int]
-#: From this many events in a window of an ``apply_records`` pass (below), spread over more than
-#: one ledger (this partition's and its homes'), two threads apply them, each ledger's in order.
+#: From this many events in one ``apply_records`` pass, spread over more than one ledger (this
+#: partition's and its homes'), two threads apply them, each ledger's in order.
 SIDE_BY_SIDE_EVENTS: Final[int]
 #: An ``apply_records`` pass reads its records in windows: the first of this many bytes, each
 #: next one twice as large; a window after the first holding this many bytes is decoded ahead

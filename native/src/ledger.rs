@@ -145,8 +145,8 @@ struct Signup {
 #[derive(Default)]
 struct AccountDay {
     w: i64,
-    u: Users,        // user -> 1 active, 0 only seen
-    f: Vec<String>,  // key features used
+    u: Users,       // user -> 1 active, 0 only seen
+    f: Vec<String>,          // key features used
     dirty: bool,
     changed: Vec<usize>, // indices in `u` first seen or turned active since the last flush
 }

@@ -144,7 +144,7 @@ fn decode_side_by_side<'a>(raws: &[Option<&'a [u8]>]) -> Vec<Option<(bool, Vec<F
     })
 }
 
-/// Below this many events in a window, its ledgers apply them on this thread: a thread costs more.
+/// Below this many events a pass applies them on this thread alone: a thread costs more.
 const SIDE_BY_SIDE_EVENTS: usize = 1_000;
 
 /// A window's records as decoded: (is it an SDK batch, its events), None for Python.
