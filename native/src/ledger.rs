@@ -9,18 +9,15 @@
 
 use ahash::RandomState;
 use indexmap::{IndexMap, IndexSet};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Facts;
 
-// hashbrown's maps rather than std's: `entry_ref` finds or inserts a borrowed key with one probe.
-type Map<K, V> = hashbrown::HashMap<K, V, RandomState>;
+type Map<K, V> = HashMap<K, V, RandomState>;
 type Key = Arc<str>;
-type Set<K> = hashbrown::HashSet<K, RandomState>;
-/// An account-day's users in first-seen order (the order of their changelog records).
-type Users = IndexMap<String, u8, RandomState>;
+type Set<K> = HashSet<K, RandomState>;
 
 /// Fixed seeds: iteration orders are the same in every process (replay == streaming).
 fn hasher() -> RandomState {
@@ -35,9 +32,9 @@ const SEP: char = '\x1f';
 const FORMAT: &[u8] = b"v1|";
 
 pub struct Config {
-    /// What the reducer needs to know of an event name, found with one lookup per event.
-    pub names: Map<String, NameInfo>,
+    pub inactive: Set<String>,
     pub key_features: Set<String>,
+    pub activators: Set<String>,
     pub activation_seconds: i64,
     pub gap: i64,
     pub grace: i64,
@@ -45,28 +42,8 @@ pub struct Config {
     pub lg_k: u8,
     pub feature_lg_k: u8,
     pub max_features_per_day: usize,
+    pub weights: Map<String, i64>,
     pub dedupe_retention_days: i64,
-}
-
-/// The names the reducer treats apart (docs/metrics.md, engagement).
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub enum Special {
-    #[default]
-    None,
-    PageView,
-    SignedUp,
-    FeatureUsed,
-    InviteSent,
-    InviteAccepted,
-}
-
-/// An event name's part in the figures; a name nobody configured: active, weight 0, not special.
-#[derive(Clone, Copy, Default)]
-pub struct NameInfo {
-    pub inactive: bool,
-    pub activates: bool,
-    pub weight: i64,
-    pub special: Special,
 }
 
 impl Config {
@@ -76,30 +53,17 @@ impl Config {
         gap: i64, grace: i64, keep_days: i64, lg_k: u8, feature_lg_k: u8, max_features_per_day: usize,
         weights: HashMap<String, i64>, dedupe_retention_days: i64,
     ) -> Self {
-        let mut names: Map<String, NameInfo> = Map::with_hasher(hasher());
-        for (name, special) in [
-            ("page_view", Special::PageView),
-            ("signed_up", Special::SignedUp),
-            ("feature_used", Special::FeatureUsed),
-            ("invite_sent", Special::InviteSent),
-            ("invite_accepted", Special::InviteAccepted),
-        ] {
-            names.entry(name.to_owned()).or_default().special = special;
-        }
-        for name in inactive {
-            names.entry(name).or_default().inactive = true;
-        }
-        for name in activators {
-            names.entry(name).or_default().activates = true;
-        }
-        for (name, weight) in weights {
-            names.entry(name).or_default().weight = weight;
-        }
-        let mut features = Set::with_hasher(hasher());
-        features.extend(key_features);
+        let set = |v: Vec<String>| -> Set<String> {
+            let mut s = Set::with_hasher(hasher());
+            s.extend(v);
+            s
+        };
+        let mut w = Map::with_hasher(hasher());
+        w.extend(weights);
         Config {
-            names,
-            key_features: features,
+            inactive: set(inactive),
+            key_features: set(key_features),
+            activators: set(activators),
             activation_seconds: activation_days * 86400,
             gap,
             grace,
@@ -107,12 +71,9 @@ impl Config {
             lg_k,
             feature_lg_k,
             max_features_per_day,
+            weights: w,
             dedupe_retention_days,
         }
-    }
-
-    fn name(&self, name: &str) -> NameInfo {
-        self.names.get(name).copied().unwrap_or_default()
     }
 }
 
@@ -145,7 +106,7 @@ struct Signup {
 #[derive(Default)]
 struct AccountDay {
     w: i64,
-    u: Users,       // user -> 1 active, 0 only seen
+    u: IndexMap<String, u8>, // user -> 1 active, 0 only seen
     f: Vec<String>,          // key features used
     dirty: bool,
     changed: Vec<usize>, // indices in `u` first seen or turned active since the last flush
@@ -277,61 +238,57 @@ impl Ledger {
                 return Outcome::Late;
             }
         }
-        if self.watermark.is_none_or(|m| ts > m) {
+        if self.watermark.map_or(true, |m| ts > m) {
             self.advance(ts);
         }
         let day = day_of(ts);
-        let info = self.cfg.name(&e.name);
+        let name: &str = &e.name;
         let user = e.user_id.as_deref();
         let who = user.or(e.anonymous_id.as_deref()).expect("validated: user_id or anonymous_id");
-        let feature = match info.special {
-            Special::FeatureUsed => e.feature.as_deref(),
-            _ => None,
-        };
-        let key_feature = feature.filter(|f| self.cfg.key_features.contains(*f));
+        let feature = e.feature.as_deref();
         if let Some(u) = user {
-            if !info.inactive {
+            if !self.cfg.inactive.contains(name) {
                 self.sketch(DAU, day, None, u);
             }
         }
-        match info.special {
-            Special::PageView => self.sketch(VISITORS, day, None, who),
-            Special::SignedUp => {
-                self.sketch(SIGNUPS, day, None, who);
-                self.signup(who, ts, day);
-            }
-            Special::FeatureUsed => {
-                if let Some(f) = feature {
-                    let max = self.cfg.max_features_per_day;
-                    let counts = self.day_mut(day).feature_events.get_or_insert_with(IndexMap::new);
-                    let full = !counts.contains_key(f) && key_feature.is_none() && counts.len() >= max;
-                    let counted = if full { "other" } else { f };
-                    match counts.get_mut(counted) {
-                        Some(n) => *n += 1,
-                        None => {
-                            counts.insert(counted.to_owned(), 1);
-                        }
-                    }
-                    if let Some(u) = user {
-                        self.sketch(FEATURE, day, Some(counted), u);
+        if name == "page_view" {
+            self.sketch(VISITORS, day, None, who);
+        } else if name == "signed_up" {
+            self.sketch(SIGNUPS, day, None, who);
+            self.signup(who, ts, day);
+        } else if name == "feature_used" {
+            if let Some(f) = feature {
+                let max = self.cfg.max_features_per_day;
+                let is_key = self.cfg.key_features.contains(f);
+                let counts = self.day_mut(day).feature_events.get_or_insert_with(IndexMap::new);
+                let counted = if !counts.contains_key(f) && !is_key && counts.len() >= max { "other" } else { f };
+                match counts.get_mut(counted) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(counted.to_owned(), 1);
                     }
                 }
+                if let Some(u) = user {
+                    let counted = counted.to_owned();
+                    self.sketch(FEATURE, day, Some(&counted), u);
+                }
             }
-            Special::InviteSent | Special::InviteAccepted => {
-                let d = self.day_mut(day);
-                let counter = if info.special == Special::InviteSent { &mut d.invites_sent } else { &mut d.invites_accepted };
-                *counter.get_or_insert(0) += 1;
-            }
-            Special::None => {}
+        }
+        if name == "invite_sent" || name == "invite_accepted" {
+            let d = self.day_mut(day);
+            let counter = if name == "invite_sent" { &mut d.invites_sent } else { &mut d.invites_accepted };
+            *counter.get_or_insert(0) += 1;
         }
         if let Some(u) = user {
-            if info.activates || key_feature.is_some() {
+            let activates = self.cfg.activators.contains(name)
+                || (name == "feature_used" && feature.map_or(false, |f| self.cfg.key_features.contains(f)));
+            if activates {
                 self.activate(u, ts);
             }
         }
         self.session(who, e.session_id.as_deref(), ts);
         if let (Some(account), Some(u)) = (e.account_id.as_deref(), user) {
-            self.account_event(account, u, info, key_feature, day);
+            self.account_event(account, u, name, feature, day);
         }
         Outcome::Applied
     }
@@ -346,43 +303,27 @@ impl Ledger {
         key.push_str(event_id);
         let h = xxh3_64(key.as_bytes());
         self.key = key;
+        if self.ids.contains_key(&h) {
+            return None;
+        }
         if !self.legacy_ids.is_empty() && self.legacy_ids.contains_key(&xxh3_64(event_id.as_bytes())) {
             return None;
         }
+        let retention = self.cfg.dedupe_retention_days;
         let mark = match self.dedupe_mark {
-            Some(m) if day <= m => {
-                // The window does not move: one probe finds the id or takes its place.
-                match self.ids.entry(h) {
-                    hashbrown::hash_map::Entry::Occupied(_) => return None,
-                    hashbrown::hash_map::Entry::Vacant(place) => place.insert(Self::bucket(day, m, self.cfg.dedupe_retention_days)),
-                };
-                m
-            }
+            Some(m) if day <= m => m,
             _ => {
-                // A new day moves the window, after the id was looked for among those it expires.
-                if self.ids.contains_key(&h) {
-                    return None;
-                }
                 self.dedupe_mark = Some(day);
                 self.expire_dedupe(day);
-                self.ids.insert(h, Self::bucket(day, day, self.cfg.dedupe_retention_days));
                 day
             }
         };
-        let bucket = Self::bucket(day, mark, self.cfg.dedupe_retention_days);
+        // A late event is remembered as of the window's first day so it is kept for a window.
+        let bucket = if day > mark - retention { day } else { mark - retention + 1 };
+        self.ids.insert(h, bucket);
         self.by_day.entry(bucket).or_default().push(h);
         self.new_ids.entry(bucket).or_default().push(h);
         Some((h, bucket))
-    }
-
-    /// The day an id is remembered under: its own, or a late event's as of the window's first
-    /// day, so it is kept for a whole window.
-    fn bucket(day: i64, mark: i64, retention: i64) -> i64 {
-        if day > mark - retention {
-            day
-        } else {
-            mark - retention + 1
-        }
     }
 
     /// Forget the id `seen` just remembered (the event was refused after all).
@@ -501,12 +442,7 @@ impl Ledger {
             .collect();
         if hits.is_empty() {
             let key: Key = Arc::from(gap_session_key(who, ts).as_str());
-            match self.gap_sessions.get_mut(who) {
-                Some(open) => open.push(key.clone()),
-                None => {
-                    self.gap_sessions.insert(Arc::from(who), vec![key.clone()]);
-                }
-            }
+            self.gap_sessions.entry(Arc::from(who)).or_default().push(key.clone());
             return self.open_session(key, ts);
         }
         hits.sort_by_key(|(_, (first, _, _))| *first); // the earliest session keeps its key
@@ -582,21 +518,23 @@ impl Ledger {
         }
     }
 
-    fn account_event(&mut self, account: &str, user: &str, info: NameInfo, key_feature: Option<&str>, day: i64) {
+    fn account_event(&mut self, account: &str, user: &str, name: &str, feature: Option<&str>, day: i64) {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         key.push_str(account);
         key.push('|');
         key.push_str(itoa::Buffer::new().format(day));
-        let active = !info.inactive;
-        let weight = info.weight;
-        let r = match self.accounts.entry_ref(key.as_str()) {
-            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(place) => {
-                self.account_days.entry(day).or_default().push(key.clone());
-                place.insert(AccountDay::default())
-            }
+        let active = !self.cfg.inactive.contains(name);
+        let weight = self.cfg.weights.get(name).copied().unwrap_or(0);
+        let key_feature = match feature {
+            Some(f) if name == "feature_used" && self.cfg.key_features.contains(f) => Some(f),
+            _ => None,
         };
+        if !self.accounts.contains_key(key.as_str()) {
+            self.accounts.insert(key.clone(), AccountDay::default());
+            self.account_days.entry(day).or_default().push(key.clone());
+        }
+        let r = self.accounts.get_mut(key.as_str()).expect("inserted above");
         match r.u.get_full_mut(user) {
             Some((index, _, seen)) => {
                 if active && *seen == 0 {
@@ -631,7 +569,7 @@ impl Ledger {
                 return;
             }
         }
-        if old.is_none_or(|o| o.div_euclid(86400) != ts.div_euclid(86400)) {
+        if old.map_or(true, |o| o.div_euclid(86400) != ts.div_euclid(86400)) {
             self.expire_days(day_of(ts) - self.cfg.keep_days);
         }
         let horizon = ts - self.cfg.grace - self.cfg.gap;
@@ -732,7 +670,7 @@ impl Ledger {
         for (key, users) in std::mem::take(&mut self.deleted_accounts) {
             let now = self.accounts.get(&key);
             for user in users {
-                if now.is_none_or(|a| !a.u.contains_key(&user)) {
+                if now.map_or(true, |a| !a.u.contains_key(&user)) {
                     out.push((rec("account_user", &account_user_key(&key, &user)), None));
                 }
             }
@@ -816,11 +754,7 @@ impl Ledger {
             }
             log.push(b'[');
             json_str(&mut log, &key);
-            for n in [s.first, s.last, s.n] {
-                log.push(b',');
-                log.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            }
-            log.push(b']');
+            log.extend_from_slice(format!(",{},{},{}]", s.first, s.last, s.n).as_bytes());
             latest = latest.max(s.last);
             if log.len() >= CHUNK_BYTES {
                 close(&mut log, &mut latest, &mut chunk, &mut self.session_logs);
@@ -1148,14 +1082,7 @@ fn expire_by_hour<V>(
 
 /// `g:<bytes of who>:<who>:<time of its first event>`; the key stays when the session grows.
 fn gap_session_key(who: &str, ts: i64) -> String {
-    let mut key = String::with_capacity(who.len() + 26);
-    key.push_str("g:");
-    key.push_str(itoa::Buffer::new().format(who.len()));
-    key.push(':');
-    key.push_str(who);
-    key.push(':');
-    key.push_str(itoa::Buffer::new().format(ts));
-    key
+    format!("g:{}:{who}:{ts}", who.len())
 }
 
 fn gap_session_who(key: &str) -> Option<&str> {
@@ -1270,7 +1197,7 @@ fn decode_account(value: &[u8]) -> Result<AccountDay, String> {
     struct Stored {
         w: i64,
         #[serde(default)]
-        u: Users,
+        u: IndexMap<String, u8>,
         f: Vec<String>,
     }
     let s: Stored = serde_json::from_slice(value).map_err(|e| e.to_string())?;
