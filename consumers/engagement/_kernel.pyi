@@ -8,7 +8,7 @@ costs 10+ µs an event in Python. See consumers/engagement/ledger.py.
 from collections.abc import Sequence
 from typing import Final, Literal, Self, TypeAlias, final
 
-__all__ = ["EngagementKernel", "MAX_BATCH"]
+__all__ = ["EngagementKernel", "MAX_BATCH", "SIDE_BY_SIDE_BYTES", "SIDE_BY_SIDE_EVENTS"]
 
 #: (event_id, occurred_at in epoch µs, name, user_id, account_id, anonymous_id, feature, session_id)
 _Facts: TypeAlias = tuple[str, int, str, str | None, str | None, str | None, str | None, str | None]
@@ -25,6 +25,13 @@ _Record: TypeAlias = tuple[bytes, bytes | None]
 
 #: The largest SDK batch (events in one JSON-array record), as stream.decoding.MAX_BATCH.
 MAX_BATCH: Final[int]
+#: From this many events in a window of an ``apply_records`` pass (below), spread over more than
+#: one ledger (this partition's and its homes'), two threads apply them, each ledger's in order.
+SIDE_BY_SIDE_EVENTS: Final[int]
+#: An ``apply_records`` pass reads its records in windows: the first of this many bytes, each
+#: next one twice as large; a window after the first holding this many bytes is decoded ahead
+#: on two threads.
+SIDE_BY_SIDE_BYTES: Final[int]
 
 @final
 class EngagementKernel:

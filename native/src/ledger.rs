@@ -9,15 +9,18 @@
 
 use ahash::RandomState;
 use indexmap::{IndexMap, IndexSet};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::event::Facts;
 
-type Map<K, V> = HashMap<K, V, RandomState>;
+// hashbrown's maps rather than std's: `entry_ref` finds or inserts a borrowed key with one probe.
+type Map<K, V> = hashbrown::HashMap<K, V, RandomState>;
 type Key = Arc<str>;
-type Set<K> = HashSet<K, RandomState>;
+type Set<K> = hashbrown::HashSet<K, RandomState>;
+/// An account-day's users in first-seen order (the order of their changelog records).
+type Users = IndexMap<String, u8, RandomState>;
 
 /// Fixed seeds: iteration orders are the same in every process (replay == streaming).
 fn hasher() -> RandomState {
@@ -32,9 +35,9 @@ const SEP: char = '\x1f';
 const FORMAT: &[u8] = b"v1|";
 
 pub struct Config {
-    pub inactive: Set<String>,
+    /// What the reducer needs to know of an event name, found with one lookup per event.
+    pub names: Map<String, NameInfo>,
     pub key_features: Set<String>,
-    pub activators: Set<String>,
     pub activation_seconds: i64,
     pub gap: i64,
     pub grace: i64,
@@ -42,8 +45,28 @@ pub struct Config {
     pub lg_k: u8,
     pub feature_lg_k: u8,
     pub max_features_per_day: usize,
-    pub weights: Map<String, i64>,
     pub dedupe_retention_days: i64,
+}
+
+/// The names the reducer treats apart (docs/metrics.md, engagement).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub enum Special {
+    #[default]
+    None,
+    PageView,
+    SignedUp,
+    FeatureUsed,
+    InviteSent,
+    InviteAccepted,
+}
+
+/// An event name's part in the figures; a name nobody configured: active, weight 0, not special.
+#[derive(Clone, Copy, Default)]
+pub struct NameInfo {
+    pub inactive: bool,
+    pub activates: bool,
+    pub weight: i64,
+    pub special: Special,
 }
 
 impl Config {
@@ -53,17 +76,30 @@ impl Config {
         gap: i64, grace: i64, keep_days: i64, lg_k: u8, feature_lg_k: u8, max_features_per_day: usize,
         weights: HashMap<String, i64>, dedupe_retention_days: i64,
     ) -> Self {
-        let set = |v: Vec<String>| -> Set<String> {
-            let mut s = Set::with_hasher(hasher());
-            s.extend(v);
-            s
-        };
-        let mut w = Map::with_hasher(hasher());
-        w.extend(weights);
+        let mut names: Map<String, NameInfo> = Map::with_hasher(hasher());
+        for (name, special) in [
+            ("page_view", Special::PageView),
+            ("signed_up", Special::SignedUp),
+            ("feature_used", Special::FeatureUsed),
+            ("invite_sent", Special::InviteSent),
+            ("invite_accepted", Special::InviteAccepted),
+        ] {
+            names.entry(name.to_owned()).or_default().special = special;
+        }
+        for name in inactive {
+            names.entry(name).or_default().inactive = true;
+        }
+        for name in activators {
+            names.entry(name).or_default().activates = true;
+        }
+        for (name, weight) in weights {
+            names.entry(name).or_default().weight = weight;
+        }
+        let mut features = Set::with_hasher(hasher());
+        features.extend(key_features);
         Config {
-            inactive: set(inactive),
-            key_features: set(key_features),
-            activators: set(activators),
+            names,
+            key_features: features,
             activation_seconds: activation_days * 86400,
             gap,
             grace,
@@ -71,9 +107,12 @@ impl Config {
             lg_k,
             feature_lg_k,
             max_features_per_day,
-            weights: w,
             dedupe_retention_days,
         }
+    }
+
+    fn name(&self, name: &str) -> NameInfo {
+        self.names.get(name).copied().unwrap_or_default()
     }
 }
 
@@ -106,8 +145,8 @@ struct Signup {
 #[derive(Default)]
 struct AccountDay {
     w: i64,
-    u: IndexMap<String, u8>, // user -> 1 active, 0 only seen
-    f: Vec<String>,          // key features used
+    u: Users,        // user -> 1 active, 0 only seen
+    f: Vec<String>,  // key features used
     dirty: bool,
     changed: Vec<usize>, // indices in `u` first seen or turned active since the last flush
 }
@@ -238,57 +277,61 @@ impl Ledger {
                 return Outcome::Late;
             }
         }
-        if self.watermark.map_or(true, |m| ts > m) {
+        if self.watermark.is_none_or(|m| ts > m) {
             self.advance(ts);
         }
         let day = day_of(ts);
-        let name: &str = &e.name;
+        let info = self.cfg.name(&e.name);
         let user = e.user_id.as_deref();
         let who = user.or(e.anonymous_id.as_deref()).expect("validated: user_id or anonymous_id");
-        let feature = e.feature.as_deref();
+        let feature = match info.special {
+            Special::FeatureUsed => e.feature.as_deref(),
+            _ => None,
+        };
+        let key_feature = feature.filter(|f| self.cfg.key_features.contains(*f));
         if let Some(u) = user {
-            if !self.cfg.inactive.contains(name) {
+            if !info.inactive {
                 self.sketch(DAU, day, None, u);
             }
         }
-        if name == "page_view" {
-            self.sketch(VISITORS, day, None, who);
-        } else if name == "signed_up" {
-            self.sketch(SIGNUPS, day, None, who);
-            self.signup(who, ts, day);
-        } else if name == "feature_used" {
-            if let Some(f) = feature {
-                let max = self.cfg.max_features_per_day;
-                let is_key = self.cfg.key_features.contains(f);
-                let counts = self.day_mut(day).feature_events.get_or_insert_with(IndexMap::new);
-                let counted = if !counts.contains_key(f) && !is_key && counts.len() >= max { "other" } else { f };
-                match counts.get_mut(counted) {
-                    Some(n) => *n += 1,
-                    None => {
-                        counts.insert(counted.to_owned(), 1);
+        match info.special {
+            Special::PageView => self.sketch(VISITORS, day, None, who),
+            Special::SignedUp => {
+                self.sketch(SIGNUPS, day, None, who);
+                self.signup(who, ts, day);
+            }
+            Special::FeatureUsed => {
+                if let Some(f) = feature {
+                    let max = self.cfg.max_features_per_day;
+                    let counts = self.day_mut(day).feature_events.get_or_insert_with(IndexMap::new);
+                    let full = !counts.contains_key(f) && key_feature.is_none() && counts.len() >= max;
+                    let counted = if full { "other" } else { f };
+                    match counts.get_mut(counted) {
+                        Some(n) => *n += 1,
+                        None => {
+                            counts.insert(counted.to_owned(), 1);
+                        }
+                    }
+                    if let Some(u) = user {
+                        self.sketch(FEATURE, day, Some(counted), u);
                     }
                 }
-                if let Some(u) = user {
-                    let counted = counted.to_owned();
-                    self.sketch(FEATURE, day, Some(&counted), u);
-                }
             }
-        }
-        if name == "invite_sent" || name == "invite_accepted" {
-            let d = self.day_mut(day);
-            let counter = if name == "invite_sent" { &mut d.invites_sent } else { &mut d.invites_accepted };
-            *counter.get_or_insert(0) += 1;
+            Special::InviteSent | Special::InviteAccepted => {
+                let d = self.day_mut(day);
+                let counter = if info.special == Special::InviteSent { &mut d.invites_sent } else { &mut d.invites_accepted };
+                *counter.get_or_insert(0) += 1;
+            }
+            Special::None => {}
         }
         if let Some(u) = user {
-            let activates = self.cfg.activators.contains(name)
-                || (name == "feature_used" && feature.map_or(false, |f| self.cfg.key_features.contains(f)));
-            if activates {
+            if info.activates || key_feature.is_some() {
                 self.activate(u, ts);
             }
         }
         self.session(who, e.session_id.as_deref(), ts);
         if let (Some(account), Some(u)) = (e.account_id.as_deref(), user) {
-            self.account_event(account, u, name, feature, day);
+            self.account_event(account, u, info, key_feature, day);
         }
         Outcome::Applied
     }
@@ -303,27 +346,43 @@ impl Ledger {
         key.push_str(event_id);
         let h = xxh3_64(key.as_bytes());
         self.key = key;
-        if self.ids.contains_key(&h) {
-            return None;
-        }
         if !self.legacy_ids.is_empty() && self.legacy_ids.contains_key(&xxh3_64(event_id.as_bytes())) {
             return None;
         }
-        let retention = self.cfg.dedupe_retention_days;
         let mark = match self.dedupe_mark {
-            Some(m) if day <= m => m,
+            Some(m) if day <= m => {
+                // The window does not move: one probe finds the id or takes its place.
+                match self.ids.entry(h) {
+                    hashbrown::hash_map::Entry::Occupied(_) => return None,
+                    hashbrown::hash_map::Entry::Vacant(place) => place.insert(Self::bucket(day, m, self.cfg.dedupe_retention_days)),
+                };
+                m
+            }
             _ => {
+                // A new day moves the window, after the id was looked for among those it expires.
+                if self.ids.contains_key(&h) {
+                    return None;
+                }
                 self.dedupe_mark = Some(day);
                 self.expire_dedupe(day);
+                self.ids.insert(h, Self::bucket(day, day, self.cfg.dedupe_retention_days));
                 day
             }
         };
-        // A late event is remembered as of the window's first day so it is kept for a window.
-        let bucket = if day > mark - retention { day } else { mark - retention + 1 };
-        self.ids.insert(h, bucket);
+        let bucket = Self::bucket(day, mark, self.cfg.dedupe_retention_days);
         self.by_day.entry(bucket).or_default().push(h);
         self.new_ids.entry(bucket).or_default().push(h);
         Some((h, bucket))
+    }
+
+    /// The day an id is remembered under: its own, or a late event's as of the window's first
+    /// day, so it is kept for a whole window.
+    fn bucket(day: i64, mark: i64, retention: i64) -> i64 {
+        if day > mark - retention {
+            day
+        } else {
+            mark - retention + 1
+        }
     }
 
     /// Forget the id `seen` just remembered (the event was refused after all).
@@ -442,7 +501,12 @@ impl Ledger {
             .collect();
         if hits.is_empty() {
             let key: Key = Arc::from(gap_session_key(who, ts).as_str());
-            self.gap_sessions.entry(Arc::from(who)).or_default().push(key.clone());
+            match self.gap_sessions.get_mut(who) {
+                Some(open) => open.push(key.clone()),
+                None => {
+                    self.gap_sessions.insert(Arc::from(who), vec![key.clone()]);
+                }
+            }
             return self.open_session(key, ts);
         }
         hits.sort_by_key(|(_, (first, _, _))| *first); // the earliest session keeps its key
@@ -518,23 +582,21 @@ impl Ledger {
         }
     }
 
-    fn account_event(&mut self, account: &str, user: &str, name: &str, feature: Option<&str>, day: i64) {
+    fn account_event(&mut self, account: &str, user: &str, info: NameInfo, key_feature: Option<&str>, day: i64) {
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         key.push_str(account);
         key.push('|');
         key.push_str(itoa::Buffer::new().format(day));
-        let active = !self.cfg.inactive.contains(name);
-        let weight = self.cfg.weights.get(name).copied().unwrap_or(0);
-        let key_feature = match feature {
-            Some(f) if name == "feature_used" && self.cfg.key_features.contains(f) => Some(f),
-            _ => None,
+        let active = !info.inactive;
+        let weight = info.weight;
+        let r = match self.accounts.entry_ref(key.as_str()) {
+            hashbrown::hash_map::EntryRef::Occupied(found) => found.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(place) => {
+                self.account_days.entry(day).or_default().push(key.clone());
+                place.insert(AccountDay::default())
+            }
         };
-        if !self.accounts.contains_key(key.as_str()) {
-            self.accounts.insert(key.clone(), AccountDay::default());
-            self.account_days.entry(day).or_default().push(key.clone());
-        }
-        let r = self.accounts.get_mut(key.as_str()).expect("inserted above");
         match r.u.get_full_mut(user) {
             Some((index, _, seen)) => {
                 if active && *seen == 0 {
@@ -569,7 +631,7 @@ impl Ledger {
                 return;
             }
         }
-        if old.map_or(true, |o| o.div_euclid(86400) != ts.div_euclid(86400)) {
+        if old.is_none_or(|o| o.div_euclid(86400) != ts.div_euclid(86400)) {
             self.expire_days(day_of(ts) - self.cfg.keep_days);
         }
         let horizon = ts - self.cfg.grace - self.cfg.gap;
@@ -670,7 +732,7 @@ impl Ledger {
         for (key, users) in std::mem::take(&mut self.deleted_accounts) {
             let now = self.accounts.get(&key);
             for user in users {
-                if now.map_or(true, |a| !a.u.contains_key(&user)) {
+                if now.is_none_or(|a| !a.u.contains_key(&user)) {
                     out.push((rec("account_user", &account_user_key(&key, &user)), None));
                 }
             }
@@ -754,7 +816,11 @@ impl Ledger {
             }
             log.push(b'[');
             json_str(&mut log, &key);
-            log.extend_from_slice(format!(",{},{},{}]", s.first, s.last, s.n).as_bytes());
+            for n in [s.first, s.last, s.n] {
+                log.push(b',');
+                log.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            }
+            log.push(b']');
             latest = latest.max(s.last);
             if log.len() >= CHUNK_BYTES {
                 close(&mut log, &mut latest, &mut chunk, &mut self.session_logs);
@@ -1082,7 +1148,14 @@ fn expire_by_hour<V>(
 
 /// `g:<bytes of who>:<who>:<time of its first event>`; the key stays when the session grows.
 fn gap_session_key(who: &str, ts: i64) -> String {
-    format!("g:{}:{who}:{ts}", who.len())
+    let mut key = String::with_capacity(who.len() + 26);
+    key.push_str("g:");
+    key.push_str(itoa::Buffer::new().format(who.len()));
+    key.push(':');
+    key.push_str(who);
+    key.push(':');
+    key.push_str(itoa::Buffer::new().format(ts));
+    key
 }
 
 fn gap_session_who(key: &str) -> Option<&str> {
@@ -1197,7 +1270,7 @@ fn decode_account(value: &[u8]) -> Result<AccountDay, String> {
     struct Stored {
         w: i64,
         #[serde(default)]
-        u: IndexMap<String, u8>,
+        u: Users,
         f: Vec<String>,
     }
     let s: Stored = serde_json::from_slice(value).map_err(|e| e.to_string())?;

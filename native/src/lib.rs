@@ -95,6 +95,121 @@ fn forwarded_values(raw: &[u8], is_batch: bool, groups: &[Group]) -> Option<Vec<
     Some(out)
 }
 
+/// An event for a ledger to apply: its record, its index in an SDK batch (None for a single
+/// event), and where its facts are (`decoded[slot][event]`).
+#[derive(Clone, Copy)]
+struct Work {
+    record: usize,
+    index: Option<usize>,
+    slot: u32,
+    event: u32,
+}
+
+/// What one ledger made of its events: (processed, duplicates, late).
+type Outcomes = (u64, u64, Vec<Late>);
+
+/// Whether this process may run on two cores or more: asked once (the answer reads cgroup files).
+fn two_cores() -> bool {
+    static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TWO.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
+}
+
+/// From this many bytes, a window of records is decoded ahead on two threads.
+const SIDE_BY_SIDE_BYTES: usize = 256 * 1024;
+/// A pass reads its records a window at a time: the first of `SIDE_BY_SIDE_BYTES`, decoded
+/// record by record as they are routed; each next one twice the last, up to the largest,
+/// decoded ahead. A pass that stops (at a record for Python, or one after `until`) has decoded
+/// at most as many bytes it does not use as it took before, so a stream with many records for
+/// Python, or stopping often for time, does not decode the rest of the batch again each time.
+const FIRST_WINDOW_BYTES: usize = SIDE_BY_SIDE_BYTES;
+const LARGEST_WINDOW_BYTES: usize = 4 * 1024 * 1024;
+
+/// Each record decoded, the second half of them (by bytes) on a second thread.
+fn decode_side_by_side<'a>(raws: &[Option<&'a [u8]>]) -> Vec<Option<(bool, Vec<Facts<'a>>)>> {
+    let decode = |part: &[Option<&'a [u8]>]| -> Vec<Option<(bool, Vec<Facts<'a>>)>> {
+        part.iter().map(|raw| raw.and_then(decode_record)).collect()
+    };
+    let total: usize = raws.iter().flatten().map(|r| r.len()).sum();
+    let mut seen = 0;
+    let half = raws.iter().position(|raw| {
+        seen += raw.map_or(0, |r| r.len());
+        seen * 2 >= total
+    });
+    let (first, second) = raws.split_at(half.map_or(raws.len(), |h| h + 1));
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| decode(second));
+        let mut out = decode(first);
+        out.extend(later.join().expect("decoding panicked"));
+        out
+    })
+}
+
+/// Below this many events in a window, its ledgers apply them on this thread: a thread costs more.
+const SIDE_BY_SIDE_EVENTS: usize = 1_000;
+
+/// A window's records as decoded: (is it an SDK batch, its events), None for Python.
+type Decoded<'a> = [Option<(bool, Vec<Facts<'a>>)>];
+
+fn apply_all(ledger: &mut Ledger, work: &[Work], decoded: &Decoded<'_>) -> Outcomes {
+    let (mut processed, mut duplicates, mut late) = (0u64, 0u64, Vec::new());
+    for w in work {
+        let (_, events) = decoded[w.slot as usize].as_ref().expect("work only for decoded records");
+        let e = &events[w.event as usize];
+        match ledger.apply(e) {
+            Outcome::Applied => processed += 1,
+            Outcome::Duplicate => duplicates += 1,
+            Outcome::Late => late.push((w.record, w.index, e.micros)),
+        }
+    }
+    (processed, duplicates, late)
+}
+
+/// Each ledger applies its own events in order; with enough events and more than one ledger
+/// holding them, two threads share the ledgers (by events, largest first). The ledgers share no
+/// state, so the outcome is the same as applying them one after the other.
+fn apply_side_by_side(ledgers: Vec<&mut Ledger>, work: &[Vec<Work>], decoded: &Decoded<'_>) -> Vec<Outcomes> {
+    let busy = work.iter().filter(|w| !w.is_empty()).count();
+    let total: usize = work.iter().map(Vec::len).sum();
+    if busy < 2 || total < SIDE_BY_SIDE_EVENTS || !two_cores() {
+        return ledgers.into_iter().zip(work).map(|(l, w)| apply_all(l, w, decoded)).collect();
+    }
+    // Greedy split by events: the largest ledger first, each to the lighter side.
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by_key(|&n| std::cmp::Reverse(work[n].len()));
+    let mut side = vec![false; work.len()];
+    let (mut here, mut there) = (0usize, 0usize);
+    for n in order {
+        if there < here {
+            side[n] = true;
+            there += work[n].len();
+        } else {
+            here += work[n].len();
+        }
+    }
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    for (n, ledger) in ledgers.into_iter().enumerate() {
+        if side[n] {
+            theirs.push((n, ledger));
+        } else {
+            mine.push((n, ledger));
+        }
+    }
+    let mut out: Vec<Option<Outcomes>> = (0..work.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            theirs.into_iter().map(|(n, l)| (n, apply_all(l, &work[n], decoded))).collect::<Vec<_>>()
+        });
+        for (n, l) in mine {
+            out[n] = Some(apply_all(l, &work[n], decoded));
+        }
+        for (n, outcome) in other.join().expect("a ledger's pass panicked") {
+            out[n] = Some(outcome);
+        }
+    });
+    out.into_iter().map(|o| o.expect("every ledger applied")).collect()
+}
+
 #[pyclass(module = "consumers.engagement._kernel")]
 struct EngagementKernel {
     ledger: Ledger,
@@ -147,8 +262,7 @@ impl EngagementKernel {
         &mut self, py: Python<'py>, values: &Bound<'py, PyList>, limits: &Bound<'py, PyList>, start: usize,
         partition: u32, partitions: u32, group: bool, until: i64, homes: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Applied<'py>> {
-        let (mut processed, mut duplicates, mut late, mut future, mut misplaced, mut forwards) =
-            (0u64, 0u64, Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut future, mut misplaced, mut forwards) = (Vec::new(), Vec::new(), Vec::new());
         let mut latest: Option<i64> = None;
         let mut groups: Vec<Group> = Vec::new();
         let mut taking: Vec<Home<'py>> = Vec::new();
@@ -167,88 +281,122 @@ impl EngagementKernel {
                                    records: Vec::new(), events: 0 });
             }
         }
-        macro_rules! done {
-            ($deferred:expr, $stopped:expr) => {
-                return Ok((processed, duplicates, late, future, misplaced, forwards, $deferred, $stopped, latest,
-                           taking.into_iter().map(Home::taken).collect()))
-            };
-        }
-        for i in start..values.len() {
-            let item = values.get_item(i)?;
-            let Ok(bytes) = item.downcast::<PyBytes>() else {
-                done!(Some(i), None);
-            };
-            let raw = bytes.as_bytes();
-            let Some((is_batch, events)) = decode_record(raw) else {
-                done!(Some(i), None);
-            };
-            let limit: i64 = limits.get_item(i)?.extract()?;
-            if let Some(head) = events.iter().map(|e| e.micros).filter(|&m| m <= limit).max() {
-                if head > until {
-                    done!(None, Some((i, head)));
+        // A window of records at a time: each record read and each of its events given to the
+        // ledger that applies it (this partition's, or an owned home's) or set aside to forward;
+        // then the ledgers apply the window's events, each in record order, side by side (they
+        // share no state).
+        let (mut processed, mut duplicates, mut late) = (0u64, 0u64, Vec::new());
+        let (mut deferred, mut stopped) = (None, None);
+        let mut next = start;
+        let mut window = FIRST_WINDOW_BYTES;
+        while next < values.len() && deferred.is_none() && stopped.is_none() {
+            let mut held: Vec<(Bound<'py, PyAny>, i64)> = Vec::new();
+            let mut bytes = 0;
+            while next + held.len() < values.len() {
+                let i = next + held.len();
+                let item = values.get_item(i)?;
+                let limit: i64 = limits.get_item(i)?.extract()?;
+                bytes += item.downcast::<PyBytes>().map_or(0, |b| b.as_bytes().len());
+                held.push((item, limit));
+                if bytes >= window {
+                    break;
                 }
-                latest = Some(latest.map_or(head, |l| l.max(head)));
             }
-            groups.clear();
-            for (index, e) in events.iter().enumerate() {
-                if e.micros > limit {
-                    future.push((i, is_batch.then_some(index), e.micros));
-                    continue;
+            let raws: Vec<Option<&[u8]>> =
+                held.iter().map(|(item, _)| item.downcast::<PyBytes>().ok().map(|b| b.as_bytes())).collect();
+            // a big window after the first is decoded ahead, on two threads; the first, or a
+            // small one, record by record as it is routed (a stop decodes nothing beyond it)
+            let ahead = window > FIRST_WINDOW_BYTES && bytes >= SIDE_BY_SIDE_BYTES && two_cores();
+            let mut decoded = if ahead { decode_side_by_side(&raws) } else { Vec::with_capacity(raws.len()) };
+            // per ledger (0: this partition's, 1 + n: taking[n]): the window's events for it, in order
+            let mut work: Vec<Vec<Work>> = vec![Vec::new(); 1 + taking.len()];
+            for (offset, raw) in raws.iter().enumerate() {
+                let i = next + offset;
+                if !ahead {
+                    decoded.push(raw.and_then(decode_record));
                 }
-                if partitions > 0 {
-                    if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()) {
-                        let home = partition::partition_of(key.as_bytes(), partitions);
-                        if home != partition {
-                            if let Some(at) = home_at[home as usize] {
-                                let taker = &mut taking[at];
-                                taker.events += 1;
-                                if i < taker.from {
-                                    continue; // it holds this record's events already
+                let (Some(raw), Some((is_batch, events))) = (raw, &decoded[offset]) else {
+                    deferred = Some(i);
+                    break;
+                };
+                let (is_batch, limit) = (*is_batch, held[offset].1);
+                if let Some(head) = events.iter().map(|e| e.micros).filter(|&m| m <= limit).max() {
+                    if head > until {
+                        stopped = Some((i, head));
+                        break;
+                    }
+                    latest = Some(latest.map_or(head, |l| l.max(head)));
+                }
+                groups.clear();
+                for (index, e) in events.iter().enumerate() {
+                    let at = Work { record: i, index: is_batch.then_some(index), slot: offset as u32, event: index as u32 };
+                    if e.micros > limit {
+                        future.push((i, at.index, e.micros));
+                        continue;
+                    }
+                    if partitions > 0 {
+                        if let Some(key) = e.account_id.as_deref().or(e.anonymous_id.as_deref()).or(e.user_id.as_deref()) {
+                            let home = partition::partition_of(key.as_bytes(), partitions);
+                            if home != partition {
+                                if let Some(n) = home_at[home as usize] {
+                                    let taker = &mut taking[n];
+                                    taker.events += 1;
+                                    if i < taker.from {
+                                        continue; // it holds this record's events already
+                                    }
+                                    if taker.records.last() != Some(&i) {
+                                        taker.records.push(i);
+                                    }
+                                    work[1 + n].push(at);
+                                    continue;
                                 }
-                                if taker.records.last() != Some(&i) {
-                                    taker.records.push(i);
-                                }
-                                match taker.kernel.ledger.apply(e) {
-                                    Outcome::Applied => taker.processed += 1,
-                                    Outcome::Duplicate => taker.duplicates += 1,
-                                    Outcome::Late => taker.late.push((i, is_batch.then_some(index), e.micros)),
+                                if !group {
+                                    misplaced.push((i, at.index, home));
+                                } else if let Some(known) = groups.iter_mut().find(|g| g.0 == home) {
+                                    known.2.push(index);
+                                } else {
+                                    groups.push((home, key.as_bytes().to_vec(), vec![index]));
                                 }
                                 continue;
                             }
-                            if !group {
-                                misplaced.push((i, is_batch.then_some(index), home));
-                            } else if let Some(known) = groups.iter_mut().find(|g| g.0 == home) {
-                                known.2.push(index);
-                            } else {
-                                groups.push((home, key.as_bytes().to_vec(), vec![index]));
-                            }
-                            continue;
+                        }
+                    }
+                    work[0].push(at);
+                }
+                if groups.is_empty() {
+                    continue;
+                }
+                match forwarded_values(raw, is_batch, &groups) {
+                    Some(split) => {
+                        for ((home, key, indexes), value) in groups.drain(..).zip(split) {
+                            forwards.push((i, home, PyBytes::new(py, &key), PyBytes::new(py, &value), indexes.len()));
+                        }
+                    }
+                    None => {
+                        for (home, _, indexes) in groups.drain(..) {
+                            misplaced.extend(indexes.into_iter().map(|index| (i, is_batch.then_some(index), home)));
                         }
                     }
                 }
-                match self.ledger.apply(e) {
-                    Outcome::Applied => processed += 1,
-                    Outcome::Duplicate => duplicates += 1,
-                    Outcome::Late => late.push((i, is_batch.then_some(index), e.micros)),
-                }
             }
-            if groups.is_empty() {
-                continue;
+            let mut ledgers: Vec<&mut Ledger> = Vec::with_capacity(work.len());
+            ledgers.push(&mut self.ledger);
+            ledgers.extend(taking.iter_mut().map(|t| &mut t.kernel.ledger));
+            let mut outcomes = apply_side_by_side(ledgers, &work, &decoded).into_iter();
+            let own = outcomes.next().expect("this partition's ledger");
+            processed += own.0;
+            duplicates += own.1;
+            late.extend(own.2);
+            for (home, outcome) in taking.iter_mut().zip(outcomes) {
+                home.processed += outcome.0;
+                home.duplicates += outcome.1;
+                home.late.extend(outcome.2);
             }
-            match forwarded_values(raw, is_batch, &groups) {
-                Some(split) => {
-                    for ((home, key, indexes), value) in groups.drain(..).zip(split) {
-                        forwards.push((i, home, PyBytes::new(py, &key), PyBytes::new(py, &value), indexes.len()));
-                    }
-                }
-                None => {
-                    for (home, _, indexes) in groups.drain(..) {
-                        misplaced.extend(indexes.into_iter().map(|index| (i, is_batch.then_some(index), home)));
-                    }
-                }
-            }
+            next += held.len();
+            window = (window * 2).min(LARGEST_WINDOW_BYTES);
         }
-        done!(None, None);
+        Ok((processed, duplicates, late, future, misplaced, forwards, deferred, stopped, latest,
+            taking.into_iter().map(Home::taken).collect()))
     }
 
     /// One event validated by pydantic (the Python path): None, "duplicate" or "late".
@@ -379,5 +527,7 @@ fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EngagementKernel>()?;
     m.add_function(wrap_pyfunction!(partition_of, m)?)?;
     m.add("MAX_BATCH", event::MAX_BATCH)?;
+    m.add("SIDE_BY_SIDE_EVENTS", SIDE_BY_SIDE_EVENTS)?;
+    m.add("SIDE_BY_SIDE_BYTES", SIDE_BY_SIDE_BYTES)?;
     Ok(())
 }
