@@ -91,13 +91,19 @@ class SnapshotStore:
         self, topic: str, partition: int, sketches: dict[str, bytes], gone: list[str], version: str
     ) -> None:
         """Changed sketches with the version (the partition state's position) they reflect, in
-        one transaction, so readers fetch only what changed since they last looked."""
+        one transaction, so readers fetch only what changed since they last looked.
+
+        The version is stamped with this writer's epoch: a position names a state only within
+        one writer. After a crash the next owner passes the same positions again, holding what
+        it took from other partitions in a different order, and a reader that kept a dead
+        writer's sketch at an equal position would never fetch the new one."""
         key = f"{self.prefix}:{topic}:sketches:{partition}"
         versions = f"{self.prefix}:{topic}:sketch-versions:{partition}"
         pipe = self.client.pipeline(transaction=True)
         if sketches:
             pipe.hset(key, mapping=sketches)  # type: ignore[arg-type]  # redis stubs: invariant Mapping[str | bytes, ...]
-            pipe.hset(versions, mapping={k: version for k in sketches})
+            stamped = f"{self.epoch}/{version}"
+            pipe.hset(versions, mapping={k: stamped for k in sketches})
         if gone:
             pipe.hdel(key, *gone)
             pipe.hdel(versions, *gone)
