@@ -208,7 +208,24 @@ def assert_api_matches(
         wait_for(lambda: rows() == expected, timeout=timeout, interval=interval, what="streaming = replay")
     except TimeoutError:
         diff = [(e, g) for e, g in zip(expected, rows(), strict=False) if e != g]
-        raise AssertionError(f"streaming != replay on {len(diff)} rows, first: {diff[:2]}") from None
+        raise AssertionError(
+            f"streaming != replay on {len(diff)} rows, first (expected, streamed): {diff[:2]}\n"
+            f"{_event_counters(worker)}\nworker log ({worker.log_path}), last lines:\n{worker.tail(60)}"
+        ) from None
+
+
+def _event_counters(worker: Worker) -> str:
+    """The worker's event counters (processed, duplicates, rejected, forwarded...), to tell a
+    lost or doubled event from a stale read when figures differ."""
+    try:
+        samples = worker.metrics()
+    except OSError as exc:
+        return f"no metrics: {exc}"
+    return "\n".join(
+        f"{name}{dict(labels)} = {value}"
+        for (name, labels), value in sorted(samples.items())
+        if name.startswith("pulse_events_") and value
+    )
 
 
 def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.3, what: str = "condition") -> Any:
