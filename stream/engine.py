@@ -617,7 +617,11 @@ class IngestEngine(Service):
         results = await asyncio.gather(*(writer.seal() for writer in written.writers.values()), return_exceptions=True)
         now = asyncio.get_running_loop().time()
         for (tp, writer), result in zip(written.writers.items(), results, strict=True):
-            if isinstance(result, ProducerFenced):
+            if isinstance(result, Exception) and self.writers.get(tp) is not writer:
+                # released while its batch was sealed (a rebalance): the batch does not count,
+                # and whoever owns the partition now reads it again from its checkpoint
+                log.debug("partition %s:%d released before its batch was sealed: %s", tp.topic, tp.partition, result)
+            elif isinstance(result, ProducerFenced):
                 await self._fenced(tp)
             elif isinstance(result, Exception):
                 await self._write_failed(tp, result)

@@ -31,8 +31,14 @@ __all__ = [
     "PartitionWrites",
     "ProducerFenced",
     "TransactionalWriter",
+    "WriterStopped",
     "producer_options",
 ]
+
+
+class WriterStopped(Exception):
+    """The writer was stopped (its partition released in a rebalance) before its batch was
+    committed: the batch does not count, and the partition's next owner reads it again."""
 
 
 def producer_options(bootstrap: str) -> dict[str, Any]:
@@ -194,6 +200,7 @@ class TransactionalWriter(BatchWriter):
         self.open = False
         self.writes: list[asyncio.Future[Any]] = []
         self.forwarded = []
+        self.stopped = asyncio.Event()
 
     @classmethod
     def create(cls, bootstrap: str, transactional_id: str) -> TransactionalWriter:
@@ -210,6 +217,7 @@ class TransactionalWriter(BatchWriter):
         await self.producer.start()  # InitProducerId: fences older producers of this id
 
     async def stop(self) -> None:
+        self.stopped.set()
         await self.producer.stop()
 
     async def send(self, writes: PartitionWrites) -> None:
@@ -218,12 +226,36 @@ class TransactionalWriter(BatchWriter):
         self.writes = await _send_all(self.producer, writes, self.forwarded, checkpoint=True)
 
     async def seal(self) -> None:
+        """As :meth:`BatchWriter.seal`; :class:`WriterStopped` when the writer is stopped first.
+        A rebalance stops the writers of released partitions while the worker may be sealing
+        their batch, and a stopped aiokafka producer never ends a transaction it is asked to
+        commit: waiting for it would stop the worker for good."""
         if not self.open:
             return
         futures, self.writes = self.writes, []
+        sealing = asyncio.ensure_future(self._commit(futures))
+        released = asyncio.ensure_future(self.stopped.wait())
+        unfinished = True
+        try:
+            await asyncio.wait((sealing, released), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+            unfinished = not sealing.done()
+            if unfinished:
+                sealing.cancel()
+        if unfinished:
+            raise WriterStopped("the writer was stopped before its batch was committed")
+        sealing.result()
+
+    async def _commit(self, futures: list[asyncio.Future[Any]]) -> None:
         # A failed produce does not fail the transaction in aiokafka: committing then would
         # commit the checkpoint without that record. Raise instead; the transaction stays open
-        # until the partition's next producer fences and aborts it.
-        await asyncio.gather(*futures)
+        # until the partition's next producer fences and aborts it. (wait, not gather: leaving
+        # early must not cancel the producer's own futures.)
+        if futures:
+            await asyncio.wait(futures)
+        errors = [error for future in futures if (error := future.exception()) is not None]
+        if errors:
+            raise errors[0]
         self.open = False
         await self.producer.commit_transaction()

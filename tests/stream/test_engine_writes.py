@@ -28,7 +28,7 @@ from stream.registry import FamilyRegistry
 from stream.settings import PulseSettings
 from stream.state import CHECKPOINT_KEY, PartitionState
 from stream.topics import spec_for
-from stream.writers import AcknowledgedWriter, ProducerFenced, TransactionalWriter
+from stream.writers import AcknowledgedWriter, PartitionWrites, ProducerFenced, TransactionalWriter, WriterStopped
 from tests.factories import make_subscription
 
 
@@ -260,6 +260,40 @@ async def test_a_fenced_worker_drops_the_partition_and_writes_nothing_more() -> 
     later = await engine.process_batch(batch(tp, 1, make_subscription(event_id="b", customer_id="c2")))
     await engine._seal(later)
     assert len(producer.log) == sent and later.writers == {}
+
+
+class StoppingProducer(RecordingProducer):
+    """Like aiokafka's: once stopped, a commit it is asked for never ends (its sender is gone)."""
+
+    async def commit_transaction(self) -> None:
+        if self.stopped:
+            await asyncio.Event().wait()
+        await super().commit_transaction()
+
+
+async def test_a_batch_whose_writer_stops_while_it_is_sealed_ends_and_does_not_count() -> None:
+    producer = StoppingProducer()
+    writer = TransactionalWriter(producer)
+    await writer.send(PartitionWrites("changelog", 0, changes=[(b"k", b"v")]))
+    sealing = asyncio.ensure_future(writer.seal())
+    await writer.stop()  # a rebalance released the partition meanwhile
+    with pytest.raises(WriterStopped):
+        await asyncio.wait_for(sealing, 5)
+    assert "COMMIT" not in kinds(producer.log)
+
+
+async def test_a_partition_released_while_its_batch_is_sealed_is_not_reloaded() -> None:
+    """The worker seals the batch in flight while a rebalance releases its partition (both
+    await the broker): the worker goes on, and does not reload a partition it no longer owns."""
+    producer = StoppingProducer()
+    engine, tp = engine_with(producer, transactions=True)
+    written = await engine.process_batch(batch(tp, 0, make_subscription(event_id="a", customer_id="c1")))
+    producer.stopped = True  # stopped before the commit below reached the broker
+    sealing = asyncio.ensure_future(engine._seal(written))
+    await engine._release(tp)
+    await asyncio.wait_for(sealing, 5)
+    assert tp not in engine.reload_pending and tp not in engine.states and tp not in written.sealed
+    assert "COMMIT" not in kinds(producer.log)
 
 
 def test_a_huge_rejected_record_becomes_a_dead_letter_within_the_topic_limit() -> None:
