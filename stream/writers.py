@@ -235,7 +235,6 @@ class TransactionalWriter(BatchWriter):
         futures, self.writes = self.writes, []
         sealing = asyncio.ensure_future(self._commit(futures))
         released = asyncio.ensure_future(self.stopped.wait())
-        unfinished = True
         try:
             await asyncio.wait((sealing, released), return_when=asyncio.FIRST_COMPLETED)
         finally:
