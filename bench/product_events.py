@@ -25,6 +25,7 @@ import asyncio
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,7 +195,7 @@ def _rejected(port: int, topic: str) -> str:
 
 
 def pulse_worker(
-    prefix: str, expect: int, timeout: float, topic: str = "product-events", transactions: bool = True
+    prefix: str, expect: int, timeout: float, topic: str = "product-events", transactions: bool = True, run: int = 0
 ) -> float:
     port = 6199
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
@@ -202,7 +203,7 @@ def pulse_worker(
         env.update(
             PULSE_KAFKA_BROKER=BROKER,
             PULSE_TOPIC_PREFIX=prefix,
-            PULSE_APP_ID=app_id_of(prefix, transactions),
+            PULSE_APP_ID=app_id_of(prefix, transactions, run),
             PULSE_WEB_PORT=str(port),
             PULSE_DATA_DIR=tmp,
             PULSE_LOG_LEVEL="warning",
@@ -249,9 +250,11 @@ def pulse_worker(
             proc.wait(30)
 
 
-def app_id_of(prefix: str, transactions: bool) -> str:
-    """The worker's app id for a run: its Faust assignor topic is named after it, unprefixed."""
-    return f"bench-{prefix.strip('.').removeprefix('bench')}-{'tx' if transactions else 'acks'}"
+def app_id_of(prefix: str, transactions: bool, run: int = 0) -> str:
+    """The worker's app id for a run: its Faust assignor topic is named after it, unprefixed.
+    Each run of a --pairs loop is a new consumer group, reading the topic from the beginning."""
+    mode = "tx" if transactions else "acks"
+    return f"bench-{prefix.strip('.').removeprefix('bench')}-{mode}" + (f"-{run}" if run else "")
 
 
 async def drop_topics(prefix: str) -> None:
@@ -304,6 +307,13 @@ def main() -> None:
         help="Kafka timestamp of each record: when the bench publishes it, or its last event's time "
         "(a backlog produced as the events happened; the events then end now)",
     )
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="run the ceiling and the worker this many times, one after the other, and report each "
+        "pair's ratio and their median: the machine's speed drifts between runs, a pair is timed close together",
+    )
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -325,37 +335,52 @@ def main() -> None:
             file=sys.stderr,
         )
 
-        rows: list[tuple[str, float | None]] = []  # (consumer, events/s)
-        rate = asyncio.run(ceiling(topic, args.events))
-        rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", rate))
-        if not args.skip_faust:
-            secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
-            rows.append(("naive Faust agent, same work per event", None if secs_f is None else args.events / secs_f))
-        modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
-        for transactions in modes:
-            how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
-            name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
-            try:
-                rate_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions)
-            except Stalled as exc:
-                rate_p, name = None, f"{name}: {exc}"
-            rows.append((name, rate_p))
-
+        pairs = [run_pair(args, prefix, topic, run) for run in range(args.pairs)]
     finally:
         asyncio.run(drop_topics(prefix))
-    ceiling_rate = rows[0][1]
-    assert ceiling_rate is not None
     print(
         f"\n{args.events} product events, {args.batch} per record ({args.arrays} arrays), {args.users} users, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n"
     )
     print("| consumer | events/s | × ceiling |")
     print("| --- | ---: | ---: |")
-    for name, rate in rows:
-        if rate is None:
-            print(f"| {name} | did not finish | — |")
-            continue
-        print(f"| {name} | {rate:,.0f} | {rate / ceiling_rate:.2f} |")
+    for n, rows in enumerate(pairs):
+        ceiling_rate = rows[0][1]
+        assert ceiling_rate is not None
+        for name, rate in rows:
+            name = f"{name} (pair {n + 1})" if len(pairs) > 1 else name
+            if rate is None:
+                print(f"| {name} | did not finish | — |")
+                continue
+            print(f"| {name} | {rate:,.0f} | {rate / ceiling_rate:.2f} |")
+    if len(pairs) > 1:
+        for i, (name, _) in enumerate(pairs[0][1:], start=1):
+            ratios = [rows[i][1] / rows[0][1] for rows in pairs if rows[i][1] is not None and rows[0][1]]
+            if ratios:
+                print(
+                    f"\n{name}: median of {len(ratios)} pairs **{statistics.median(ratios):.2f}** "
+                    f"× ceiling (from {min(ratios):.2f} to {max(ratios):.2f})"
+                )
+
+
+def run_pair(args: argparse.Namespace, prefix: str, topic: str, run: int) -> list[tuple[str, float | None]]:
+    """(consumer, events/s) rows: the ceiling, then (unless skipped) the naive Faust agent, then the worker."""
+    rows: list[tuple[str, float | None]] = []
+    rate = asyncio.run(ceiling(topic, args.events))
+    rows.append(("aiokafka getmany + orjson + HLL (no validation, no durability): the ceiling", rate))
+    if not args.skip_faust:
+        secs_f = naive_faust(topic, args.events, timeout=max(120.0, args.events / 1000))
+        rows.append(("naive Faust agent, same work per event", None if secs_f is None else args.events / secs_f))
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.transactions]
+    for transactions in modes:
+        how = "one transaction per partition batch" if transactions else "checkpoint after acks, no transactions"
+        name = f"Pulse worker (validated, deduplicated, checkpointed; {how})"
+        try:
+            rate_p: float | None = pulse_worker(prefix, args.events, timeout=600, transactions=transactions, run=run)
+        except Stalled as exc:
+            rate_p, name = None, f"{name}: {exc}"
+        rows.append((name, rate_p))
+    return rows
 
 
 if __name__ == "__main__":

@@ -932,9 +932,13 @@ class IngestEngine(Service):
         for source in batch:
             if source.topic not in self.forwarded_from and source in staged.offsets:
                 self._hold_local(staged, source)
+        flushing: dict[str, list[PartitionState]] = {}  # pipeline -> its partitions in this batch
+        for source in staged.partitions:
+            flushing.setdefault(self.by_topic[source.topic], []).append(staged.states[source])
+        for name, states in flushing.items():
+            self.pipelines[name].flush_many(states)
         for source, writes in staged.partitions.items():
             state = staged.states[source]
-            self.pipelines[self.by_topic[source.topic]].flush(state)
             writes.changes.extend(state.drain_changes())
             # one checkpoint per state: a partition read from its source and its repartition
             # topic in the same batch is checkpointed once, with both offsets

@@ -148,6 +148,13 @@ class Processor:
     def flush(self, state: PartitionState) -> None:
         """End of a batch, before its checkpoint: write in-memory changes into the stores."""
 
+    def flush_many(self, states: Sequence[PartitionState]) -> None:
+        """:meth:`flush` of each of a batch's partitions (each given once). A family whose
+        partitions' flushes are independent may do them together (side by side); the stores
+        must end as ``flush`` of each, one after the other, would leave them."""
+        for state in states:
+            self.flush(state)
+
     async def publish(self, state: PartitionState, snapshots: SnapshotStore) -> None:
         """Share this partition's committed summary via Redis (throttled by the engine). What
         it shares is marked published only once the writes succeed: a failed publish (Redis

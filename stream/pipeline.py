@@ -148,6 +148,10 @@ class Pipeline:
         """End of a batch, before its checkpoint: move in-memory changes into the stores."""
         self.processor.flush(state)
 
+    def flush_many(self, states: Sequence[PartitionState]) -> None:
+        """:meth:`flush` of several partitions (a batch's), as the processor does them together."""
+        self.processor.flush_many(states)
+
     def limits(self, timestamps: Sequence[int | None] | None, n: int) -> list[int]:
         """The latest occurred_at (epoch µs) each record may carry: its own time (Kafka's
         record timestamp, ms) plus PULSE_MAX_FUTURE_SECONDS; the wall clock for a record

@@ -134,5 +134,9 @@ class EngagementKernel:
     def sizes(self) -> dict[str, int]:
         """Entry counts of the state (sizes for logs and benchmarks)."""
 
+def flush_many(kernels: list[tuple[EngagementKernel, int]]) -> list[tuple[list[_Record], list[str]]]:
+    """`flush(batch)` of each kernel, in order, the encoding on two threads: the same records as
+    flushing them one after the other. A kernel given twice raises (it is already borrowed)."""
+
 def partition_of(key: bytes, partitions: int) -> int:
     """Kafka's default partition (murmur2) of `key` among `partitions`."""

@@ -1059,7 +1059,8 @@ impl Ledger {
     }
 }
 
-type Record = (Vec<u8>, Option<Vec<u8>>);
+/// A changelog record: (key, value or None for a deletion).
+pub type Record = (Vec<u8>, Option<Vec<u8>>);
 
 /// An entry of a session log: `[key, first, last, events]`, or `[key]` for an expired session.
 #[derive(serde::Deserialize)]

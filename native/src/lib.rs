@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use event::{decode_record, Facts};
-use ledger::{Config, Ledger, Outcome};
+use ledger::{Config, Ledger, Outcome, Record};
 
 type FactsTuple = (String, i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
 /// (record index, element index in an SDK batch or None, occurred_at in epoch microseconds)
@@ -208,6 +208,59 @@ fn apply_side_by_side(ledgers: Vec<&mut Ledger>, work: &[Vec<Work>], decoded: &D
         }
     });
     out.into_iter().map(|o| o.expect("every ledger applied")).collect()
+}
+
+/// Each ledger's flush (changelog records, touched account-days), with two or more ledgers
+/// shared between two threads (alternately, in order). Ledgers share no state, so each gets what
+/// its own `flush` would give.
+fn flush_side_by_side(mut ledgers: Vec<(&mut Ledger, i64)>) -> Vec<(Vec<Record>, Vec<String>)> {
+    if ledgers.len() < 2 || !two_cores() {
+        return ledgers.into_iter().map(|(l, batch)| l.flush(batch)).collect();
+    }
+    let mut theirs = Vec::new();
+    let mut mine = Vec::new();
+    for (n, ledger) in ledgers.drain(..).enumerate() {
+        if n % 2 == 1 {
+            theirs.push((n, ledger));
+        } else {
+            mine.push((n, ledger));
+        }
+    }
+    let mut out: Vec<Option<(Vec<Record>, Vec<String>)>> = Vec::new();
+    out.resize_with(mine.len() + theirs.len(), || None);
+    std::thread::scope(|scope| {
+        let other =
+            scope.spawn(|| theirs.into_iter().map(|(n, (l, batch))| (n, l.flush(batch))).collect::<Vec<_>>());
+        for (n, (l, batch)) in mine {
+            out[n] = Some(l.flush(batch));
+        }
+        for (n, flushed) in other.join().expect("a ledger's flush panicked") {
+            out[n] = Some(flushed);
+        }
+    });
+    out.into_iter().map(|o| o.expect("every ledger flushed")).collect()
+}
+
+/// A flush's records as Python objects: [(key, value or None)].
+fn records_list<'py>(py: Python<'py>, records: Vec<Record>) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for (key, value) in records {
+        let value = value.map(|v| PyBytes::new(py, &v));
+        out.append((PyBytes::new(py, &key), value))?;
+    }
+    Ok(out)
+}
+
+/// `flush(batch)` of several kernels at once, their encoding on two threads: [(records,
+/// touched account-days)] in the order given. A kernel given twice is a borrow error.
+#[pyfunction]
+fn flush_many<'py>(
+    py: Python<'py>, kernels: Vec<(Bound<'py, EngagementKernel>, i64)>,
+) -> PyResult<Vec<(Bound<'py, PyList>, Vec<String>)>> {
+    let mut borrowed: Vec<(PyRefMut<'py, EngagementKernel>, i64)> =
+        kernels.iter().map(|(k, batch)| Ok((k.try_borrow_mut()?, *batch))).collect::<PyResult<_>>()?;
+    let flushed = flush_side_by_side(borrowed.iter_mut().map(|(k, batch)| (&mut k.ledger, *batch)).collect());
+    flushed.into_iter().map(|(records, touched)| Ok((records_list(py, records)?, touched))).collect()
 }
 
 #[pyclass(module = "consumers.engagement._kernel")]
@@ -455,12 +508,7 @@ impl EngagementKernel {
     /// Changelog records of everything changed since the last flush, and the touched account-days.
     fn flush<'py>(&mut self, py: Python<'py>, batch: i64) -> PyResult<(Bound<'py, PyList>, Vec<String>)> {
         let (records, touched) = self.ledger.flush(batch);
-        let out = PyList::empty(py);
-        for (key, value) in records {
-            let value = value.map(|v| PyBytes::new(py, &v));
-            out.append((PyBytes::new(py, &key), value))?;
-        }
-        Ok((out, touched))
+        Ok((records_list(py, records)?, touched))
     }
 
     fn load(&mut self, store: &str, key: &str, value: &[u8]) -> PyResult<()> {
@@ -526,6 +574,7 @@ fn partition_of(key: &[u8], partitions: u32) -> PyResult<u32> {
 fn _kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EngagementKernel>()?;
     m.add_function(wrap_pyfunction!(partition_of, m)?)?;
+    m.add_function(wrap_pyfunction!(flush_many, m)?)?;
     m.add("MAX_BATCH", event::MAX_BATCH)?;
     m.add("SIDE_BY_SIDE_EVENTS", SIDE_BY_SIDE_EVENTS)?;
     m.add("SIDE_BY_SIDE_BYTES", SIDE_BY_SIDE_BYTES)?;

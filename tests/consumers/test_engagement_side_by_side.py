@@ -2,7 +2,8 @@
 partition's and its homes') on two threads. The figures must be those of the same records
 applied in passes too small for threads, one ledger after the other: these tests run both on
 random streams (resends, late and future events, records for Python, a stop for time) and
-compare everything the kernels return and hold."""
+compare everything the kernels return and hold. ``flush_many`` encodes several kernels'
+changelog records on two threads: the records must be each kernel's own ``flush``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.engagement._kernel import SIDE_BY_SIDE_BYTES, SIDE_BY_SIDE_EVENTS, EngagementKernel
+from consumers.engagement._kernel import SIDE_BY_SIDE_BYTES, SIDE_BY_SIDE_EVENTS, EngagementKernel, flush_many
 from consumers.engagement.ledger import EngagementConfig
 from stream.pipeline import partition_for
 
@@ -165,3 +166,38 @@ def test_a_stop_for_time_in_a_big_pass_leaves_what_small_passes_leave() -> None:
     assert totals(big) == totals(small)
     for one, other in zip(big_kernels, small_kernels, strict=True):
         assert state(one) == state(other)
+
+
+def test_flushing_kernels_side_by_side_gives_each_its_own_records() -> None:
+    """Batches of a random stream, each followed by every kernel's flush: one by one on one
+    side, all at once through flush_many on the other (a kernel's batch ids differ, as a
+    worker's partitions' offsets do)."""
+    values, limits = stream(11, records=600)
+    sides = [[EngagementConfig().kernel() for _ in range(PARTITIONS)] for _ in range(2)]
+    one_by_one: list[Any] = []
+    together: list[Any] = []
+    for at in range(0, len(values), 100):
+        batch = [1000 * n + at for n in range(PARTITIONS)]
+        for kernels, flushed in zip(sides, (one_by_one, together), strict=True):
+            homes = {p: (kernels[p], 0) for p in range(1, PARTITIONS)}
+            start = 0
+            chunk, chunk_limits = values[at : at + 100], limits[at : at + 100]
+            while start < len(chunk):  # a record for Python is skipped, as in run()
+                deferred = kernels[0].apply_records(chunk, chunk_limits, start, 0, PARTITIONS, True, homes=homes)[6]
+                start = deferred + 1 if deferred is not None else len(chunk)
+            if flushed is together:
+                flushed.append(flush_many(list(zip(kernels, batch, strict=True))))
+            else:
+                flushed.append([kernel.flush(b) for kernel, b in zip(kernels, batch, strict=True)])
+    assert together == one_by_one
+    written = [records for flushes in together for records, _ in flushes]
+    assert sum(map(len, written)) > 10 * len(written)  # every flush had records to encode
+    assert all(any(touched for _, touched in flushes) for flushes in together)
+    for one, other in zip(*sides, strict=True):
+        assert state(one) == state(other)
+
+
+def test_a_kernel_given_twice_to_flush_many_is_refused() -> None:
+    kernel = EngagementConfig().kernel()
+    with pytest.raises(RuntimeError):
+        flush_many([(kernel, 1), (kernel, 2)])

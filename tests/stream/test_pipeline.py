@@ -13,6 +13,7 @@ from consumers.engagement.ledger import micros_of
 from consumers.engagement.processor import EngagementProcessor
 from stream.app import build_pipelines
 from stream.decoding import Accepted, decode_record
+from stream.family import Processor
 from stream.outcomes import RejectReason
 from stream.settings import PulseSettings
 from stream.state import PartitionState
@@ -172,3 +173,51 @@ def test_until_leaves_the_records_from_the_first_later_one_untouched(bulk: bool,
     whole_pipeline.flush(whole_state)
     assert pipeline.processor.ledger(state).days == whole_pipeline.processor.ledger(whole_state).days
     assert takes == ("all" if stop is None else "none" if stop == 0 else "some")
+
+
+class Flushing(Processor):
+    """Records the partitions it is asked to flush, in order."""
+
+    def __init__(self) -> None:
+        self.flushed: list[int] = []
+
+    def flush(self, state: PartitionState) -> None:
+        self.flushed.append(state.partition)
+
+
+def test_flush_many_is_each_partitions_flush_by_default() -> None:
+    processor = Flushing()
+    pipeline = build_pipelines(PulseSettings(), {"product-events": processor})["product-events"]
+    pipeline.flush_many([PartitionState(p, codecs=pipeline.codecs) for p in (3, 0, 5)])
+    assert processor.flushed == [3, 0, 5]
+
+
+def test_engagement_flush_many_writes_what_flushing_each_partition_writes() -> None:
+    """Two partitions' engagement state after the same records: flushed together (the kernels
+    side by side) or one after the other, the same changelog records and publishing marks."""
+    settings = PulseSettings(topic_partitions=2)  # each partition applies its users' events
+    sides = []
+    for together in (True, False):
+        processor = EngagementFamily(settings).processor("product-events")
+        pipeline = build_pipelines(settings, {"product-events": processor})["product-events"]
+        states = [PartitionState(p, codecs=pipeline.codecs) for p in (0, 1)]
+        for n, state in enumerate(states):
+            pipeline.loaded(state)
+            pipeline.handle_many(state, records()[n * 100 :])
+            state.next_offset = 40 + n
+        if together:
+            pipeline.flush_many(states)
+        else:
+            for state in states:
+                pipeline.flush(state)
+        assert isinstance(processor, EngagementProcessor)
+        sides.append(
+            (
+                [state.drain_changes() for state in states],
+                processor.unpublished,
+                processor.unpublished_accounts,
+            )
+        )
+    assert sides[0] == sides[1]
+    changes = sides[0][0]
+    assert all(len(c) > 10 for c in changes) and changes[0] != changes[1]
