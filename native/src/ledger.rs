@@ -219,6 +219,11 @@ fn day_of(ts: i64) -> i64 {
     ts.div_euclid(86400) + EPOCH_ORDINAL
 }
 
+/// A session's (first, last, events) once it takes an event at `ts`.
+fn extended((first, last, n): (i64, i64, i64), ts: i64) -> (i64, i64, i64) {
+    (first.min(ts), last.max(ts), n + 1)
+}
+
 impl Ledger {
     pub fn new(cfg: Config) -> Self {
         Ledger {
@@ -478,12 +483,54 @@ impl Ledger {
         key.push_str(who);
         key.push(':');
         key.push_str(s);
-        let found = self.sessions.get_key_value(key.as_str()).map(|(k, s)| (k.clone(), (s.first, s.last, s.n)));
+        // One lookup: the span is updated in place, its counts and indexes after.
+        let found = self.sessions.get_key_value_mut(key.as_str()).map(|(k, s)| {
+            let old = (s.first, s.last, s.n);
+            let new = extended(old, ts);
+            (s.first, s.last, s.n) = new;
+            let newly_dirty = !std::mem::replace(&mut s.dirty, true);
+            let moved_hour = old.1.div_euclid(3600) != new.1.div_euclid(3600);
+            (old, new, (newly_dirty || moved_hour).then(|| k.clone()), newly_dirty, moved_hour)
+        });
         match found {
-            Some((shared, span)) => self.extend_session(shared, span, &[], ts),
+            Some((old, new, shared, newly_dirty, moved_hour)) => {
+                self.recount_span(old, new);
+                if let Some(shared) = shared {
+                    if moved_hour {
+                        self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(shared.clone());
+                    }
+                    if newly_dirty {
+                        self.dirty_sessions.push(shared);
+                    }
+                }
+            }
             None => self.open_session(Arc::from(key.as_str()), ts),
         }
         self.key = key;
+    }
+
+    /// A session's counts move from its `old` span to its `new` one (one more event): what
+    /// `count_span(old, -1)` then `count_span(new, 1)` do, with one day lookup when both count
+    /// on the same day (the common case). Unchanged when the event fell inside a span of two
+    /// or more events.
+    fn recount_span(&mut self, old: (i64, i64, i64), new: (i64, i64, i64)) {
+        if old.0 == new.0 && old.1 == new.1 && old.2 > 1 {
+            return; // inside the span: no figure changes
+        }
+        if day_of(old.1) != day_of(new.1) {
+            self.count_span(old, -1);
+            self.count_span(new, 1);
+            return;
+        }
+        let d = self.day_mut(day_of(new.1));
+        *d.sessions.get_or_insert(0) += 0; // one less and one more, the same day
+        for ((first, last, n), sign) in [(old, -1), (new, 1)] {
+            if n == 1 {
+                *d.single_event_sessions.get_or_insert(0) += sign;
+            } else {
+                *d.session_seconds.get_or_insert(0) += sign * (last - first);
+            }
+        }
     }
 
     /// A user's events without a session id, sessions of the events no more than the gap apart:
@@ -535,7 +582,7 @@ impl Ledger {
     fn extend_session(&mut self, key: Key, span: (i64, i64, i64), merged: &[(i64, i64, i64)], ts: i64) {
         let (first, last, n) = span;
         let new = if merged.is_empty() && first <= ts && ts <= last && n > 1 {
-            (first, last, n + 1) // inside the span: no figure changes
+            extended(span, ts) // inside the span: no figure changes
         } else {
             self.count_span(span, -1);
             let mut new = (first.min(ts), last.max(ts), n + 1);
