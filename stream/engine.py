@@ -611,13 +611,18 @@ class IngestEngine(Service):
             await self._seal(previous)
             await self._settle(previous)
 
+    def _current(self, tp: TopicPartition, writer: BatchWriter) -> bool:
+        """The partition's writer is still this one: not released (a rebalance) since the
+        batch it wrote was sent. What a released writer reports is its last owner's business."""
+        return self.writers.get(tp) is writer
+
     async def _seal(self, written: InFlight) -> None:
         """Every partition's batch durable, with its checkpoint; a partition whose writes
         failed is reloaded, one whose writer was fenced is dropped."""
         results = await asyncio.gather(*(writer.seal() for writer in written.writers.values()), return_exceptions=True)
         now = asyncio.get_running_loop().time()
         for (tp, writer), result in zip(written.writers.items(), results, strict=True):
-            if isinstance(result, Exception) and self.writers.get(tp) is not writer:
+            if isinstance(result, Exception) and not self._current(tp, writer):
                 # released while its batch was sealed (a rebalance): the batch does not count,
                 # and whoever owns the partition now reads it again from its checkpoint
                 log.debug("partition %s:%d released before its batch was sealed: %s", tp.topic, tp.partition, result)
@@ -641,11 +646,11 @@ class IngestEngine(Service):
         results = await asyncio.gather(*(writer.settle() for _, writer in writers), return_exceptions=True)
         now_ms = time.time_ns() // 1_000_000
         for (tp, writer), result in zip(writers, results, strict=True):
-            if isinstance(result, Exception) and self.writers.get(tp) is writer:
+            if isinstance(result, Exception) and self._current(tp, writer):
                 await self._write_failed(tp, result)  # its checkpoint failed: recovery ignores the batch
             elif isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
-            elif result is None and tp in written.sealed and self.writers.get(tp) is writer:
+            elif result is None and tp in written.sealed and self._current(tp, writer):
                 self._committed(tp, written, now_ms)
         # Group offsets only show lag to operators; the checkpoint in the changelog is the truth.
         offsets = {tp: o for tp, o in written.offsets.items() if self.source_of(tp) in self.states}
