@@ -488,25 +488,27 @@ impl Ledger {
             let old = (s.first, s.last, s.n);
             let new = extended(old, ts);
             (s.first, s.last, s.n) = new;
-            let newly_dirty = !std::mem::replace(&mut s.dirty, true);
-            let moved_hour = old.1.div_euclid(3600) != new.1.div_euclid(3600);
-            (old, new, (newly_dirty || moved_hour).then(|| k.clone()), newly_dirty, moved_hour)
+            (k.clone(), old, new, !std::mem::replace(&mut s.dirty, true))
         });
         match found {
-            Some((old, new, shared, newly_dirty, moved_hour)) => {
+            Some((shared, old, new, newly_dirty)) => {
                 self.recount_span(old, new);
-                if let Some(shared) = shared {
-                    if moved_hour {
-                        self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(shared.clone());
-                    }
-                    if newly_dirty {
-                        self.dirty_sessions.push(shared);
-                    }
-                }
+                self.index_extended(shared, old.1, new.1, newly_dirty);
             }
             None => self.open_session(Arc::from(key.as_str()), ts),
         }
         self.key = key;
+    }
+
+    /// A session whose last event moved from `was` to `last`: indexed under its new last hour
+    /// (for expiry), and written with this batch if it was not already.
+    fn index_extended(&mut self, key: Key, was: i64, last: i64, newly_dirty: bool) {
+        if was.div_euclid(3600) != last.div_euclid(3600) {
+            self.session_hours.entry(last.div_euclid(3600)).or_default().push(key.clone());
+        }
+        if newly_dirty {
+            self.dirty_sessions.push(key);
+        }
     }
 
     /// A session's counts move from its `old` span to its `new` one (one more event): what
@@ -580,12 +582,13 @@ impl Ledger {
 
     /// The session `key` (`span`) takes the event at `ts` and the sessions `merged` (removed).
     fn extend_session(&mut self, key: Key, span: (i64, i64, i64), merged: &[(i64, i64, i64)], ts: i64) {
-        let (first, last, n) = span;
-        let new = if merged.is_empty() && first <= ts && ts <= last && n > 1 {
-            extended(span, ts) // inside the span: no figure changes
+        let new = if merged.is_empty() {
+            let new = extended(span, ts);
+            self.recount_span(span, new);
+            new
         } else {
             self.count_span(span, -1);
-            let mut new = (first.min(ts), last.max(ts), n + 1);
+            let mut new = extended(span, ts);
             for &other in merged {
                 self.count_span(other, -1);
                 new = (new.0.min(other.0), new.1.max(other.1), new.2 + other.2);
@@ -593,15 +596,10 @@ impl Ledger {
             self.count_span(new, 1);
             new
         };
-        if last.div_euclid(3600) != new.1.div_euclid(3600) {
-            self.session_hours.entry(new.1.div_euclid(3600)).or_default().push(key.clone());
-        }
         let s = self.sessions.get_mut(&key).expect("an open session");
         (s.first, s.last, s.n) = new;
-        if !s.dirty {
-            s.dirty = true;
-            self.dirty_sessions.push(key);
-        }
+        let newly_dirty = !std::mem::replace(&mut s.dirty, true);
+        self.index_extended(key, span.1, new.1, newly_dirty);
     }
 
     /// Expired or merged gap sessions leave their user's index.

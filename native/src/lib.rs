@@ -186,59 +186,43 @@ fn apply_side_by_side(ledgers: Vec<&mut Ledger>, work: &[Vec<Work>], decoded: &D
             here += work[n].len();
         }
     }
-    let mut mine = Vec::new();
-    let mut theirs = Vec::new();
-    for (n, ledger) in ledgers.into_iter().enumerate() {
-        if side[n] {
-            theirs.push((n, ledger));
+    on_two_threads(ledgers, &side, |n, l| apply_all(l, &work[n], decoded))
+}
+
+/// `work(n, item)` of each item, in the order given: the items marked in `other` on a second
+/// thread, the rest on this one. The items must share no state.
+fn on_two_threads<T: Send, R: Send>(items: Vec<T>, other: &[bool], work: impl Fn(usize, T) -> R + Sync) -> Vec<R> {
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for (n, item) in items.into_iter().enumerate() {
+        if other[n] {
+            theirs.push((n, item));
         } else {
-            mine.push((n, ledger));
+            mine.push((n, item));
         }
     }
-    let mut out: Vec<Option<Outcomes>> = (0..work.len()).map(|_| None).collect();
+    let mut out: Vec<Option<R>> = Vec::new();
+    out.resize_with(mine.len() + theirs.len(), || None);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| {
-            theirs.into_iter().map(|(n, l)| (n, apply_all(l, &work[n], decoded))).collect::<Vec<_>>()
-        });
-        for (n, l) in mine {
-            out[n] = Some(apply_all(l, &work[n], decoded));
+        let there = scope.spawn(|| theirs.into_iter().map(|(n, item)| (n, work(n, item))).collect::<Vec<_>>());
+        for (n, item) in mine {
+            out[n] = Some(work(n, item));
         }
-        for (n, outcome) in other.join().expect("a ledger's pass panicked") {
-            out[n] = Some(outcome);
+        for (n, done) in there.join().expect("work on the second thread panicked") {
+            out[n] = Some(done);
         }
     });
-    out.into_iter().map(|o| o.expect("every ledger applied")).collect()
+    out.into_iter().map(|o| o.expect("every item done")).collect()
 }
 
 /// Each ledger's flush (changelog records, touched account-days), with two or more ledgers
 /// shared between two threads (alternately, in order). Ledgers share no state, so each gets what
 /// its own `flush` would give.
-fn flush_side_by_side(mut ledgers: Vec<(&mut Ledger, i64)>) -> Vec<(Vec<Record>, Vec<String>)> {
+fn flush_side_by_side(ledgers: Vec<(&mut Ledger, i64)>) -> Vec<(Vec<Record>, Vec<String>)> {
     if ledgers.len() < 2 || !two_cores() {
         return ledgers.into_iter().map(|(l, batch)| l.flush(batch)).collect();
     }
-    let mut theirs = Vec::new();
-    let mut mine = Vec::new();
-    for (n, ledger) in ledgers.drain(..).enumerate() {
-        if n % 2 == 1 {
-            theirs.push((n, ledger));
-        } else {
-            mine.push((n, ledger));
-        }
-    }
-    let mut out: Vec<Option<(Vec<Record>, Vec<String>)>> = Vec::new();
-    out.resize_with(mine.len() + theirs.len(), || None);
-    std::thread::scope(|scope| {
-        let other =
-            scope.spawn(|| theirs.into_iter().map(|(n, (l, batch))| (n, l.flush(batch))).collect::<Vec<_>>());
-        for (n, (l, batch)) in mine {
-            out[n] = Some(l.flush(batch));
-        }
-        for (n, flushed) in other.join().expect("a ledger's flush panicked") {
-            out[n] = Some(flushed);
-        }
-    });
-    out.into_iter().map(|o| o.expect("every ledger flushed")).collect()
+    let other: Vec<bool> = (0..ledgers.len()).map(|n| n % 2 == 1).collect();
+    on_two_threads(ledgers, &other, |_, (l, batch)| l.flush(batch))
 }
 
 /// A flush's records as Python objects: [(key, value or None)].
